@@ -1,0 +1,95 @@
+//! Configuration, read once from the environment at start-up. A missing or malformed variable
+//! fails with a message that names it.
+
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::lemlist::{ClientConfig, DEFAULT_BASE_URL};
+use crate::secret::ApiKey;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// `LEMLIST_API_KEY` (required), `LEMLIST_BASE_URL` (default lemlist's) and
+/// `LEMLIST_TIMEOUT_SECS` (per attempt, default 20).
+pub fn lemlist_from_env() -> Result<ClientConfig, ConfigError> {
+    lemlist_from(|name| std::env::var(name).ok())
+}
+
+/// The same, from any lookup (tests pass a map instead of touching the process environment).
+pub fn lemlist_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig, ConfigError> {
+    let key = var("LEMLIST_API_KEY")
+        .filter(|k| !k.trim().is_empty())
+        .ok_or(ConfigError::Missing("LEMLIST_API_KEY"))?;
+    let base = var("LEMLIST_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let base_url =
+        Url::parse(&base).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+            ConfigError::Invalid {
+                name: "LEMLIST_BASE_URL",
+                reason: format!("{base:?} is not an http(s) URL"),
+            }
+        })?;
+    let mut config = ClientConfig::new(base_url, ApiKey::new(key.trim()));
+    if let Some(raw) = var("LEMLIST_TIMEOUT_SECS") {
+        let secs: f64 = raw.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(|| {
+            ConfigError::Invalid {
+                name: "LEMLIST_TIMEOUT_SECS",
+                reason: format!("{raw:?} is not a positive number"),
+            }
+        })?;
+        config.request_timeout = Duration::from_secs_f64(secs);
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        assert_eq!(lemlist_from(env(&[])).unwrap_err().to_string(), "LEMLIST_API_KEY is not set");
+        assert_eq!(
+            lemlist_from(env(&[("LEMLIST_API_KEY", "  ")])).unwrap_err(),
+            ConfigError::Missing("LEMLIST_API_KEY")
+        );
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = lemlist_from(env(&[("LEMLIST_API_KEY", "k")])).unwrap();
+        assert_eq!(c.base_url.as_str(), "https://api.lemlist.com/api");
+        assert_eq!(c.request_timeout, Duration::from_secs(20));
+        let c = lemlist_from(env(&[
+            ("LEMLIST_API_KEY", "k"),
+            ("LEMLIST_BASE_URL", "http://127.0.0.1:9000/api"),
+            ("LEMLIST_TIMEOUT_SECS", "2.5"),
+        ]))
+        .unwrap();
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:9000/api");
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_values_are_named_and_do_not_echo_the_key() {
+        let err =
+            lemlist_from(env(&[("LEMLIST_API_KEY", "secret"), ("LEMLIST_BASE_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().starts_with("LEMLIST_BASE_URL is invalid"));
+        assert!(!err.to_string().contains("secret"));
+        let err = lemlist_from(env(&[("LEMLIST_API_KEY", "k"), ("LEMLIST_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert!(err.to_string().starts_with("LEMLIST_TIMEOUT_SECS is invalid"));
+    }
+}

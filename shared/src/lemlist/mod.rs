@@ -1,0 +1,584 @@
+//! The typed lemlist client.
+//!
+//! Every request goes through one loop ([`LemlistClient::send`]): ask the permit source, send,
+//! read the rate-limit headers, then decide: done, wait and retry (429, 5xx, timeouts, dropped
+//! connections, truncated bodies), or fail (other 4xx, an HTML page, the deadline). The endpoint
+//! methods only say what to send and how to decode it.
+
+mod error;
+mod headers;
+mod retry;
+mod types;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode, Url, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use error::{BODY_SNIPPET, LemlistError};
+pub use headers::{RateLimitInfo, parse_reset, parse_retry_after};
+pub use retry::RetryPolicy;
+pub use types::*;
+
+use crate::ids::{CampaignId, MailboxId, UserId};
+use crate::limiter::PermitSource;
+use crate::secret::ApiKey;
+
+/// lemlist's production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.lemlist.com/api";
+/// lemlist's largest page.
+pub const PAGE_SIZE: usize = 100;
+/// The batch stats endpoint takes at most this many campaigns per call.
+pub const STATS_BATCH_SIZE: usize = 100;
+/// A list that has not ended after this many pages is a server that ignores paging.
+const MAX_PAGES: usize = 10_000;
+
+/// How to reach lemlist.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: Url,
+    pub api_key: ApiKey,
+    /// The longest a single attempt may take, body included.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: Url, api_key: ApiKey) -> Self {
+        Self { base_url, api_key, request_timeout: Duration::from_secs(20), retry: RetryPolicy::default() }
+    }
+}
+
+/// Campaign statuses lemlist filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CampaignStatus {
+    Running,
+    Draft,
+    Archived,
+    Ended,
+    Paused,
+    Errors,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Draft => "draft",
+            Self::Archived => "archived",
+            Self::Ended => "ended",
+            Self::Paused => "paused",
+            Self::Errors => "errors",
+        }
+    }
+}
+
+/// Filters of `GET /activities` (paging is the client's business).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ActivityQuery {
+    pub kind: Option<String>,
+    pub campaign_id: Option<CampaignId>,
+    pub is_first: Option<bool>,
+    /// `createdAt >= min_date`.
+    pub min_date: Option<DateTime<Utc>>,
+    /// `createdAt <= max_date`; fixing it freezes the set of rows while paging newest-first.
+    pub max_date: Option<DateTime<Utc>>,
+}
+
+impl ActivityQuery {
+    pub fn of_type(kind: impl Into<String>) -> Self {
+        Self { kind: Some(kind.into()), ..Self::default() }
+    }
+
+    pub fn campaign(mut self, id: &CampaignId) -> Self {
+        self.campaign_id = Some(id.clone());
+        self
+    }
+
+    pub fn first_only(mut self) -> Self {
+        self.is_first = Some(true);
+        self
+    }
+
+    pub fn between(mut self, min: Option<DateTime<Utc>>, max: Option<DateTime<Utc>>) -> Self {
+        self.min_date = min;
+        self.max_date = max;
+        self
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut q = vec![("version", "v2".to_owned())];
+        if let Some(kind) = &self.kind {
+            q.push(("type", kind.clone()));
+        }
+        if let Some(id) = &self.campaign_id {
+            q.push(("campaignId", id.to_string()));
+        }
+        if let Some(first) = self.is_first {
+            q.push(("isFirst", first.to_string()));
+        }
+        if let Some(min) = self.min_date {
+            q.push(("minDate", iso(min)));
+        }
+        if let Some(max) = self.max_date {
+            q.push(("maxDate", iso(max)));
+        }
+        q
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What this client has done so far: for benchmarks, refresh summaries and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Requests sent (every attempt).
+    pub sent: u64,
+    /// Answers of 429.
+    pub rate_limited: u64,
+    /// 5xx answers, timeouts, dropped connections and undecodable bodies.
+    pub faults: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    rate_limited: AtomicU64,
+    faults: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// The lemlist client. Cheap to clone; clones share the connection pool, the permit source and
+/// the counters.
+#[derive(Debug, Clone)]
+pub struct LemlistClient {
+    inner: Arc<Inner>,
+    deadline: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    permits: Arc<dyn PermitSource>,
+    counters: Counters,
+}
+
+/// One request, described before it is sent.
+struct Call<'a> {
+    endpoint: &'static str,
+    method: Method,
+    path: String,
+    query: &'a [(&'static str, String)],
+    body: Option<&'a Value>,
+}
+
+/// What went wrong with one attempt, and whether another one may help.
+enum Attempt {
+    Retry { after: Duration, error: LemlistError },
+    Fail(LemlistError),
+}
+
+impl LemlistClient {
+    pub fn new(config: ClientConfig, permits: Arc<dyn PermitSource>) -> Result<Self, LemlistError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("lemdash/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LemlistError::Transport { endpoint: "client setup", message: e.to_string() })?;
+        Ok(Self {
+            inner: Arc::new(Inner { http, config, permits, counters: Counters::default() }),
+            deadline: None,
+        })
+    }
+
+    /// A handle whose requests must all be made before `deadline` (a Lambda's remaining time, an
+    /// HTTP request's budget). Waits that would end later fail at once.
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        Self { inner: self.inner.clone(), deadline: Some(deadline) }
+    }
+
+    pub fn stats(&self) -> CallStats {
+        let c = &self.inner.counters;
+        CallStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            faults: c.faults.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    // ---- endpoints ------------------------------------------------------------------------
+
+    /// `GET /campaigns`, every page, in lemlist's order. Handles both response shapes and stops
+    /// on the last page, a short page, or a page that brings nothing new (a server that ignores
+    /// the page or offset would otherwise repeat forever).
+    pub async fn campaigns(
+        &self,
+        status: Option<CampaignStatus>,
+    ) -> Result<Vec<CampaignSummary>, LemlistError> {
+        let mut all = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 1..=MAX_PAGES {
+            let mut query = vec![
+                ("version", "v2".to_owned()),
+                ("limit", PAGE_SIZE.to_string()),
+                ("page", page.to_string()),
+                ("offset", ((page - 1) * PAGE_SIZE).to_string()),
+            ];
+            if let Some(status) = status {
+                query.push(("status", status.as_str().to_owned()));
+            }
+            let call = Call {
+                endpoint: "GET /campaigns",
+                method: Method::GET,
+                path: "campaigns".into(),
+                query: &query,
+                body: None,
+            };
+            let (items, more) = match self.send::<CampaignPage>(call).await? {
+                CampaignPage::Bare(items) => {
+                    let more = items.len() >= PAGE_SIZE;
+                    (items, more)
+                }
+                CampaignPage::Wrapped { campaigns, pagination } => {
+                    let more = campaigns.len() >= PAGE_SIZE && pagination.is_none_or(|p| has_next(&p));
+                    (campaigns, more)
+                }
+            };
+            let before = all.len();
+            all.extend(items.into_iter().filter(|c| seen.insert(c.id.clone())));
+            if !more || all.len() == before {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// `GET /campaigns/{id}`.
+    pub async fn campaign(&self, id: &CampaignId) -> Result<CampaignDetail, LemlistError> {
+        self.get("GET /campaigns/{id}", format!("campaigns/{id}"), &[]).await
+    }
+
+    /// `GET /campaigns/{id}/export/leads?state=all&format=json`: every lead, one response.
+    pub async fn export_leads(&self, id: &CampaignId) -> Result<Vec<Lead>, LemlistError> {
+        let query = [("state", "all".to_owned()), ("format", "json".to_owned())];
+        self.get("GET /campaigns/{id}/export/leads", format!("campaigns/{id}/export/leads"), &query).await
+    }
+
+    /// `GET /activities?version=v2`, paged by offset to the end. Pages follow each other; rows
+    /// already seen (by `_id`) are dropped, and a page with nothing new ends the list.
+    pub async fn activities(&self, filter: &ActivityQuery) -> Result<Vec<Activity>, LemlistError> {
+        let base = filter.params();
+        let mut all: Vec<Activity> = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 0..MAX_PAGES {
+            let mut query = base.clone();
+            query.push(("limit", PAGE_SIZE.to_string()));
+            query.push(("offset", (page * PAGE_SIZE).to_string()));
+            let rows: Vec<Activity> = self.get("GET /activities", "activities".into(), &query).await?;
+            let full = rows.len() >= PAGE_SIZE;
+            let before = all.len();
+            all.extend(rows.into_iter().filter(|a| seen.insert(a.id.clone())));
+            if !full || all.len() == before {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// `GET /team/senders`: each sending user and their campaigns.
+    pub async fn team_senders(&self) -> Result<Vec<TeamSender>, LemlistError> {
+        self.get("GET /team/senders", "team/senders".into(), &[]).await
+    }
+
+    /// `GET /users/{id}`: a user and their mailboxes.
+    pub async fn user(&self, id: &UserId) -> Result<User, LemlistError> {
+        self.get("GET /users/{id}", format!("users/{id}"), &[]).await
+    }
+
+    /// `GET /team?version=v2`: the team and its members.
+    pub async fn team(&self) -> Result<Team, LemlistError> {
+        self.get("GET /team", "team".into(), &[("version", "v2".to_owned())]).await
+    }
+
+    /// `GET /v2/campaigns/{id}/stats` over `[start, end]`.
+    pub async fn campaign_stats(
+        &self,
+        id: &CampaignId,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<CampaignStats, LemlistError> {
+        let query = [("startDate", iso(start)), ("endDate", iso(end))];
+        self.get("GET /v2/campaigns/{id}/stats", format!("v2/campaigns/{id}/stats"), &query).await
+    }
+
+    /// `POST /v2/campaigns/stats/batch`, 100 campaigns per call. Per-campaign failures are in
+    /// the result's `errors`.
+    pub async fn campaign_stats_batch(
+        &self,
+        ids: &[CampaignId],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<BatchStats, LemlistError> {
+        let mut merged = BatchStats::default();
+        for chunk in ids.chunks(STATS_BATCH_SIZE) {
+            let body = json!({ "campaignIds": chunk, "startDate": iso(start), "endDate": iso(end) });
+            let call = Call {
+                endpoint: "POST /v2/campaigns/stats/batch",
+                method: Method::POST,
+                path: "v2/campaigns/stats/batch".into(),
+                query: &[],
+                body: Some(&body),
+            };
+            let part: BatchStats = self.send(call).await?;
+            merged.results.extend(part.results);
+            merged.errors.extend(part.errors);
+        }
+        Ok(merged)
+    }
+
+    /// `POST /lemwarm/{mailboxId}/start`.
+    pub async fn start_lemwarm(&self, id: &MailboxId) -> Result<(), LemlistError> {
+        self.action("POST /lemwarm/{id}/start", format!("lemwarm/{id}/start")).await
+    }
+
+    /// `POST /lemwarm/{mailboxId}/pause`.
+    pub async fn pause_lemwarm(&self, id: &MailboxId) -> Result<(), LemlistError> {
+        self.action("POST /lemwarm/{id}/pause", format!("lemwarm/{id}/pause")).await
+    }
+
+    /// `POST /campaigns/{campaignId}/pause`.
+    pub async fn pause_campaign(&self, id: &CampaignId) -> Result<(), LemlistError> {
+        self.action("POST /campaigns/{id}/pause", format!("campaigns/{id}/pause")).await
+    }
+
+    // ---- the request loop -----------------------------------------------------------------
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: String,
+        query: &[(&'static str, String)],
+    ) -> Result<T, LemlistError> {
+        self.send(Call { endpoint, method: Method::GET, path, query, body: None }).await
+    }
+
+    /// The three actions are idempotent (start, pause), so they are retried like reads. Their
+    /// body is not needed; only the status counts.
+    async fn action(&self, endpoint: &'static str, path: String) -> Result<(), LemlistError> {
+        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None };
+        self.send::<serde::de::IgnoredAny>(call).await.map(drop)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, LemlistError> {
+        let inner = &*self.inner;
+        let policy = inner.config.retry;
+        let url = self.url(&call.path)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            inner
+                .permits
+                .acquire(self.deadline)
+                .await
+                .map_err(|e| LemlistError::from_permit(call.endpoint, e))?;
+            inner.counters.sent.fetch_add(1, Ordering::Relaxed);
+            if attempt > 1 {
+                inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let started = Instant::now();
+            let outcome = self.attempt::<T>(&call, url.clone(), attempt).await;
+            let failure = match outcome {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            let (after, error) = match failure {
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { after, error } => (after, error),
+            };
+            tracing::warn!(
+                endpoint = call.endpoint,
+                attempt,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                retry_in_ms = after.as_millis() as u64,
+                error = %error,
+                "lemlist call failed"
+            );
+            if attempt >= policy.max_attempts {
+                return Err(match error {
+                    LemlistError::Status { status: 429, .. } => {
+                        LemlistError::RateLimited { endpoint: call.endpoint, attempts: attempt }
+                    }
+                    other => other,
+                });
+            }
+            if self.deadline.is_some_and(|d| Instant::now() + after > d) {
+                return Err(LemlistError::Deadline { endpoint: call.endpoint, wait: after });
+            }
+            tokio::time::sleep(after).await;
+        }
+    }
+
+    /// One attempt: send, read the headers and the body, classify.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        url: Url,
+        attempt: u32,
+    ) -> Result<T, Attempt> {
+        let inner = &*self.inner;
+        let policy = inner.config.retry;
+        let endpoint = call.endpoint;
+        let transient = |message: String| {
+            inner.counters.faults.fetch_add(1, Ordering::Relaxed);
+            Attempt::Retry {
+                after: policy.backoff(attempt),
+                error: LemlistError::Transport { endpoint, message },
+            }
+        };
+
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url)
+            .basic_auth("", Some(inner.config.api_key.expose()))
+            .timeout(inner.config.request_timeout)
+            .query(call.query);
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transient(describe(&e)))?;
+
+        let status = response.status();
+        let info = RateLimitInfo::from_headers(response.headers());
+        let now = Utc::now();
+        if let Some(wait) = info.exhausted_until(now).filter(|_| status != StatusCode::TOO_MANY_REQUESTS) {
+            // The window is used up: everybody sharing the permit source waits for the reset.
+            inner.permits.pause_until(SystemTime::now() + wait).await;
+        }
+        let is_html = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        let body = response.bytes().await.map_err(|e| transient(describe(&e)))?;
+        tracing::debug!(endpoint, status = status.as_u16(), attempt, remaining = ?info.remaining, "lemlist call");
+
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let wait = info.wait_after_429(now) + retry::rate_limit_jitter();
+            inner.permits.pause_until(SystemTime::now() + wait).await;
+            let error = LemlistError::Status { endpoint, status: 429, body: error::snippet(&body) };
+            return Err(Attempt::Retry { after: wait, error });
+        }
+        if status.is_server_error() {
+            inner.counters.faults.fetch_add(1, Ordering::Relaxed);
+            let error =
+                LemlistError::Status { endpoint, status: status.as_u16(), body: error::snippet(&body) };
+            return Err(Attempt::Retry { after: policy.backoff(attempt), error });
+        }
+        if !status.is_success() {
+            let error =
+                LemlistError::Status { endpoint, status: status.as_u16(), body: error::snippet(&body) };
+            return Err(Attempt::Fail(error));
+        }
+        if is_html || body.trim_ascii_start().starts_with(b"<") {
+            return Err(Attempt::Fail(LemlistError::Html { endpoint }));
+        }
+        // Actions may answer with an empty body.
+        let json: &[u8] = if body.trim_ascii().is_empty() { b"null" } else { &body };
+        serde_json::from_slice(json).map_err(|e| {
+            // A truncated or garbled body is usually a transfer problem: worth one more try.
+            inner.counters.faults.fetch_add(1, Ordering::Relaxed);
+            let error = LemlistError::Decode { endpoint, message: e.to_string() };
+            Attempt::Retry { after: policy.backoff(attempt), error }
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, LemlistError> {
+        let base = self.inner.config.base_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{path}")).map_err(|e| LemlistError::Transport {
+            endpoint: "url",
+            message: format!("bad lemlist base URL: {e}"),
+        })
+    }
+}
+
+fn has_next(p: &Pagination) -> bool {
+    match (p.next_page, p.current_page, p.total_page) {
+        (Some(_), Some(current), Some(total)) => current < total,
+        (Some(_), _, _) => true,
+        (None, Some(current), Some(total)) => current < total,
+        (None, _, _) => false,
+    }
+}
+
+/// A transport error in words, without the URL's query (never secret, but noisy).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body interrupted"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pagination_end_detection() {
+        let p =
+            |current, next, total| Pagination { current_page: current, next_page: next, total_page: total };
+        assert!(has_next(&p(Some(1), Some(2), Some(2))));
+        assert!(!has_next(&p(Some(2), None, Some(2))));
+        assert!(!has_next(&p(Some(2), Some(3), Some(2))), "currentPage >= totalPage ends the list");
+        assert!(has_next(&p(None, Some(2), None)));
+        assert!(!has_next(&p(None, None, None)));
+    }
+
+    #[test]
+    fn activity_query_parameters() {
+        let id: CampaignId = "cam_4HrZbi8xsez4QlrnL".parse().unwrap();
+        let min = "2026-01-01T00:00:00Z".parse().unwrap();
+        let q = ActivityQuery::of_type("emailsOpened").campaign(&id).first_only().between(Some(min), None);
+        let params = q.params();
+        assert!(params.contains(&("version", "v2".into())));
+        assert!(params.contains(&("type", "emailsOpened".into())));
+        assert!(params.contains(&("campaignId", "cam_4HrZbi8xsez4QlrnL".into())));
+        assert!(params.contains(&("isFirst", "true".into())));
+        assert!(params.contains(&("minDate", "2026-01-01T00:00:00.000Z".into())));
+        assert!(!params.iter().any(|(k, _)| *k == "maxDate"));
+    }
+
+    #[test]
+    fn debug_output_of_a_client_hides_the_key() {
+        let config =
+            ClientConfig::new(Url::parse("http://127.0.0.1:1").unwrap(), ApiKey::new("top-secret-key"));
+        let client = LemlistClient::new(config, Arc::new(crate::limiter::Unlimited)).unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("top-secret-key"));
+        assert!(shown.contains("***"));
+    }
+}

@@ -1,0 +1,13 @@
+//! lemdash's shared library: everything the Lambda functions, the local runner and the tests have
+//! in common. Handlers stay thin; the logic lives here.
+//!
+//! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
+//! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
+//! - [`secret`]: the API key wrapper that never prints the key.
+//! - [`ids`]: lemlist ids, parsed once at the edge.
+
+pub mod config;
+pub mod ids;
+pub mod lemlist;
+pub mod limiter;
+pub mod secret;

@@ -1,0 +1,213 @@
+//! The in-process strict pacer, built on `governor`.
+//!
+//! A GCRA limiter with burst B and period T admits at most ⌈W/T⌉ + B − 1 requests in any
+//! half-open window W. A burst of 20 with a 100 ms period therefore lets 39 requests into one
+//! 2-second window, twice lemlist's limit. With burst 1 the bound is ⌈W/T⌉; sizing T from a
+//! window W′ = 2.2 s (T = 110 ms) keeps at most 19 requests in any 2 s at the client, and at most
+//! 20 arrivals at lemlist even when network jitter (up to 100 ms) bunches them together.
+//!
+//! governor's own waiting is not a queue: woken waiters race. Callers here line up behind a
+//! fair (FIFO) async mutex instead, and only the head of the line talks to governor, so requests
+//! go out in arrival order and nobody starves.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+
+use super::{PermitError, PermitSource, instant_for};
+
+/// lemlist's documented budget: this many requests…
+pub const LEMLIST_LIMIT: u32 = 20;
+/// …per this window, per API key.
+pub const LEMLIST_WINDOW: Duration = Duration::from_secs(2);
+/// The window the pacer is sized for: lemlist's plus 10 % for jitter and clock error.
+pub const SAFE_WINDOW: Duration = Duration::from_millis(2200);
+
+type Direct = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    DefaultClock,
+    governor::middleware::NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+>;
+
+/// Never more than `limit` requests in any `window`: one request per `window / limit`, no burst.
+#[derive(Debug)]
+pub struct StrictPacer {
+    limiter: Direct,
+    clock: DefaultClock,
+    period: Duration,
+    /// FIFO line of callers; the holder is the next to be paced.
+    line: tokio::sync::Mutex<()>,
+    waiting: AtomicUsize,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl StrictPacer {
+    /// The pacer lemdash uses for one lemlist key: 20 per 2.2 s, one every 110 ms.
+    pub fn lemlist() -> Self {
+        Self::new(LEMLIST_LIMIT, SAFE_WINDOW)
+    }
+
+    /// One request every `window / limit`.
+    ///
+    /// # Panics
+    /// If `limit` is 0 or the resulting period is zero: a limiter that admits nothing is a
+    /// programming error, not a runtime condition.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        let limit = NonZeroU32::new(limit).expect("a pacer must admit at least one request");
+        let period = window / limit.get();
+        let quota = Quota::with_period(period).expect("the pacing period must be positive");
+        Self::with_quota(quota, period)
+    }
+
+    /// A pacer `concurrency` times slower: the conservative pace for one of `concurrency`
+    /// processes that share a key but cannot coordinate.
+    pub fn degraded(concurrency: u32) -> Self {
+        let concurrency = concurrency.max(1);
+        let period = SAFE_WINDOW / LEMLIST_LIMIT * concurrency;
+        let quota = Quota::with_period(period).expect("the pacing period must be positive");
+        Self::with_quota(quota, period)
+    }
+
+    fn with_quota(quota: Quota, period: Duration) -> Self {
+        let clock = DefaultClock::default();
+        Self {
+            limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
+            clock,
+            period,
+            line: tokio::sync::Mutex::new(()),
+            waiting: AtomicUsize::new(0),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// The spacing between two requests.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    fn pause_remaining(&self, now: Instant) -> Duration {
+        let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        paused.map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
+    }
+}
+
+#[async_trait::async_trait]
+impl PermitSource for StrictPacer {
+    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _leave = LeaveLine(&self.waiting);
+        if let Some(deadline) = deadline {
+            // Only estimate when someone is ahead or a pause is on: otherwise the line is empty
+            // and the fast path below decides exactly.
+            if ahead > 0 || !self.pause_remaining(Instant::now()).is_zero() {
+                let wait = self.pause_remaining(Instant::now()) + self.period * ahead as u32;
+                if Instant::now() + wait > deadline {
+                    return Err(PermitError::Deadline { wait });
+                }
+            }
+        }
+        let _turn = self.line.lock().await;
+        loop {
+            let now = Instant::now();
+            let pause = self.pause_remaining(now);
+            if !pause.is_zero() {
+                if deadline.is_some_and(|d| now + pause > d) {
+                    return Err(PermitError::Deadline { wait: pause });
+                }
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            match self.limiter.check() {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    if deadline.is_some_and(|d| now + wait > d) {
+                        return Err(PermitError::Deadline { wait });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn pause_until(&self, resume_at: SystemTime) {
+        let until = instant_for(resume_at);
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+}
+
+struct LeaveLine<'a>(&'a AtomicUsize);
+
+impl Drop for LeaveLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lemlist_pacer_spacing_keeps_twenty_per_two_seconds_with_margin() {
+        let p = StrictPacer::lemlist();
+        assert_eq!(p.period(), Duration::from_millis(110));
+        // ⌈2000 / 110⌉ = 19 sends in any 2 s at the client.
+        assert_eq!(2000u32.div_ceil(110), 19);
+        assert_eq!(StrictPacer::degraded(4).period(), Duration::from_millis(440));
+    }
+
+    #[tokio::test]
+    async fn sends_are_spaced_by_the_period_in_fifo_order() {
+        let p = std::sync::Arc::new(StrictPacer::new(20, Duration::from_secs(2)));
+        let start = Instant::now();
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let (p, order) = (p.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                p.acquire(None).await.unwrap();
+                order.lock().unwrap().push((i, start.elapsed()));
+            }));
+            tokio::task::yield_now().await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let ids: Vec<_> = order.iter().map(|(i, _)| *i).collect();
+        assert_eq!(ids, (0..10).collect::<Vec<_>>(), "served in arrival order");
+        for pair in order.windows(2) {
+            assert!(pair[1].1 - pair[0].1 >= Duration::from_millis(99), "{pair:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_cannot_be_served_before_its_deadline_is_told_at_once() {
+        let p = StrictPacer::new(1, Duration::from_secs(10));
+        p.acquire(None).await.unwrap();
+        let started = Instant::now();
+        let err = p.acquire(Some(Instant::now() + Duration::from_millis(50))).await.unwrap_err();
+        assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(9)));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_every_caller_until_it_ends() {
+        let p = StrictPacer::lemlist();
+        p.pause_until(SystemTime::now() + Duration::from_secs(30)).await;
+        let err = p.acquire(Some(Instant::now() + Duration::from_secs(1))).await.unwrap_err();
+        assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(29)));
+        // An earlier pause does not shorten a later one.
+        p.pause_until(SystemTime::now()).await;
+        assert!(p.pause_remaining(Instant::now()) > Duration::from_secs(29));
+    }
+}
