@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 /// A lemlist API key. `Debug` and `Display` print `***`, so the key cannot leak through a log
 /// line, an error message or a panic.
 #[derive(Clone, PartialEq, Eq)]
@@ -16,6 +18,14 @@ impl ApiKey {
     /// The key itself. Only the lemlist client calls this, to build the Basic auth header.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A stable, non-reversible name for the key (the first 16 hex digits of its SHA-256), for
+    /// store keys and logs: `lemlist#3f2a…`.
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("lemlist#{hex}")
     }
 }
 
@@ -42,5 +52,15 @@ mod tests {
         assert_eq!(format!("{key}"), "***");
         assert!(!format!("{:?}", Some(&key)).contains("secret"));
         assert_eq!(key.expose(), "sk_live_very_secret");
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_does_not_contain_the_key() {
+        let key = ApiKey::new("sk_live_very_secret");
+        let f = key.fingerprint();
+        assert_eq!(f, ApiKey::new("sk_live_very_secret").fingerprint());
+        assert_ne!(f, ApiKey::new("sk_live_other").fingerprint());
+        assert!(f.starts_with("lemlist#") && f.len() == "lemlist#".len() + 16);
+        assert!(!f.contains("secret"));
     }
 }

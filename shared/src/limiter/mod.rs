@@ -7,12 +7,20 @@
 //! phase if it never lets more than 20 requests arrive in *any* 2-second interval, network
 //! jitter included.
 
+mod clock;
+pub mod dynamo;
+pub mod lanes;
 mod pacer;
+mod shared;
+mod store;
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use clock::{Clock, SystemClock};
 pub use pacer::{LEMLIST_LIMIT, LEMLIST_WINDOW, SAFE_WINDOW, StrictPacer};
+pub use shared::{LimiterMetrics, SharedLimiter, SharedSettings};
+pub use store::{LaneStore, MemoryStore, Reserve, StoreError};
 
 /// Why a permit was not granted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -59,16 +59,21 @@ impl StrictPacer {
     /// programming error, not a runtime condition.
     pub fn new(limit: u32, window: Duration) -> Self {
         let limit = NonZeroU32::new(limit).expect("a pacer must admit at least one request");
-        let period = window / limit.get();
-        let quota = Quota::with_period(period).expect("the pacing period must be positive");
-        Self::with_quota(quota, period)
+        Self::with_period(window / limit.get())
     }
 
-    /// A pacer `concurrency` times slower: the conservative pace for one of `concurrency`
-    /// processes that share a key but cannot coordinate.
-    pub fn degraded(concurrency: u32) -> Self {
-        let concurrency = concurrency.max(1);
-        let period = SAFE_WINDOW / LEMLIST_LIMIT * concurrency;
+    /// The pace of one of `processes` processes that share a key but cannot coordinate:
+    /// each gets ⌊20 ÷ processes⌋ requests per 2.2 s, so together they keep 20 per 2.2 s.
+    pub fn degraded(processes: u32) -> Self {
+        let share = (LEMLIST_LIMIT / processes.clamp(1, LEMLIST_LIMIT)).max(1);
+        Self::with_period(SAFE_WINDOW / share)
+    }
+
+    /// One request every `period`, no burst.
+    ///
+    /// # Panics
+    /// If `period` is zero.
+    pub fn with_period(period: Duration) -> Self {
         let quota = Quota::with_period(period).expect("the pacing period must be positive");
         Self::with_quota(quota, period)
     }
@@ -88,6 +93,14 @@ impl StrictPacer {
     /// The spacing between two requests.
     pub fn period(&self) -> Duration {
         self.period
+    }
+
+    /// Holds every caller until `until` (a local instant).
+    pub fn hold_until(&self, until: Instant) {
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
     }
 
     fn pause_remaining(&self, now: Instant) -> Duration {
@@ -136,11 +149,7 @@ impl PermitSource for StrictPacer {
     }
 
     async fn pause_until(&self, resume_at: SystemTime) {
-        let until = instant_for(resume_at);
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if paused.is_none_or(|p| p < until) {
-            *paused = Some(until);
-        }
+        self.hold_until(instant_for(resume_at));
     }
 }
 
@@ -163,6 +172,7 @@ mod tests {
         // ⌈2000 / 110⌉ = 19 sends in any 2 s at the client.
         assert_eq!(2000u32.div_ceil(110), 19);
         assert_eq!(StrictPacer::degraded(4).period(), Duration::from_millis(440));
+        assert_eq!(StrictPacer::degraded(8).period(), Duration::from_millis(1100));
     }
 
     #[tokio::test]

@@ -1,0 +1,330 @@
+//! [`SharedLimiter`]: one lemlist budget per API key, shared by every process through a
+//! [`LaneStore`] (DynamoDB in production).
+//!
+//! Inside a process, callers line up behind a fair async mutex: the head of the line reserves a
+//! slot with one conditional write, leaves the line, and sleeps until its slot. Across processes
+//! the store's condition decides; a lost race returns the item's current state, so the next try
+//! needs no read. About one write per request.
+//!
+//! If the store fails, the process paces itself alone (degraded mode) at
+//! `2.2 s ÷ ⌊20 ÷ max_processes⌋` per request: with at most `max_processes` processes on the key,
+//! together they stay within 20 per 2.2 s. Before its first degraded request it waits out the
+//! horizon plus one lane period, so that no slot reserved before the failure can still be in use.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::clock::Clock;
+use super::lanes::{LANE_PERIOD_MS, LaneState};
+use super::pacer::StrictPacer;
+use super::store::{LaneStore, Reserve, StoreError};
+use super::{PermitError, PermitSource};
+
+/// Tuning of the shared limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedSettings {
+    /// How far ahead of its clock a process may reserve. It also bounds how long a slot handed
+    /// out before a store failure can still be in use.
+    pub horizon: Duration,
+    /// The most processes that can share one key at once (e.g. the functions' reserved
+    /// concurrency added up): sets the degraded pace.
+    pub max_processes: u32,
+    /// How long to stay in degraded mode before trying the store again.
+    pub probe_after: Duration,
+}
+
+impl Default for SharedSettings {
+    fn default() -> Self {
+        Self { horizon: Duration::from_secs(4), max_processes: 4, probe_after: Duration::from_secs(15) }
+    }
+}
+
+/// What one limiter did, for benchmarks, logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterMetrics {
+    /// Permits granted through the store.
+    pub granted: u64,
+    /// Permits granted by the degraded in-process pacer.
+    pub granted_degraded: u64,
+    /// Conditional writes sent to the store (reservations and pauses).
+    pub writes: u64,
+    /// Reservations that lost a race.
+    pub conflicts: u64,
+    /// Pauses this process wrote that took effect.
+    pub pauses: u64,
+    /// Times this process entered degraded mode.
+    pub degradations: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    granted: AtomicU64,
+    granted_degraded: AtomicU64,
+    writes: AtomicU64,
+    conflicts: AtomicU64,
+    pauses: AtomicU64,
+    degradations: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Degraded {
+    pacer: Arc<StrictPacer>,
+    probe_at: Instant,
+}
+
+/// The per-key budget shared through a store.
+#[derive(Debug)]
+pub struct SharedLimiter<S> {
+    store: S,
+    key: String,
+    clock: Arc<dyn Clock>,
+    settings: SharedSettings,
+    /// The line of callers, guarding this process's last view of the item.
+    view: tokio::sync::Mutex<LaneState>,
+    degraded: Mutex<Option<Degraded>>,
+    /// Set when leaving degraded mode: the first writer re-arms a pause first.
+    recovering: AtomicBool,
+    counters: Counters,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn wait_for(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+impl<S: LaneStore> SharedLimiter<S> {
+    /// `key` identifies the API key in the store; it must not be the key itself (see
+    /// [`crate::secret::ApiKey::fingerprint`]).
+    pub fn new(store: S, key: String, clock: Arc<dyn Clock>, settings: SharedSettings) -> Self {
+        Self {
+            store,
+            key,
+            clock,
+            settings,
+            view: tokio::sync::Mutex::new(LaneState::default()),
+            degraded: Mutex::new(None),
+            recovering: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> LimiterMetrics {
+        let c = &self.counters;
+        LimiterMetrics {
+            granted: c.granted.load(Ordering::Relaxed),
+            granted_degraded: c.granted_degraded.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            conflicts: c.conflicts.load(Ordering::Relaxed),
+            pauses: c.pauses.load(Ordering::Relaxed),
+            degradations: c.degradations.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// The degraded pacer while degraded mode lasts; `None` once it is time to try the store.
+    fn degraded_pacer(&self) -> Option<Arc<StrictPacer>> {
+        let mut degraded = self.degraded.lock().unwrap_or_else(|e| e.into_inner());
+        match &*degraded {
+            Some(d) if Instant::now() < d.probe_at => Some(d.pacer.clone()),
+            Some(_) => {
+                *degraded = None;
+                self.recovering.store(true, Ordering::SeqCst);
+                tracing::info!("lemlist limiter: trying the shared store again");
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn enter_degraded(&self, error: &StoreError) -> Arc<StrictPacer> {
+        let mut degraded = self.degraded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = &*degraded {
+            return d.pacer.clone();
+        }
+        let pacer = Arc::new(StrictPacer::degraded(self.settings.max_processes));
+        // Slots reserved before the failure can be in use up to the horizon; let them pass.
+        let settle = self.settings.horizon + wait_for(LANE_PERIOD_MS);
+        pacer.hold_until(Instant::now() + settle);
+        tracing::warn!(
+            error = %error,
+            period_ms = ms(pacer.period()),
+            max_processes = self.settings.max_processes,
+            settle_ms = ms(settle),
+            "lemlist limiter: shared store unavailable, this process paces itself alone (degraded mode)"
+        );
+        self.counters.degradations.fetch_add(1, Ordering::Relaxed);
+        *degraded = Some(Degraded { pacer: pacer.clone(), probe_at: Instant::now() + self.settings.probe_after });
+        pacer
+    }
+
+    async fn acquire_degraded(&self, pacer: Arc<StrictPacer>, deadline: Option<Instant>) -> Result<(), PermitError> {
+        pacer.acquire(deadline).await?;
+        self.counters.granted_degraded.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn write_pause(&self, resume_ms: i64) -> Result<(), StoreError> {
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        if self.store.pause(&self.key, resume_ms).await? {
+            self.counters.pauses.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(resume_in_ms = resume_ms - self.clock.now_ms(), "lemlist limiter: every caller of this key pauses");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: LaneStore> PermitSource for SharedLimiter<S> {
+    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+        if let Some(pacer) = self.degraded_pacer() {
+            return self.acquire_degraded(pacer, deadline).await;
+        }
+        let mut view = self.view.lock().await;
+        if self.recovering.swap(false, Ordering::SeqCst) {
+            // Degraded processes may still be sending on their own: hold the key until they
+            // have all had the chance to notice the store is back.
+            let resume = self.clock.now_ms() + ms(self.settings.probe_after) + LANE_PERIOD_MS;
+            if let Err(e) = self.write_pause(resume).await {
+                drop(view);
+                let pacer = self.enter_degraded(&e);
+                return self.acquire_degraded(pacer, deadline).await;
+            }
+            view.paused_until = Some(view.paused_until.unwrap_or(resume).max(resume));
+        }
+        loop {
+            let now = self.clock.now_ms();
+            let plan = view.plan(now, rand::random::<u32>() as usize);
+            let wait = wait_for(plan.slot - now);
+            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                return Err(PermitError::Deadline { wait });
+            }
+            if wait > self.settings.horizon {
+                // Too far ahead to reserve yet: wait at the head of the line.
+                tokio::time::sleep(wait - self.settings.horizon).await;
+                continue;
+            }
+            self.counters.writes.fetch_add(1, Ordering::Relaxed);
+            match self.store.reserve(&self.key, plan).await {
+                Ok(Reserve::Taken(state)) => {
+                    *view = state;
+                    drop(view);
+                    self.counters.granted.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait_for(plan.slot - self.clock.now_ms())).await;
+                    return Ok(());
+                }
+                Ok(Reserve::Lost(state)) => {
+                    *view = state;
+                    self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    drop(view);
+                    let pacer = self.enter_degraded(&e);
+                    return self.acquire_degraded(pacer, deadline).await;
+                }
+            }
+        }
+    }
+
+    async fn pause_until(&self, resume_at: SystemTime) {
+        let ahead = resume_at.duration_since(SystemTime::now()).unwrap_or_default();
+        let resume_ms = self.clock.now_ms() + ms(ahead);
+        if let Some(pacer) = self.degraded_pacer() {
+            pacer.pause_until(resume_at).await;
+            return;
+        }
+        if let Err(e) = self.write_pause(resume_ms).await {
+            self.enter_degraded(&e).pause_until(resume_at).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limiter::clock::SystemClock;
+    use crate::limiter::lanes::Reservation;
+    use crate::limiter::store::MemoryStore;
+
+    fn limiter(store: MemoryStore) -> SharedLimiter<MemoryStore> {
+        SharedLimiter::new(store, "lemlist#test".into(), Arc::new(SystemClock::default()), SharedSettings::default())
+    }
+
+    #[tokio::test]
+    async fn a_burst_on_an_idle_key_goes_at_once_with_one_write_each() {
+        let l = limiter(MemoryStore::default());
+        let started = Instant::now();
+        for _ in 0..20 {
+            l.acquire(None).await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let m = l.metrics();
+        assert_eq!((m.granted, m.writes, m.conflicts), (20, 20, 0));
+        let err = l.acquire(Some(Instant::now() + Duration::from_millis(100))).await.unwrap_err();
+        assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
+    }
+
+    #[tokio::test]
+    async fn a_pause_from_one_process_holds_another() {
+        let store = Arc::new(MemoryStore::default());
+        #[derive(Debug)]
+        struct Shared(Arc<MemoryStore>);
+        #[async_trait::async_trait]
+        impl LaneStore for Shared {
+            async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
+                self.0.reserve(key, r).await
+            }
+            async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
+                self.0.pause(key, resume_ms).await
+            }
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+        let a = SharedLimiter::new(Shared(store.clone()), "k".into(), clock.clone(), SharedSettings::default());
+        let b = SharedLimiter::new(Shared(store.clone()), "k".into(), clock, SharedSettings::default());
+        a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
+        a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
+        assert_eq!(a.metrics().pauses, 1, "the second pause of the episode is absorbed");
+        let err = b.acquire(Some(Instant::now() + Duration::from_secs(1))).await.unwrap_err();
+        assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
+        assert_eq!(store.state("k").pauses, 1);
+    }
+
+    #[derive(Debug)]
+    struct Broken;
+
+    #[async_trait::async_trait]
+    impl LaneStore for Broken {
+        async fn reserve(&self, _: &str, _: Reservation) -> Result<Reserve, StoreError> {
+            Err(StoreError("connection refused".into()))
+        }
+        async fn pause(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+            Err(StoreError("connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_store_degrades_to_a_slower_local_pace_after_settling() {
+        let settings = SharedSettings { horizon: Duration::from_millis(100), max_processes: 4, ..Default::default() };
+        let l = SharedLimiter::new(Broken, "k".into(), Arc::new(SystemClock::default()), settings);
+        let started = Instant::now();
+        l.acquire(None).await.unwrap();
+        l.acquire(None).await.unwrap();
+        let elapsed = started.elapsed();
+        // Settle: horizon + one lane period; then 2.2 s ÷ ⌊20 ÷ 4⌋ = 440 ms between requests.
+        assert!(elapsed >= Duration::from_millis(2300 + 400), "{elapsed:?}");
+        assert!(l.is_degraded());
+        let m = l.metrics();
+        assert_eq!((m.granted, m.granted_degraded, m.degradations), (0, 2, 1));
+    }
+}
