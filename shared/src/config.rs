@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::lemlist::{ClientConfig, DEFAULT_BASE_URL};
+use crate::limiter::{LEMLIST_LIMIT, SharedSettings};
 use crate::secret::ApiKey;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,49 @@ pub fn lemlist_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig
     Ok(config)
 }
 
+/// Where the lemlist budget is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimiterConfig {
+    /// `LIMITER_TABLE`: the DynamoDB table shared by every invocation. Unset: the in-process
+    /// strict pacer (one process per key, e.g. a local run).
+    pub table: Option<String>,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`, when it points at a local emulator: lemdash then creates a
+    /// missing table itself. Against AWS it never creates tables.
+    pub local_endpoint: Option<String>,
+    /// `LIMITER_MAX_PROCESSES` (1–20, default 4) and `LIMITER_HORIZON_MS` (default 4000).
+    pub settings: SharedSettings,
+}
+
+pub fn limiter_from_env() -> Result<LimiterConfig, ConfigError> {
+    limiter_from(|name| std::env::var(name).ok())
+}
+
+pub fn limiter_from(var: impl Fn(&str) -> Option<String>) -> Result<LimiterConfig, ConfigError> {
+    let mut settings = SharedSettings::default();
+    if let Some(raw) = var("LIMITER_MAX_PROCESSES") {
+        settings.max_processes =
+            raw.trim().parse().ok().filter(|n| (1..=LEMLIST_LIMIT).contains(n)).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: "LIMITER_MAX_PROCESSES",
+                    reason: format!("{raw:?} is not a whole number from 1 to {LEMLIST_LIMIT}"),
+                }
+            })?;
+    }
+    if let Some(raw) = var("LIMITER_HORIZON_MS") {
+        let ms: u64 = raw.trim().parse().ok().filter(|ms| (100..=60_000).contains(ms)).ok_or_else(|| {
+            ConfigError::Invalid {
+                name: "LIMITER_HORIZON_MS",
+                reason: format!("{raw:?} is not 100 to 60000"),
+            }
+        })?;
+        settings.horizon = Duration::from_millis(ms);
+    }
+    let local_endpoint =
+        var("AWS_ENDPOINT_URL_DYNAMODB").filter(|e| crate::limiter::dynamo::is_local_endpoint(e));
+    let table = var("LIMITER_TABLE").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    Ok(LimiterConfig { table, local_endpoint, settings })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +125,28 @@ mod tests {
         .unwrap();
         assert_eq!(c.base_url.as_str(), "http://127.0.0.1:9000/api");
         assert_eq!(c.request_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn limiter_defaults_to_in_process_and_validates_its_numbers() {
+        let c = limiter_from(env(&[])).unwrap();
+        assert_eq!((c.table, c.local_endpoint, c.settings), (None, None, SharedSettings::default()));
+        let c = limiter_from(env(&[
+            ("LIMITER_TABLE", "lemdash-limiter"),
+            ("LIMITER_MAX_PROCESSES", "8"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.table.as_deref(), Some("lemdash-limiter"));
+        assert_eq!(c.settings.max_processes, 8);
+        assert_eq!(c.local_endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        let remote =
+            limiter_from(env(&[("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")]));
+        assert_eq!(remote.unwrap().local_endpoint, None, "never treated as an emulator");
+        for bad in ["0", "21", "four"] {
+            let err = limiter_from(env(&[("LIMITER_MAX_PROCESSES", bad)])).unwrap_err();
+            assert!(err.to_string().starts_with("LIMITER_MAX_PROCESSES is invalid"), "{err}");
+        }
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod support;
 mod client_decoding;
 mod client_faults;
 mod client_pacing;
+mod limiter_shared;

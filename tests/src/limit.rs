@@ -39,6 +39,8 @@ pub struct Decision {
     pub remaining: u32,
     /// Time from this hit until the window frees up (the reset).
     pub reset_in: Duration,
+    /// Where the window began (anchored mode).
+    pub window: Option<Duration>,
 }
 
 /// One key's window. Times are offsets from the simulator's start.
@@ -52,7 +54,7 @@ pub struct KeyWindow {
 impl KeyWindow {
     pub fn hit(&mut self, mode: LimitMode, now: Duration) -> Decision {
         match mode {
-            LimitMode::Off => Decision { allowed: true, remaining: LIMIT, reset_in: WINDOW },
+            LimitMode::Off => Decision { allowed: true, remaining: LIMIT, reset_in: WINDOW, window: None },
             LimitMode::Anchored => {
                 let start = match self.anchored_start {
                     Some(start) if now < start + WINDOW => start,
@@ -67,6 +69,7 @@ impl KeyWindow {
                     allowed: self.anchored_count <= LIMIT,
                     remaining: LIMIT.saturating_sub(self.anchored_count),
                     reset_in: start + WINDOW - now,
+                    window: Some(start),
                 }
             }
             LimitMode::Sliding => {
@@ -81,7 +84,7 @@ impl KeyWindow {
                     Some(&oldest) if self.accepted.len() as u32 >= LIMIT => oldest + WINDOW - now,
                     _ => Duration::ZERO,
                 };
-                Decision { allowed, remaining: LIMIT - self.accepted.len() as u32, reset_in }
+                Decision { allowed, remaining: LIMIT - self.accepted.len() as u32, reset_in, window: None }
             }
         }
     }

@@ -20,6 +20,10 @@ pub struct Entry {
     pub target: String,
     /// Status answered; 0 when the connection was dropped on purpose.
     pub status: u16,
+    /// In the anchored mode, the start of the key's window this request fell in.
+    pub window: Option<Duration>,
+    /// `X-RateLimit-Remaining` as answered.
+    pub remaining: Option<u32>,
 }
 
 /// A snapshot of the log with the figures tests and benchmarks ask for.
@@ -48,6 +52,16 @@ impl RequestLog {
 
     pub fn rate_limited(&self) -> usize {
         self.own().filter(|e| e.status == 429).count()
+    }
+
+    /// How many distinct server windows told lemdash the key's budget was spent (a 429 or
+    /// `Remaining: 0` on one of its requests): the episodes in which it should pause.
+    pub fn exhaustion_episodes(&self) -> usize {
+        self.own()
+            .filter(|e| e.status == 429 || e.remaining == Some(0))
+            .map(|e| e.window)
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// Successful GETs of a target that had already been answered successfully: reads that a

@@ -261,6 +261,8 @@ impl Sim {
                     endpoint: "foreign".into(),
                     target: "foreign".into(),
                     status: if decision.allowed { 200 } else { 429 },
+                    window: decision.window,
+                    remaining: Some(decision.remaining),
                 });
             }
         });
@@ -362,8 +364,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let endpoint = endpoint_label(&method, &segs);
-    let mut entry =
-        Entry { at, key, foreign: false, method: method.to_string(), endpoint, target, status: 0 };
+    let mut entry = Entry {
+        at,
+        key,
+        foreign: false,
+        method: method.to_string(),
+        endpoint,
+        target,
+        status: 0,
+        window: None,
+        remaining: None,
+    };
 
     let Some(key_index) = key else {
         entry.status = 401;
@@ -374,6 +385,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         ));
     };
     let decision = lock(&state.windows)[key_index].hit(settings.limit, at);
+    entry.window = decision.window;
+    entry.remaining = Some(decision.remaining);
     let headers = rate_limit_headers(decision, settings.reset_format);
     if !decision.allowed {
         entry.status = 429;

@@ -35,26 +35,34 @@ impl RateLimitInfo {
         }
     }
 
-    /// How long until the server's window resets, measured on the server's clock when the
-    /// response carries a `Date` (this removes our clock's offset from lemlist's). The reset is
-    /// only given to the second, so one second is added to be sure the window has passed.
+    /// The best estimate of how long until the server's window resets, measured on the server's
+    /// clock when the response carries a `Date` (this removes our clock's offset from
+    /// lemlist's). Both headers are given to the second, so the estimate may be up to a second
+    /// early or late.
     pub fn until_reset(&self, local_now: DateTime<Utc>) -> Option<Duration> {
         let reset = self.reset?;
         let now = self.server_date.unwrap_or(local_now);
-        let delta = (reset - now).to_std().ok()?;
-        Some(delta + Duration::from_secs(1))
+        (reset - now).to_std().ok()
     }
 
-    /// The response says the window is used up and resets later: pause until then.
+    /// The response says the window is used up and resets later: everybody should pause until
+    /// then.
     pub fn exhausted_until(&self, local_now: DateTime<Utc>) -> Option<Duration> {
         if self.remaining == Some(0) { self.until_reset(local_now).filter(|d| !d.is_zero()) } else { None }
     }
 
-    /// How long to wait after a 429: the longer of `Retry-After` and the time to reset, and at
-    /// least one full window (2 s) when neither is usable.
-    pub fn wait_after_429(&self, local_now: DateTime<Utc>) -> Duration {
-        let hinted = self.retry_after.into_iter().chain(self.until_reset(local_now)).max();
-        hinted.unwrap_or(Duration::from_secs(2))
+    /// After a 429, how long every caller of the key should pause: until the estimated reset,
+    /// else as `Retry-After` says, else one whole window (2 s).
+    pub fn pause_after_429(&self, local_now: DateTime<Utc>) -> Duration {
+        self.until_reset(local_now).or(self.retry_after).unwrap_or(Duration::from_secs(2))
+    }
+
+    /// After a 429, how long the refused request itself waits: long enough to be sure the window
+    /// has passed (one second more than the estimate, since the reset is given to the second),
+    /// or `Retry-After` if that is longer, and one whole window when neither header is usable.
+    pub fn retry_after_429(&self, local_now: DateTime<Utc>) -> Duration {
+        let sure_reset = self.until_reset(local_now).map(|d| d + Duration::from_secs(1));
+        sure_reset.into_iter().chain(self.retry_after).max().unwrap_or(Duration::from_secs(2))
     }
 }
 
@@ -132,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn waits_use_the_server_clock_and_round_up() {
+    fn waits_use_the_server_clock() {
         let info = RateLimitInfo {
             remaining: Some(0),
             reset: Some(utc("2021-02-16T08:02:42Z")),
@@ -141,10 +149,12 @@ mod tests {
         };
         // Our clock is far off; the server's Date is what counts.
         let local = utc("2030-01-01T00:00:00Z");
-        assert_eq!(info.exhausted_until(local), Some(Duration::from_secs(2)));
-        assert_eq!(info.wait_after_429(local), Duration::from_secs(2));
+        assert_eq!(info.exhausted_until(local), Some(Duration::from_secs(1)));
+        assert_eq!(info.pause_after_429(local), Duration::from_secs(1));
+        assert_eq!(info.retry_after_429(local), Duration::from_secs(2), "one second more, to be sure");
         let with_hint = RateLimitInfo { retry_after: Some(Duration::from_secs(5)), ..info };
-        assert_eq!(with_hint.wait_after_429(local), Duration::from_secs(5));
+        assert_eq!(with_hint.retry_after_429(local), Duration::from_secs(5));
+        assert_eq!(with_hint.pause_after_429(local), Duration::from_secs(1));
     }
 
     #[test]
@@ -155,6 +165,7 @@ mod tests {
         info.remaining = Some(0);
         info.reset = Some(utc("2021-02-16T08:02:30Z"));
         assert_eq!(info.exhausted_until(now), None);
-        assert_eq!(RateLimitInfo::default().wait_after_429(now), Duration::from_secs(2));
+        assert_eq!(RateLimitInfo::default().retry_after_429(now), Duration::from_secs(2));
+        assert_eq!(RateLimitInfo::default().pause_after_429(now), Duration::from_secs(2));
     }
 }

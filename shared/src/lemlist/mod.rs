@@ -476,10 +476,12 @@ impl LemlistClient {
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            let wait = info.wait_after_429(now) + retry::rate_limit_jitter();
-            inner.permits.pause_until(SystemTime::now() + wait).await;
+            // Everyone sharing the key pauses until the reset; this request waits a little more,
+            // to be sure, with jitter so that refused requests do not all return at once.
+            inner.permits.pause_until(SystemTime::now() + info.pause_after_429(now)).await;
+            let after = info.retry_after_429(now) + retry::rate_limit_jitter();
             let error = LemlistError::Status { endpoint, status: 429, body: error::snippet(&body) };
-            return Err(Attempt::Retry { after: wait, error });
+            return Err(Attempt::Retry { after, error });
         }
         if status.is_server_error() {
             inner.counters.faults.fetch_add(1, Ordering::Relaxed);

@@ -35,7 +35,8 @@ fn lane_name(lane: usize) -> String {
 
 /// Retries and timeouts for the limiter's DynamoDB calls: short, so that an outage is noticed
 /// in about a second and the process falls back to degraded pacing instead of hanging.
-fn fast_failing() -> (aws_sdk_dynamodb::config::timeout::TimeoutConfig, aws_sdk_dynamodb::config::retry::RetryConfig) {
+fn fast_failing()
+-> (aws_sdk_dynamodb::config::timeout::TimeoutConfig, aws_sdk_dynamodb::config::retry::RetryConfig) {
     let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
         .operation_attempt_timeout(Duration::from_millis(800))
@@ -101,7 +102,9 @@ pub async fn create_table_if_missing(client: &Client, table: &str) -> Result<(),
         .await;
     match created {
         Ok(_) => {}
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => return Ok(()),
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => {
+            return Ok(());
+        }
         Err(e) => return Err(StoreError(DisplayErrorContext(&e).to_string())),
     }
     client
@@ -216,14 +219,19 @@ impl LaneStore for DynamoStore {
             .expression_attribute_names("#count", "pauses")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":resume", AttributeValue::N(resume_ms.to_string()))
-            .expression_attribute_values(":earliest", AttributeValue::N((resume_ms - PAUSE_SLACK_MS).to_string()))
+            .expression_attribute_values(
+                ":earliest",
+                AttributeValue::N((resume_ms - PAUSE_SLACK_MS).to_string()),
+            )
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":exp", AttributeValue::N(expires_at()))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(StoreError(DisplayErrorContext(&e).to_string())),

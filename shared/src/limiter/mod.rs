@@ -57,6 +57,26 @@ impl PermitSource for Unlimited {
     async fn pause_until(&self, _resume_at: SystemTime) {}
 }
 
+/// The permit source for one API key, as configured: the DynamoDB-backed shared limiter when
+/// a table is configured, otherwise the in-process strict pacer.
+pub async fn for_key(
+    config: &crate::config::LimiterConfig,
+    key: &crate::secret::ApiKey,
+) -> Result<std::sync::Arc<dyn PermitSource>, StoreError> {
+    let Some(table) = &config.table else {
+        tracing::info!("lemlist limiter: in-process pacer (no LIMITER_TABLE)");
+        return Ok(std::sync::Arc::new(StrictPacer::lemlist()));
+    };
+    let client = dynamo::client_from_env().await;
+    if config.local_endpoint.is_some() {
+        dynamo::create_table_if_missing(&client, table).await?;
+    }
+    tracing::info!(table, key = %key.fingerprint(), "lemlist limiter: shared through DynamoDB");
+    let store = dynamo::DynamoStore::new(client, table.clone());
+    let clock = std::sync::Arc::new(SystemClock::default());
+    Ok(std::sync::Arc::new(SharedLimiter::new(store, key.fingerprint(), clock, config.settings)))
+}
+
 /// Converts a wall-clock instant into this process's monotonic clock.
 pub(crate) fn instant_for(at: SystemTime) -> Instant {
     let now_wall = SystemTime::now();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::clock::Clock;
-use super::lanes::{LANE_PERIOD_MS, LaneState};
+use super::lanes::{LANE_PERIOD_MS, LaneState, MAX_LATE_MS};
 use super::pacer::StrictPacer;
 use super::store::{LaneStore, Reserve, StoreError};
 use super::{PermitError, PermitSource};
@@ -52,6 +52,8 @@ pub struct LimiterMetrics {
     pub writes: u64,
     /// Reservations that lost a race.
     pub conflicts: u64,
+    /// Slots left unused because the request could not leave on time.
+    pub discarded: u64,
     /// Pauses this process wrote that took effect.
     pub pauses: u64,
     /// Times this process entered degraded mode.
@@ -64,6 +66,7 @@ struct Counters {
     granted_degraded: AtomicU64,
     writes: AtomicU64,
     conflicts: AtomicU64,
+    discarded: AtomicU64,
     pauses: AtomicU64,
     degradations: AtomicU64,
 }
@@ -86,6 +89,9 @@ pub struct SharedLimiter<S> {
     degraded: Mutex<Option<Degraded>>,
     /// Set when leaving degraded mode: the first writer re-arms a pause first.
     recovering: AtomicBool,
+    /// A moving average of the store's write time, in µs: slots are planned this far ahead
+    /// (twice over) so that the write returns before the slot and the slot is not wasted.
+    write_micros: AtomicU64,
     counters: Counters,
 }
 
@@ -109,6 +115,7 @@ impl<S: LaneStore> SharedLimiter<S> {
             view: tokio::sync::Mutex::new(LaneState::default()),
             degraded: Mutex::new(None),
             recovering: AtomicBool::new(false),
+            write_micros: AtomicU64::new(10_000),
             counters: Counters::default(),
         }
     }
@@ -124,6 +131,7 @@ impl<S: LaneStore> SharedLimiter<S> {
             granted_degraded: c.granted_degraded.load(Ordering::Relaxed),
             writes: c.writes.load(Ordering::Relaxed),
             conflicts: c.conflicts.load(Ordering::Relaxed),
+            discarded: c.discarded.load(Ordering::Relaxed),
             pauses: c.pauses.load(Ordering::Relaxed),
             degradations: c.degradations.load(Ordering::Relaxed),
         }
@@ -165,11 +173,16 @@ impl<S: LaneStore> SharedLimiter<S> {
             "lemlist limiter: shared store unavailable, this process paces itself alone (degraded mode)"
         );
         self.counters.degradations.fetch_add(1, Ordering::Relaxed);
-        *degraded = Some(Degraded { pacer: pacer.clone(), probe_at: Instant::now() + self.settings.probe_after });
+        *degraded =
+            Some(Degraded { pacer: pacer.clone(), probe_at: Instant::now() + self.settings.probe_after });
         pacer
     }
 
-    async fn acquire_degraded(&self, pacer: Arc<StrictPacer>, deadline: Option<Instant>) -> Result<(), PermitError> {
+    async fn acquire_degraded(
+        &self,
+        pacer: Arc<StrictPacer>,
+        deadline: Option<Instant>,
+    ) -> Result<(), PermitError> {
         pacer.acquire(deadline).await?;
         self.counters.granted_degraded.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -179,33 +192,47 @@ impl<S: LaneStore> SharedLimiter<S> {
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         if self.store.pause(&self.key, resume_ms).await? {
             self.counters.pauses.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(resume_in_ms = resume_ms - self.clock.now_ms(), "lemlist limiter: every caller of this key pauses");
+            tracing::info!(
+                resume_in_ms = resume_ms - self.clock.now_ms(),
+                "lemlist limiter: every caller of this key pauses"
+            );
         }
         Ok(())
     }
 }
 
-#[async_trait::async_trait]
-impl<S: LaneStore> PermitSource for SharedLimiter<S> {
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
-        if let Some(pacer) = self.degraded_pacer() {
-            return self.acquire_degraded(pacer, deadline).await;
-        }
+impl<S: LaneStore> SharedLimiter<S> {
+    /// How far ahead of now to plan a slot: twice the usual write time, 5 to 150 ms.
+    fn lead_ms(&self) -> i64 {
+        let micros = self.write_micros.load(Ordering::Relaxed) as i64;
+        (2 * micros / 1000).clamp(5, 150)
+    }
+
+    fn record_write_time(&self, took: Duration) {
+        let sample = took.as_micros().min(1_000_000) as u64;
+        let old = self.write_micros.load(Ordering::Relaxed);
+        // An average over about the last eight writes; races between tasks only blur it.
+        self.write_micros.store((old * 7 + sample) / 8, Ordering::Relaxed);
+    }
+
+    /// Reserves a slot through the store, as the head of this process's line. `None` when the
+    /// store failed and degraded mode began.
+    async fn reserve(&self, deadline: Option<Instant>) -> Result<Option<i64>, PermitError> {
         let mut view = self.view.lock().await;
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
             // have all had the chance to notice the store is back.
             let resume = self.clock.now_ms() + ms(self.settings.probe_after) + LANE_PERIOD_MS;
             if let Err(e) = self.write_pause(resume).await {
-                drop(view);
-                let pacer = self.enter_degraded(&e);
-                return self.acquire_degraded(pacer, deadline).await;
+                self.enter_degraded(&e);
+                return Ok(None);
             }
             view.paused_until = Some(view.paused_until.unwrap_or(resume).max(resume));
         }
+        let mut lost = false;
         loop {
             let now = self.clock.now_ms();
-            let plan = view.plan(now, rand::random::<u32>() as usize);
+            let plan = view.plan(now + self.lead_ms(), rand::random::<u32>() as usize, lost);
             let wait = wait_for(plan.slot - now);
             if deadline.is_some_and(|d| Instant::now() + wait > d) {
                 return Err(PermitError::Deadline { wait });
@@ -216,24 +243,48 @@ impl<S: LaneStore> PermitSource for SharedLimiter<S> {
                 continue;
             }
             self.counters.writes.fetch_add(1, Ordering::Relaxed);
-            match self.store.reserve(&self.key, plan).await {
+            let sent = Instant::now();
+            let outcome = self.store.reserve(&self.key, plan).await;
+            self.record_write_time(sent.elapsed());
+            match outcome {
                 Ok(Reserve::Taken(state)) => {
                     *view = state;
-                    drop(view);
-                    self.counters.granted.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait_for(plan.slot - self.clock.now_ms())).await;
-                    return Ok(());
+                    return Ok(Some(plan.slot));
                 }
                 Ok(Reserve::Lost(state)) => {
                     *view = state;
+                    lost = true;
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    // Another process wrote at the same moment: step out of lockstep with it
+                    // for a few write times before trying again.
+                    let micros = self.write_micros.load(Ordering::Relaxed).max(1000);
+                    tokio::time::sleep(Duration::from_micros(rand::random_range(0..4 * micros))).await;
                 }
                 Err(e) => {
-                    drop(view);
-                    let pacer = self.enter_degraded(&e);
-                    return self.acquire_degraded(pacer, deadline).await;
+                    self.enter_degraded(&e);
+                    return Ok(None);
                 }
             }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: LaneStore> PermitSource for SharedLimiter<S> {
+    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+        loop {
+            if let Some(pacer) = self.degraded_pacer() {
+                return self.acquire_degraded(pacer, deadline).await;
+            }
+            let Some(slot) = self.reserve(deadline).await? else { continue };
+            tokio::time::sleep(wait_for(slot - self.clock.now_ms())).await;
+            if self.clock.now_ms() - slot > MAX_LATE_MS {
+                // The write or the wake-up was slow: sending now would crowd the lane.
+                self.counters.discarded.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.counters.granted.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
         }
     }
 
@@ -258,7 +309,12 @@ mod tests {
     use crate::limiter::store::MemoryStore;
 
     fn limiter(store: MemoryStore) -> SharedLimiter<MemoryStore> {
-        SharedLimiter::new(store, "lemlist#test".into(), Arc::new(SystemClock::default()), SharedSettings::default())
+        SharedLimiter::new(
+            store,
+            "lemlist#test".into(),
+            Arc::new(SystemClock::default()),
+            SharedSettings::default(),
+        )
     }
 
     #[tokio::test]
@@ -290,7 +346,8 @@ mod tests {
             }
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-        let a = SharedLimiter::new(Shared(store.clone()), "k".into(), clock.clone(), SharedSettings::default());
+        let a =
+            SharedLimiter::new(Shared(store.clone()), "k".into(), clock.clone(), SharedSettings::default());
         let b = SharedLimiter::new(Shared(store.clone()), "k".into(), clock, SharedSettings::default());
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
@@ -315,7 +372,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_store_degrades_to_a_slower_local_pace_after_settling() {
-        let settings = SharedSettings { horizon: Duration::from_millis(100), max_processes: 4, ..Default::default() };
+        let settings =
+            SharedSettings { horizon: Duration::from_millis(100), max_processes: 4, ..Default::default() };
         let l = SharedLimiter::new(Broken, "k".into(), Arc::new(SystemClock::default()), settings);
         let started = Instant::now();
         l.acquire(None).await.unwrap();

@@ -1,0 +1,198 @@
+//! One lemlist budget per key, shared through DynamoDB Local by separate processes and
+//! invocations, measured at the simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::limiter::{PermitSource, SharedLimiter, SharedSettings, SystemClock};
+use lemdash_shared::secret::ApiKey;
+use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table};
+use lemlist_sim::load::{self, Jittered, LoadReport};
+use lemlist_sim::{LimitMode, Profile, Settings, Sim};
+
+const TWO_SECONDS: Duration = Duration::from_secs(2);
+const TABLE: &str = "lemdash-limiter";
+
+fn limiter(
+    dynamo: &str,
+    key: &str,
+    offset_ms: i64,
+    settings: SharedSettings,
+) -> Arc<SharedLimiter<DynamoStore>> {
+    let store = DynamoStore::new(local_client(dynamo), TABLE);
+    Arc::new(SharedLimiter::new(
+        store,
+        ApiKey::new(key).fingerprint(),
+        Arc::new(SystemClock { offset_ms }),
+        settings,
+    ))
+}
+
+async fn four_processes(mode: LimitMode, seed: u64, dynamo: String) -> Sim {
+    let sim = crate::support::sim(Profile::S, seed, Settings { limit: mode, ..Settings::default() }).await;
+    let offsets = [-20, -7, 7, 20];
+    let children: Vec<_> = offsets
+        .iter()
+        .map(|offset| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_lemdash-load"))
+                .args([
+                    "--base-url",
+                    &sim.base_url(),
+                    "--key",
+                    sim.key(),
+                    "--dynamo",
+                    &dynamo,
+                    "--table",
+                    TABLE,
+                ])
+                .args([
+                    "--tasks",
+                    "8",
+                    "--requests",
+                    "5",
+                    "--jitter-ms",
+                    "100",
+                    "--offset-ms",
+                    &offset.to_string(),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("the load process starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().await.unwrap();
+        let line = String::from_utf8_lossy(&out.stdout);
+        println!("{mode:?} process: {}", line.trim());
+        assert!(out.status.success(), "{mode:?}: a process had failures: {line}");
+    }
+    sim
+}
+
+#[tokio::test]
+async fn four_processes_with_skewed_clocks_share_one_budget() {
+    let dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
+    create_limiter_table(&dynamo.endpoint, TABLE).await.unwrap();
+    // The two server modes run at once, on two keys: two budgets in one table.
+    let (sliding, anchored) = tokio::join!(
+        four_processes(LimitMode::Sliding, 41, dynamo.endpoint.clone()),
+        four_processes(LimitMode::Anchored, 42, dynamo.endpoint.clone()),
+    );
+    for (mode, sim) in [("sliding", sliding), ("anchored", anchored)] {
+        let log = sim.log();
+        println!(
+            "4 processes × 8 tasks, {mode} server: {} requests, max {} arrivals in any 2 s, {} answered 429, {:.2} requests/s",
+            log.total(),
+            log.max_arrivals_in(TWO_SECONDS),
+            log.rate_limited(),
+            log.achieved_rate()
+        );
+        assert_eq!(log.total(), 4 * 8 * 5, "{mode}: every request made once");
+        assert_eq!(log.rate_limited(), 0, "{mode}: no 429");
+        assert!(log.max_arrivals_in(TWO_SECONDS) <= 20, "{mode}: {}", log.max_arrivals_in(TWO_SECONDS));
+    }
+}
+
+#[tokio::test]
+async fn foreign_traffic_costs_one_shared_pause_per_episode() {
+    let dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
+    create_limiter_table(&dynamo.endpoint, TABLE).await.unwrap();
+    let sim =
+        crate::support::sim(Profile::S, 43, Settings { limit: LimitMode::Anchored, ..Settings::default() })
+            .await;
+    // Another tool takes 3 of the key's 10 requests per second.
+    sim.start_foreign_traffic(0, 3.0);
+
+    // Two invocations of lemdash at once, each with eight concurrent calls.
+    let limiters: Vec<_> =
+        (0..2).map(|_| limiter(&dynamo.endpoint, sim.key(), 0, SharedSettings::default())).collect();
+    let permits: Vec<Arc<dyn PermitSource>> =
+        limiters.iter().map(|l| l.clone() as Arc<dyn PermitSource>).collect();
+    let reports = run_invocations(&sim, &permits, 8, 8).await;
+    sim.stop_foreign_traffic();
+
+    let log = sim.log();
+    let episodes = log.exhaustion_episodes();
+    let store = DynamoStore::new(local_client(&dynamo.endpoint), TABLE);
+    let pauses = store.state(&ApiKey::new(sim.key()).fingerprint()).await.unwrap().pauses as usize;
+    println!(
+        "foreign traffic 3/s: {} requests, {} answered 429, {episodes} windows exhausted, {pauses} shared pauses",
+        log.total(),
+        log.rate_limited()
+    );
+    for r in &reports {
+        assert_eq!((r.ok, r.failed), (64, 0), "every response obtained");
+    }
+    assert!(episodes >= 1, "the foreign traffic did push the key over its limit");
+    assert!(
+        pauses >= 1 && pauses <= episodes,
+        "one shared pause per episode at most: {pauses} for {episodes}"
+    );
+    assert!(log.rate_limited() <= 20 * episodes, "429s stay bounded: {}", log.rate_limited());
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_degrades_without_exceeding_the_limit() {
+    let mut dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
+    create_limiter_table(&dynamo.endpoint, TABLE).await.unwrap();
+    let sim =
+        crate::support::sim(Profile::S, 44, Settings { limit: LimitMode::Sliding, ..Settings::default() })
+            .await;
+    let settings =
+        SharedSettings { max_processes: 2, horizon: Duration::from_secs(2), ..SharedSettings::default() };
+    let limiters: Vec<_> = (0..2).map(|_| limiter(&dynamo.endpoint, sim.key(), 0, settings)).collect();
+    let jittered: Vec<Arc<dyn PermitSource>> = limiters
+        .iter()
+        .map(|l| Arc::new(Jittered::new(l.clone(), Duration::from_millis(100))) as Arc<dyn PermitSource>)
+        .collect();
+    let load = run_invocations(&sim, &jittered, 8, 6);
+    let outage = async {
+        while sim.log().total() < 40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        dynamo.stop();
+    };
+    let (reports, ()) = tokio::join!(load, outage);
+
+    let log = sim.log();
+    println!(
+        "DynamoDB stopped after 40 requests: {} requests, max {} arrivals in any 2 s, {} answered 429, metrics {:?}",
+        log.total(),
+        log.max_arrivals_in(TWO_SECONDS),
+        log.rate_limited(),
+        limiters.iter().map(|l| l.metrics()).collect::<Vec<_>>()
+    );
+    for r in &reports {
+        assert_eq!((r.ok, r.failed), (48, 0), "the run completes");
+    }
+    for l in &limiters {
+        assert!(l.is_degraded(), "each invocation noticed the outage");
+        assert!(l.metrics().granted_degraded > 0, "and went on in degraded mode");
+    }
+    assert_eq!(log.rate_limited(), 0);
+    assert!(log.max_arrivals_in(TWO_SECONDS) <= 20, "{}", log.max_arrivals_in(TWO_SECONDS));
+}
+
+/// Runs `tasks` concurrent calls on each of `permits` (one lemdash invocation each), `requests`
+/// calls per task, and returns each invocation's report.
+async fn run_invocations(
+    sim: &Sim,
+    permits: &[Arc<dyn PermitSource>],
+    tasks: usize,
+    requests: usize,
+) -> Vec<LoadReport> {
+    let handles: Vec<_> = permits
+        .iter()
+        .map(|p| {
+            let client = load::client(&sim.base_url(), sim.key(), p.clone());
+            tokio::spawn(async move { load::run(&client, tasks, requests).await })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for h in handles {
+        reports.push(h.await.expect("an invocation does not panic"));
+    }
+    reports
+}

