@@ -89,9 +89,16 @@ impl LaneState {
         later
     }
 
-    /// The latest time any lane is reserved up to: no slot was handed out later than this.
-    pub fn horizon(&self) -> Option<i64> {
-        self.lanes.iter().flatten().copied().max()
+    /// When the caller with `ahead` others before it in line can expect its slot, judging by
+    /// this view: the lanes are taken in order of their free times, twenty per lane period.
+    /// Others may have reserved since, so this is a lower bound: enough to refuse at once a
+    /// caller that cannot make its deadline.
+    pub fn earliest_slot_for(&self, now: i64, ahead: usize) -> i64 {
+        let floor = self.paused_until.map_or(now, |p| p.max(now));
+        let mut free: Vec<i64> = self.lanes.iter().map(|t| t.unwrap_or(i64::MIN).max(floor)).collect();
+        free.sort_unstable();
+        let rounds = (ahead / LANES) as i64;
+        free[ahead % LANES] + rounds * LANE_PERIOD_MS
     }
 }
 
@@ -139,6 +146,17 @@ mod tests {
         assert!(!s.try_reserve(Reservation { lane: 0, slot: 4_999 }));
         assert!(s.try_pause(7_000));
         assert_eq!(s.pauses, 2);
+    }
+
+    #[test]
+    fn the_expected_slot_grows_with_the_line() {
+        let mut s = LaneState::default();
+        assert_eq!(s.earliest_slot_for(100, 0), 100);
+        assert_eq!(s.earliest_slot_for(100, 19), 100, "twenty go at once");
+        assert_eq!(s.earliest_slot_for(100, 20), 100 + LANE_PERIOD_MS);
+        assert_eq!(s.earliest_slot_for(100, 45), 100 + 2 * LANE_PERIOD_MS);
+        s.paused_until = Some(5_000);
+        assert_eq!(s.earliest_slot_for(100, 0), 5_000);
     }
 
     fn max_in_window(times: &mut [i64], window: i64) -> usize {

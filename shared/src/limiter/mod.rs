@@ -77,6 +77,23 @@ pub async fn for_key(
     Ok(std::sync::Arc::new(SharedLimiter::new(store, key.fingerprint(), clock, config.settings)))
 }
 
+/// A caller's place in a process's line of waiting callers: counts who is ahead on entry and
+/// leaves the line when dropped, however the wait ends.
+pub(crate) struct InLine<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InLine<'a> {
+    /// Joins the line; returns how many callers were already in it.
+    pub(crate) fn join(line: &'a std::sync::atomic::AtomicUsize) -> (usize, Self) {
+        (line.fetch_add(1, std::sync::atomic::Ordering::SeqCst), Self(line))
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Converts a wall-clock instant into this process's monotonic clock.
 pub(crate) fn instant_for(at: SystemTime) -> Instant {
     let now_wall = SystemTime::now();

@@ -12,13 +12,13 @@
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant, SystemTime};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 
-use super::{PermitError, PermitSource, instant_for};
+use super::{InLine, PermitError, PermitSource, instant_for};
 
 /// lemlist's documented budget: this many requests…
 pub const LEMLIST_LIMIT: u32 = 20;
@@ -112,8 +112,7 @@ impl StrictPacer {
 #[async_trait::async_trait]
 impl PermitSource for StrictPacer {
     async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
-        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let _leave = LeaveLine(&self.waiting);
+        let (ahead, _in_line) = InLine::join(&self.waiting);
         if let Some(deadline) = deadline {
             // Only estimate when someone is ahead or a pause is on: otherwise the line is empty
             // and the fast path below decides exactly.
@@ -150,14 +149,6 @@ impl PermitSource for StrictPacer {
 
     async fn pause_until(&self, resume_at: SystemTime) {
         self.hold_until(instant_for(resume_at));
-    }
-}
-
-struct LeaveLine<'a>(&'a AtomicUsize);
-
-impl Drop for LeaveLine<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

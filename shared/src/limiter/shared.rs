@@ -13,14 +13,14 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::clock::Clock;
 use super::lanes::{LANE_PERIOD_MS, LaneState, MAX_LATE_MS};
 use super::pacer::StrictPacer;
 use super::store::{LaneStore, Reserve, StoreError};
-use super::{PermitError, PermitSource};
+use super::{InLine, PermitError, PermitSource};
 
 /// Tuning of the shared limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +84,12 @@ pub struct SharedLimiter<S> {
     key: String,
     clock: Arc<dyn Clock>,
     settings: SharedSettings,
-    /// The line of callers, guarding this process's last view of the item.
-    view: tokio::sync::Mutex<LaneState>,
+    /// The line of callers: its holder is the one that writes to the store.
+    line: tokio::sync::Mutex<()>,
+    /// How many callers are in the line.
+    waiting: AtomicUsize,
+    /// This process's last view of the item (from its last write).
+    view: Mutex<LaneState>,
     degraded: Mutex<Option<Degraded>>,
     /// Set when leaving degraded mode: the first writer re-arms a pause first.
     recovering: AtomicBool,
@@ -112,16 +116,14 @@ impl<S: LaneStore> SharedLimiter<S> {
             key,
             clock,
             settings,
-            view: tokio::sync::Mutex::new(LaneState::default()),
+            line: tokio::sync::Mutex::new(()),
+            waiting: AtomicUsize::new(0),
+            view: Mutex::new(LaneState::default()),
             degraded: Mutex::new(None),
             recovering: AtomicBool::new(false),
             write_micros: AtomicU64::new(10_000),
             counters: Counters::default(),
         }
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
     }
 
     pub fn metrics(&self) -> LimiterMetrics {
@@ -215,10 +217,28 @@ impl<S: LaneStore> SharedLimiter<S> {
         self.write_micros.store((old * 7 + sample) / 8, Ordering::Relaxed);
     }
 
+    fn view(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.view.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Reserves a slot through the store, as the head of this process's line. `None` when the
     /// store failed and degraded mode began.
     async fn reserve(&self, deadline: Option<Instant>) -> Result<Option<i64>, PermitError> {
-        let mut view = self.view.lock().await;
+        let (ahead, _in_line) = InLine::join(&self.waiting);
+        if let Some(deadline) = deadline {
+            // Refuse at once a caller whose turn cannot come in time, rather than let it queue.
+            let now = self.clock.now_ms();
+            let wait = wait_for(self.view().earliest_slot_for(now, ahead) - now);
+            if Instant::now() + wait > deadline {
+                return Err(PermitError::Deadline { wait });
+            }
+        }
+        let _turn = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), self.line.lock())
+                .await
+                .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
+            None => self.line.lock().await,
+        };
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
             // have all had the chance to notice the store is back.
@@ -227,12 +247,13 @@ impl<S: LaneStore> SharedLimiter<S> {
                 self.enter_degraded(&e);
                 return Ok(None);
             }
+            let mut view = self.view();
             view.paused_until = Some(view.paused_until.unwrap_or(resume).max(resume));
         }
         let mut lost = false;
         loop {
             let now = self.clock.now_ms();
-            let plan = view.plan(now + self.lead_ms(), rand::random::<u32>() as usize, lost);
+            let plan = self.view().plan(now + self.lead_ms(), rand::random::<u32>() as usize, lost);
             let wait = wait_for(plan.slot - now);
             if deadline.is_some_and(|d| Instant::now() + wait > d) {
                 return Err(PermitError::Deadline { wait });
@@ -248,11 +269,11 @@ impl<S: LaneStore> SharedLimiter<S> {
             self.record_write_time(sent.elapsed());
             match outcome {
                 Ok(Reserve::Taken(state)) => {
-                    *view = state;
+                    *self.view() = state;
                     return Ok(Some(plan.slot));
                 }
                 Ok(Reserve::Lost(state)) => {
-                    *view = state;
+                    *self.view() = state;
                     lost = true;
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     // Another process wrote at the same moment: step out of lockstep with it
@@ -329,6 +350,30 @@ mod tests {
         assert_eq!((m.granted, m.writes, m.conflicts), (20, 20, 0));
         let err = l.acquire(Some(Instant::now() + Duration::from_millis(100))).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
+        assert_eq!(l.metrics().writes, 20, "a refused caller costs no write");
+    }
+
+    #[tokio::test]
+    async fn a_caller_deep_in_the_line_is_refused_at_once() {
+        let l = Arc::new(limiter(MemoryStore::default()));
+        for _ in 0..20 {
+            l.acquire(None).await.unwrap();
+        }
+        // Twenty callers queue for the next round; one more with a 3 s deadline cannot make it:
+        // the round after that is 4.4 s away.
+        let mut queued = Vec::new();
+        for _ in 0..20 {
+            let l = l.clone();
+            queued.push(tokio::spawn(async move { l.acquire(None).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let asked = Instant::now();
+        let err = l.acquire(Some(Instant::now() + Duration::from_secs(3))).await.unwrap_err();
+        assert!(asked.elapsed() < Duration::from_millis(500), "told at once");
+        assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(3)), "{err:?}");
+        for q in queued {
+            q.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]
