@@ -2,11 +2,13 @@
 //! in common. Handlers stay thin; the logic lives here.
 //!
 //! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
+//! - [`dashboard`]: the two dashboards, computed from lemlist data, and the plan that fetches it.
 //! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
 pub mod config;
+pub mod dashboard;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;

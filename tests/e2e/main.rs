@@ -7,4 +7,5 @@ mod support;
 mod client_decoding;
 mod client_faults;
 mod client_pacing;
+mod dashboards;
 mod limiter_shared;

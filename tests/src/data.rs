@@ -354,7 +354,7 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign]) -> Vec<Activity
             }
             let sender = campaign.senders.choose(rng).expect("non-empty");
             let first_sent = campaign.created_at + Duration::minutes(rng.random_range(60..60 * 24 * 30));
-            let push = |out: &mut Vec<Activity>, kind: &str, at: DateTime<Utc>, is_first: bool, step: u32| {
+            let push = |out: &mut Vec<Activity>, kind: &str, at: DateTime<Utc>, step: u32| {
                 out.push(Activity {
                     id: String::new(), // assigned once the history is sorted
                     kind: kind.to_owned(),
@@ -363,7 +363,7 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign]) -> Vec<Activity
                     campaign_name: campaign.name.clone(),
                     lead_id: lead.id.clone(),
                     lead_email: lead.email.clone(),
-                    is_first,
+                    is_first: false, // set once the history is sorted
                     send_user_id: sender.user_id.clone(),
                     send_user_email: sender.email.clone(),
                     send_user_mailbox_id: sender.mailbox_id.clone(),
@@ -373,27 +373,32 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign]) -> Vec<Activity
             let steps = rng.random_range(1..=3u32);
             for step in 0..steps {
                 let sent_at = first_sent + Duration::days(step as i64 * 3);
-                push(&mut out, "emailsSent", sent_at, step == 0, step);
+                push(&mut out, "emailsSent", sent_at, step);
                 // Opens repeat, sometimes weeks after the send.
                 let opens = match rng.random_range(0..10) {
                     0..=4 => 0,
                     5..=7 => 1,
                     _ => rng.random_range(2..=6),
                 };
-                for o in 0..opens {
+                for _ in 0..opens {
                     let at = sent_at + Duration::hours(rng.random_range(1..24 * 21));
-                    push(&mut out, "emailsOpened", at, step == 0 && o == 0, step);
+                    push(&mut out, "emailsOpened", at, step);
                 }
                 if opens > 0 && rng.random_bool(0.15) {
-                    push(&mut out, "emailsClicked", sent_at + Duration::hours(30), step == 0, step);
+                    push(&mut out, "emailsClicked", sent_at + Duration::hours(30), step);
                 }
             }
             if rng.random_bool(0.12) {
-                push(&mut out, "emailsReplied", first_sent + Duration::days(5), true, 0);
+                push(&mut out, "emailsReplied", first_sent + Duration::days(5), 0);
             }
         }
     }
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.lead_id.cmp(&b.lead_id)));
+    // `isFirst`: the earliest activity of its type for its lead and step.
+    let mut seen = std::collections::HashSet::new();
+    for a in out.iter_mut().rev() {
+        a.is_first = seen.insert((a.campaign_id.clone(), a.lead_id.clone(), a.sequence_step, a.kind.clone()));
+    }
     for a in &mut out {
         a.id = lemlist_id(rng, "act_");
     }

@@ -1,0 +1,190 @@
+//! `GET /api/campaigns/dashboard`: one row per running campaign, in lemlist's list order.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::fetch::TeamData;
+use super::leads::{company, has_sendable, live};
+use super::{Dashboard, display_name, percent};
+use crate::lemlist::Activity;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRow {
+    pub campaign_id: String,
+    pub campaign_name: String,
+    pub people_count: u64,
+    pub companies_count: u64,
+    pub people_engaged: u64,
+    pub open_rate: f64,
+    pub reply_rate: f64,
+    /// `"active"` or `"ended"`.
+    pub campaign_status: String,
+    /// Additive: what could not be fetched for this row; absent when the row is complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+fn distinct_leads(activities: &[Activity]) -> usize {
+    activities.iter().filter_map(|a| a.lead_id.as_deref()).collect::<HashSet<_>>().len()
+}
+
+/// One part of a row: its value when fetched, or a note in the row's and the dashboard's
+/// `missing` lists.
+pub(crate) fn part<'a, T>(
+    what: &str,
+    campaign_id: &str,
+    fetched: Option<&'a Result<Vec<T>, crate::lemlist::LemlistError>>,
+    row: &mut Vec<String>,
+    all: &mut Vec<String>,
+) -> Option<&'a [T]> {
+    match fetched {
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => {
+            row.push(what.to_owned());
+            all.push(format!("{what} of {campaign_id}: {e}"));
+            None
+        }
+        None => {
+            row.push(what.to_owned());
+            all.push(format!("{what} of {campaign_id}: not fetched"));
+            None
+        }
+    }
+}
+
+/// Builds the campaigns dashboard from fetched data.
+pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
+    let mut all = Vec::new();
+    let rows = data
+        .running()
+        .map(|c| {
+            let mut missing = Vec::new();
+            let id = c.id.as_str();
+            let leads = part("leads", id, data.leads.get(id), &mut missing, &mut all).unwrap_or_default();
+            let sent = part("emailsSent", id, data.sent.get(id), &mut missing, &mut all);
+            let opened = part("emailsOpened", id, data.opened.get(id), &mut missing, &mut all);
+            let replied = part("emailsReplied", id, data.replied.get(id), &mut missing, &mut all);
+
+            let live_count = live(leads).count();
+            let companies: HashSet<&str> = live(leads).filter_map(company).collect();
+            let engaged = sent.map_or(0, distinct_leads);
+            let ended = live_count > 0 && !has_sendable(leads);
+            CampaignRow {
+                campaign_id: c.id.clone(),
+                campaign_name: display_name(c.name.as_deref()),
+                people_count: live_count as u64,
+                companies_count: companies.len() as u64,
+                people_engaged: engaged as u64,
+                open_rate: percent(opened.map_or(0, distinct_leads), engaged),
+                reply_rate: percent(replied.map_or(0, distinct_leads), engaged),
+                campaign_status: if ended { "ended" } else { "active" }.to_owned(),
+                missing,
+            }
+        })
+        .collect();
+    Dashboard { rows, missing: all }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::leads::lead;
+    use crate::lemlist::{CampaignSummary, LemlistError};
+
+    fn summary(id: &str, status: &str, name: Option<&str>) -> CampaignSummary {
+        CampaignSummary {
+            id: id.into(),
+            name: name.map(str::to_owned),
+            status: Some(status.into()),
+            created_at: None,
+            created_by: None,
+            labels: vec![],
+        }
+    }
+
+    fn activity(kind: &str, lead: &str) -> Activity {
+        Activity {
+            id: format!("act_{kind}{lead}"),
+            kind: kind.into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            campaign_id: None,
+            lead_id: Some(lead.into()),
+            is_first: None,
+            send_user_id: None,
+            send_user_email: None,
+            send_user_mailbox_id: None,
+            extra: Default::default(),
+        }
+    }
+
+    fn data_with(
+        leads: Vec<crate::lemlist::Lead>,
+        sent: &[&str],
+        opened: &[&str],
+        replied: &[&str],
+    ) -> TeamData {
+        let mut d = TeamData::default();
+        d.campaigns = vec![summary("cam_1", "running", None), summary("cam_2", "paused", Some("P"))];
+        d.leads.insert("cam_1".into(), Ok(leads));
+        let acts = |kind: &str, ids: &[&str]| Ok(ids.iter().map(|l| activity(kind, l)).collect());
+        d.sent.insert("cam_1".into(), acts("emailsSent", sent));
+        d.opened.insert("cam_1".into(), acts("emailsOpened", opened));
+        d.replied.insert("cam_1".into(), acts("emailsReplied", replied));
+        d
+    }
+
+    #[test]
+    fn counts_rates_and_status_follow_the_contract() {
+        let leads = vec![
+            lead("emailsSent", Some("done"), Some(" Acme "), None),
+            lead("emailsOpened", Some("done"), Some("Acme"), None),
+            lead("emailsOpened", Some("done"), None, Some("Globex")),
+            lead("paused", Some("inProgress"), Some("Paused Co"), None),
+            lead("done", Some("done"), Some("  "), None),
+        ];
+        // Repeat opens of one lead count once.
+        let d = data_with(leads, &["a", "b", "c"], &["a", "a", "b"], &["c"]);
+        let rows = campaigns_dashboard(&d).rows;
+        assert_eq!(rows.len(), 1, "running campaigns only");
+        let r = &rows[0];
+        assert_eq!(r.campaign_name, "Unnamed Campaign");
+        assert_eq!((r.people_count, r.companies_count, r.people_engaged), (4, 2, 3));
+        assert_eq!((r.open_rate, r.reply_rate), (66.67, 33.33));
+        assert_eq!(r.campaign_status, "ended", "no live lead left to send to");
+        assert!(r.missing.is_empty());
+    }
+
+    #[test]
+    fn no_leads_all_paused_and_zero_sends_are_active_with_zero_rates() {
+        let rows = campaigns_dashboard(&data_with(vec![], &[], &[], &[])).rows;
+        assert_eq!(
+            (rows[0].people_count, rows[0].open_rate, rows[0].campaign_status.as_str()),
+            (0, 0.0, "active")
+        );
+        let paused = vec![lead("paused", None, Some("A"), None), lead("x", Some("paused"), Some("B"), None)];
+        let rows = campaigns_dashboard(&data_with(paused, &[], &[], &[])).rows;
+        assert_eq!(
+            (rows[0].people_count, rows[0].companies_count, rows[0].campaign_status.as_str()),
+            (0, 0, "active")
+        );
+        let busy = vec![lead("emailsSent", Some("inProgress"), None, None)];
+        assert_eq!(campaigns_dashboard(&data_with(busy, &["a"], &[], &[])).rows[0].campaign_status, "active");
+    }
+
+    #[test]
+    fn a_failed_part_keeps_the_row_and_says_what_is_missing() {
+        let mut d = data_with(vec![lead("readyToSend", None, None, None)], &["a"], &["a"], &[]);
+        d.replied.insert(
+            "cam_1".into(),
+            Err(LemlistError::Status { endpoint: "GET /activities", status: 503, body: String::new() }),
+        );
+        let dash = campaigns_dashboard(&d);
+        assert_eq!(dash.rows.len(), 1);
+        assert_eq!(dash.rows[0].missing, vec!["emailsReplied"]);
+        assert_eq!(dash.rows[0].open_rate, 100.0);
+        assert!(dash.missing[0].starts_with("emailsReplied of cam_1: lemlist answered 503"));
+        let json = serde_json::to_value(&dash.rows[0]).unwrap();
+        assert_eq!(json["missing"], serde_json::json!(["emailsReplied"]));
+    }
+}
