@@ -124,8 +124,10 @@ mod tests {
         opened: &[&str],
         replied: &[&str],
     ) -> TeamData {
-        let mut d = TeamData::default();
-        d.campaigns = vec![summary("cam_1", "running", None), summary("cam_2", "paused", Some("P"))];
+        let mut d = TeamData {
+            campaigns: vec![summary("cam_1", "running", None), summary("cam_2", "paused", Some("P"))],
+            ..TeamData::default()
+        };
         d.leads.insert("cam_1".into(), Ok(leads));
         let acts = |kind: &str, ids: &[&str]| Ok(ids.iter().map(|l| activity(kind, l)).collect());
         d.sent.insert("cam_1".into(), acts("emailsSent", sent));
