@@ -49,6 +49,45 @@ pub fn lemlist_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig
     Ok(config)
 }
 
+/// The HTTP side of the functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `ALLOWED_ORIGINS`: comma-separated origins a browser may call from (`*` for any). Unset:
+    /// none, same-origin only.
+    pub allowed_origins: Vec<String>,
+    /// `REQUEST_BUDGET_SECS`: how long one request may take (default 25, under API Gateway's 29).
+    pub budget: Duration,
+}
+
+pub fn http_from_env() -> Result<HttpConfig, ConfigError> {
+    http_from(|name| std::env::var(name).ok())
+}
+
+pub fn http_from(var: impl Fn(&str) -> Option<String>) -> Result<HttpConfig, ConfigError> {
+    let allowed_origins = var("ALLOWED_ORIGINS")
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let budget = match var("REQUEST_BUDGET_SECS") {
+        None => Duration::from_secs(25),
+        Some(raw) => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 900.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "REQUEST_BUDGET_SECS",
+                reason: format!("{raw:?} is not a number of seconds from 0 to 900"),
+            })?,
+    };
+    Ok(HttpConfig { allowed_origins, budget })
+}
+
 /// Where the lemlist budget is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterConfig {
@@ -147,6 +186,16 @@ mod tests {
             let err = limiter_from(env(&[("LIMITER_MAX_PROCESSES", bad)])).unwrap_err();
             assert!(err.to_string().starts_with("LIMITER_MAX_PROCESSES is invalid"), "{err}");
         }
+    }
+
+    #[test]
+    fn origins_and_budget() {
+        let c = http_from(env(&[("ALLOWED_ORIGINS", "https://a.example/, https://b.example,,")])).unwrap();
+        assert_eq!(c.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(c.budget, Duration::from_secs(25));
+        assert!(http_from(env(&[])).unwrap().allowed_origins.is_empty());
+        let err = http_from(env(&[("REQUEST_BUDGET_SECS", "-1")])).unwrap_err();
+        assert!(err.to_string().starts_with("REQUEST_BUDGET_SECS is invalid"));
     }
 
     #[test]

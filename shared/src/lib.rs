@@ -7,9 +7,11 @@
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
+pub mod api;
 pub mod config;
 pub mod dashboard;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;
 pub mod secret;
+pub mod telemetry;
