@@ -154,9 +154,16 @@ impl Api {
     /// `REQUEST_BUDGET_SECS`) and builds the clients: once per cold start.
     pub async fn from_env() -> Result<Self, StartupError> {
         let lemlist = crate::config::lemlist_from_env()?;
-        let limiter = crate::config::limiter_from_env()?;
-        let http = crate::config::http_from_env()?;
-        let permits = crate::limiter::for_key(&limiter, &lemlist.api_key).await?;
+        Self::build(lemlist, &crate::config::limiter_from_env()?, crate::config::http_from_env()?).await
+    }
+
+    /// Builds the clients from configuration already read.
+    pub async fn build(
+        lemlist: crate::lemlist::ClientConfig,
+        limiter: &crate::config::LimiterConfig,
+        http: crate::config::HttpConfig,
+    ) -> Result<Self, StartupError> {
+        let permits = crate::limiter::for_key(limiter, &lemlist.api_key).await?;
         let client = LemlistClient::new(lemlist, permits)?;
         Ok(Self { client, cors: Cors { allowed_origins: http.allowed_origins }, budget: http.budget })
     }

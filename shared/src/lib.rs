@@ -4,6 +4,7 @@
 //! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
 //! - [`dashboard`]: the two dashboards, computed from lemlist data, and the plan that fetches it.
 //! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
+//! - [`api`]: the functions' HTTP boundary; [`local`]: the same routes served locally.
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
@@ -13,5 +14,6 @@ pub mod dashboard;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;
+pub mod local;
 pub mod secret;
 pub mod telemetry;
