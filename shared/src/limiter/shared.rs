@@ -316,8 +316,13 @@ impl<S: LaneStore> PermitSource for SharedLimiter<S> {
             pacer.pause_until(resume_at).await;
             return;
         }
-        if let Err(e) = self.write_pause(resume_ms).await {
-            self.enter_degraded(&e).pause_until(resume_at).await;
+        match self.write_pause(resume_ms).await {
+            // Our next reservation starts from the pause instead of losing a race to learn it.
+            Ok(()) => {
+                let mut view = self.view();
+                view.paused_until = Some(view.paused_until.map_or(resume_ms, |p| p.max(resume_ms)));
+            }
+            Err(e) => self.enter_degraded(&e).pause_until(resume_at).await,
         }
     }
 }
