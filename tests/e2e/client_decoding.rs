@@ -227,15 +227,8 @@ async fn an_html_page_and_a_malformed_body_are_errors_not_empty_lists() {
 #[tokio::test]
 async fn a_wrong_key_is_refused_and_never_shown() {
     let sim = sim(Profile::S, 18, unlimited()).await;
-    let config = lemdash_shared::lemlist::ClientConfig::new(
-        sim.base_url().parse().unwrap(),
-        lemdash_shared::secret::ApiKey::new("wrong-key-do-not-print"),
-    );
-    let client = lemdash_shared::lemlist::LemlistClient::new(
-        config,
-        std::sync::Arc::new(lemdash_shared::limiter::Unlimited),
-    )
-    .unwrap();
+    let permits = std::sync::Arc::new(lemdash_shared::limiter::Unlimited);
+    let client = lemlist_sim::load::client(&sim.base_url(), "wrong-key-do-not-print", permits);
     let err = client.team().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(!format!("{err} {err:?} {client:?}").contains("wrong-key-do-not-print"));

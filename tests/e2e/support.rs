@@ -2,9 +2,8 @@
 
 use std::sync::{Arc, Once};
 
-use lemdash_shared::lemlist::{ClientConfig, LemlistClient};
+use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::{PermitSource, StrictPacer, Unlimited};
-use lemdash_shared::secret::ApiKey;
 use lemlist_sim::{Profile, Settings, Sim, SimConfig};
 
 fn init_logs() {
@@ -25,8 +24,7 @@ pub async fn sim(profile: Profile, seed: u64, settings: Settings) -> Sim {
 }
 
 pub fn client_with(sim: &Sim, permits: Arc<dyn PermitSource>) -> LemlistClient {
-    let config = ClientConfig::new(sim.base_url().parse().expect("valid URL"), ApiKey::new(sim.key()));
-    LemlistClient::new(config, permits).expect("client builds")
+    lemlist_sim::load::client(&sim.base_url(), sim.key(), permits)
 }
 
 /// A client paced by the strict in-process pacer.
