@@ -97,7 +97,7 @@ pub struct LimiterConfig {
     /// `AWS_ENDPOINT_URL_DYNAMODB`, when it points at a local emulator: lemdash then creates a
     /// missing table itself. Against AWS it never creates tables.
     pub local_endpoint: Option<String>,
-    /// `LIMITER_MAX_PROCESSES` (1–20, default 4) and `LIMITER_HORIZON_MS` (default 4000).
+    /// `LIMITER_MAX_PROCESSES` (1–20, default 4) and `LIMITER_HORIZON_MS` (default 1000).
     pub settings: SharedSettings,
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lemdash_shared::lemlist::{ActivityQuery, LemlistClient};
-use lemdash_shared::limiter::{PermitError, PermitSource, Unlimited};
+use lemdash_shared::limiter::{PermitError, PermitSource, Priority, Unlimited};
 use lemlist_sim::{LimitMode, Profile, ResetFormat, Settings, Sim};
 
 use crate::support::{client_with, paced_client, sim, unpaced_client};
@@ -82,8 +82,8 @@ struct RecordingPermits {
 
 #[async_trait::async_trait]
 impl PermitSource for RecordingPermits {
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
-        Unlimited.acquire(deadline).await
+    async fn acquire(&self, deadline: Option<Instant>, priority: Priority) -> Result<(), PermitError> {
+        Unlimited.acquire(deadline, priority).await
     }
 
     async fn pause_until(&self, resume_at: SystemTime) {

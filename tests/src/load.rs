@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lemdash_shared::lemlist::{ClientConfig, LemlistClient};
-use lemdash_shared::limiter::{PermitError, PermitSource};
+use lemdash_shared::limiter::{PermitError, PermitSource, Priority};
 use lemdash_shared::secret::ApiKey;
 use rand::Rng;
 
@@ -31,9 +31,9 @@ impl Jittered {
 
 #[async_trait::async_trait]
 impl PermitSource for Jittered {
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+    async fn acquire(&self, deadline: Option<Instant>, priority: Priority) -> Result<(), PermitError> {
         let asked = Instant::now();
-        self.inner.acquire(deadline).await?;
+        self.inner.acquire(deadline, priority).await?;
         self.waits.lock().unwrap_or_else(|e| e.into_inner()).push(asked.elapsed());
         if !self.max.is_zero() {
             let jitter = rand::rng().random_range(Duration::ZERO..=self.max);

@@ -26,7 +26,7 @@ pub use retry::RetryPolicy;
 pub use types::*;
 
 use crate::ids::{CampaignId, MailboxId, UserId};
-use crate::limiter::PermitSource;
+use crate::limiter::{PermitSource, Priority};
 use crate::secret::ApiKey;
 
 /// lemlist's production API.
@@ -180,6 +180,8 @@ struct Call<'a> {
     path: String,
     query: &'a [(&'static str, String)],
     body: Option<&'a Value>,
+    /// Whether the call continues work under way (a page after the first).
+    follow_up: bool,
 }
 
 /// What went wrong with one attempt, and whether another one may help.
@@ -245,6 +247,7 @@ impl LemlistClient {
                 path: "campaigns".into(),
                 query: &query,
                 body: None,
+                follow_up: page > 1,
             };
             let (items, more) = match self.send::<CampaignPage>(call).await? {
                 CampaignPage::Bare(items) => {
@@ -286,7 +289,15 @@ impl LemlistClient {
             let mut query = base.clone();
             query.push(("limit", PAGE_SIZE.to_string()));
             query.push(("offset", (page * PAGE_SIZE).to_string()));
-            let rows: Vec<Activity> = self.get("GET /activities", "activities".into(), &query).await?;
+            let call = Call {
+                endpoint: "GET /activities",
+                method: Method::GET,
+                path: "activities".into(),
+                query: &query,
+                body: None,
+                follow_up: page > 0,
+            };
+            let rows: Vec<Activity> = self.send(call).await?;
             let full = rows.len() >= PAGE_SIZE;
             let before = all.len();
             all.extend(rows.into_iter().filter(|a| seen.insert(a.id.clone())));
@@ -340,6 +351,7 @@ impl LemlistClient {
                 path: "v2/campaigns/stats/batch".into(),
                 query: &[],
                 body: Some(&body),
+                follow_up: false,
             };
             let part: BatchStats = self.send(call).await?;
             merged.results.extend(part.results);
@@ -371,13 +383,13 @@ impl LemlistClient {
         path: String,
         query: &[(&'static str, String)],
     ) -> Result<T, LemlistError> {
-        self.send(Call { endpoint, method: Method::GET, path, query, body: None }).await
+        self.send(Call { endpoint, method: Method::GET, path, query, body: None, follow_up: false }).await
     }
 
     /// The three actions are idempotent (start, pause), so they are retried like reads. Their
     /// body is not needed; only the status counts.
     async fn action(&self, endpoint: &'static str, path: String) -> Result<(), LemlistError> {
-        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None };
+        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None, follow_up: false };
         self.send::<serde::de::IgnoredAny>(call).await.map(drop)
     }
 
@@ -388,9 +400,11 @@ impl LemlistClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Pages after the first and retries go ahead of calls that have not started yet.
+            let priority = if call.follow_up || attempt > 1 { Priority::Urgent } else { Priority::Normal };
             inner
                 .permits
-                .acquire(self.deadline)
+                .acquire(self.deadline, priority)
                 .await
                 .map_err(|e| LemlistError::from_permit(call.endpoint, e))?;
             inner.counters.sent.fetch_add(1, Ordering::Relaxed);

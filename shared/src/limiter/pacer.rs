@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 
-use super::{InLine, PermitError, PermitSource, instant_for};
+use super::{InLine, Line, PermitError, PermitSource, Priority, instant_for};
 
 /// lemlist's documented budget: this many requests…
 pub const LEMLIST_LIMIT: u32 = 20;
@@ -40,8 +40,8 @@ pub struct StrictPacer {
     limiter: Direct,
     clock: DefaultClock,
     period: Duration,
-    /// FIFO line of callers; the holder is the next to be paced.
-    line: tokio::sync::Mutex<()>,
+    /// The line of callers; its head is the next to be paced.
+    line: Line,
     waiting: AtomicUsize,
     paused_until: Mutex<Option<Instant>>,
 }
@@ -84,7 +84,7 @@ impl StrictPacer {
             limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
             clock,
             period,
-            line: tokio::sync::Mutex::new(()),
+            line: Line::default(),
             waiting: AtomicUsize::new(0),
             paused_until: Mutex::new(None),
         }
@@ -111,7 +111,7 @@ impl StrictPacer {
 
 #[async_trait::async_trait]
 impl PermitSource for StrictPacer {
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+    async fn acquire(&self, deadline: Option<Instant>, priority: Priority) -> Result<(), PermitError> {
         let (ahead, _in_line) = InLine::join(&self.waiting);
         if let Some(deadline) = deadline {
             // Only estimate when someone is ahead or a pause is on: otherwise the line is empty
@@ -123,7 +123,7 @@ impl PermitSource for StrictPacer {
                 }
             }
         }
-        let _turn = self.line.lock().await;
+        let _turn = self.line.enter(priority).await;
         loop {
             let now = Instant::now();
             let pause = self.pause_remaining(now);
@@ -175,7 +175,7 @@ mod tests {
         for i in 0..10 {
             let (p, order) = (p.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                p.acquire(None).await.unwrap();
+                p.acquire(None, Priority::Normal).await.unwrap();
                 order.lock().unwrap().push((i, start.elapsed()));
             }));
             tokio::task::yield_now().await;
@@ -194,9 +194,10 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_cannot_be_served_before_its_deadline_is_told_at_once() {
         let p = StrictPacer::new(1, Duration::from_secs(10));
-        p.acquire(None).await.unwrap();
+        p.acquire(None, Priority::Normal).await.unwrap();
         let started = Instant::now();
-        let err = p.acquire(Some(Instant::now() + Duration::from_millis(50))).await.unwrap_err();
+        let err =
+            p.acquire(Some(Instant::now() + Duration::from_millis(50)), Priority::Normal).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(9)));
         assert!(started.elapsed() < Duration::from_secs(1));
     }
@@ -205,7 +206,8 @@ mod tests {
     async fn a_pause_holds_every_caller_until_it_ends() {
         let p = StrictPacer::lemlist();
         p.pause_until(SystemTime::now() + Duration::from_secs(30)).await;
-        let err = p.acquire(Some(Instant::now() + Duration::from_secs(1))).await.unwrap_err();
+        let err =
+            p.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::Normal).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(29)));
         // An earlier pause does not shorten a later one.
         p.pause_until(SystemTime::now()).await;

@@ -20,7 +20,7 @@ use super::clock::Clock;
 use super::lanes::{LANE_PERIOD_MS, LaneState, MAX_LATE_MS};
 use super::pacer::StrictPacer;
 use super::store::{LaneStore, Reserve, StoreError};
-use super::{InLine, PermitError, PermitSource};
+use super::{InLine, Line, PermitError, PermitSource, Priority};
 
 /// Tuning of the shared limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct SharedSettings {
 
 impl Default for SharedSettings {
     fn default() -> Self {
-        Self { horizon: Duration::from_secs(4), max_processes: 4, probe_after: Duration::from_secs(15) }
+        Self { horizon: Duration::from_secs(1), max_processes: 4, probe_after: Duration::from_secs(15) }
     }
 }
 
@@ -85,7 +85,7 @@ pub struct SharedLimiter<S> {
     clock: Arc<dyn Clock>,
     settings: SharedSettings,
     /// The line of callers: its holder is the one that writes to the store.
-    line: tokio::sync::Mutex<()>,
+    line: Line,
     /// How many callers are in the line.
     waiting: AtomicUsize,
     /// This process's last view of the item (from its last write).
@@ -116,7 +116,7 @@ impl<S: LaneStore> SharedLimiter<S> {
             key,
             clock,
             settings,
-            line: tokio::sync::Mutex::new(()),
+            line: Line::default(),
             waiting: AtomicUsize::new(0),
             view: Mutex::new(LaneState::default()),
             degraded: Mutex::new(None),
@@ -184,8 +184,9 @@ impl<S: LaneStore> SharedLimiter<S> {
         &self,
         pacer: Arc<StrictPacer>,
         deadline: Option<Instant>,
+        priority: Priority,
     ) -> Result<(), PermitError> {
-        pacer.acquire(deadline).await?;
+        pacer.acquire(deadline, priority).await?;
         self.counters.granted_degraded.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -223,7 +224,11 @@ impl<S: LaneStore> SharedLimiter<S> {
 
     /// Reserves a slot through the store, as the head of this process's line. `None` when the
     /// store failed and degraded mode began.
-    async fn reserve(&self, deadline: Option<Instant>) -> Result<Option<i64>, PermitError> {
+    async fn reserve(
+        &self,
+        deadline: Option<Instant>,
+        priority: Priority,
+    ) -> Result<Option<i64>, PermitError> {
         let (ahead, _in_line) = InLine::join(&self.waiting);
         if let Some(deadline) = deadline {
             // Refuse at once a caller whose turn cannot come in time, rather than let it queue.
@@ -234,10 +239,10 @@ impl<S: LaneStore> SharedLimiter<S> {
             }
         }
         let _turn = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), self.line.lock())
+            Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
                 .await
                 .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
-            None => self.line.lock().await,
+            None => self.line.enter(priority).await,
         };
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
@@ -292,12 +297,12 @@ impl<S: LaneStore> SharedLimiter<S> {
 
 #[async_trait::async_trait]
 impl<S: LaneStore> PermitSource for SharedLimiter<S> {
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), PermitError> {
+    async fn acquire(&self, deadline: Option<Instant>, priority: Priority) -> Result<(), PermitError> {
         loop {
             if let Some(pacer) = self.degraded_pacer() {
-                return self.acquire_degraded(pacer, deadline).await;
+                return self.acquire_degraded(pacer, deadline, priority).await;
             }
-            let Some(slot) = self.reserve(deadline).await? else { continue };
+            let Some(slot) = self.reserve(deadline, priority).await? else { continue };
             tokio::time::sleep(wait_for(slot - self.clock.now_ms())).await;
             if self.clock.now_ms() - slot > MAX_LATE_MS {
                 // The write or the wake-up was slow: sending now would crowd the lane.
@@ -348,12 +353,13 @@ mod tests {
         let l = limiter(MemoryStore::default());
         let started = Instant::now();
         for _ in 0..20 {
-            l.acquire(None).await.unwrap();
+            l.acquire(None, Priority::Normal).await.unwrap();
         }
         assert!(started.elapsed() < Duration::from_millis(500));
         let m = l.metrics();
         assert_eq!((m.granted, m.writes, m.conflicts), (20, 20, 0));
-        let err = l.acquire(Some(Instant::now() + Duration::from_millis(100))).await.unwrap_err();
+        let err =
+            l.acquire(Some(Instant::now() + Duration::from_millis(100)), Priority::Normal).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
         assert_eq!(l.metrics().writes, 20, "a refused caller costs no write");
     }
@@ -362,18 +368,19 @@ mod tests {
     async fn a_caller_deep_in_the_line_is_refused_at_once() {
         let l = Arc::new(limiter(MemoryStore::default()));
         for _ in 0..20 {
-            l.acquire(None).await.unwrap();
+            l.acquire(None, Priority::Normal).await.unwrap();
         }
         // Twenty callers queue for the next round; one more with a 3 s deadline cannot make it:
         // the round after that is 4.4 s away.
         let mut queued = Vec::new();
         for _ in 0..20 {
             let l = l.clone();
-            queued.push(tokio::spawn(async move { l.acquire(None).await }));
+            queued.push(tokio::spawn(async move { l.acquire(None, Priority::Normal).await }));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let asked = Instant::now();
-        let err = l.acquire(Some(Instant::now() + Duration::from_secs(3))).await.unwrap_err();
+        let err =
+            l.acquire(Some(Instant::now() + Duration::from_secs(3)), Priority::Normal).await.unwrap_err();
         assert!(asked.elapsed() < Duration::from_millis(500), "told at once");
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(3)), "{err:?}");
         for q in queued {
@@ -402,7 +409,8 @@ mod tests {
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         assert_eq!(a.metrics().pauses, 1, "the second pause of the episode is absorbed");
-        let err = b.acquire(Some(Instant::now() + Duration::from_secs(1))).await.unwrap_err();
+        let err =
+            b.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::Normal).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
         assert_eq!(store.state("k").pauses, 1);
     }
@@ -426,8 +434,8 @@ mod tests {
             SharedSettings { horizon: Duration::from_millis(100), max_processes: 4, ..Default::default() };
         let l = SharedLimiter::new(Broken, "k".into(), Arc::new(SystemClock::default()), settings);
         let started = Instant::now();
-        l.acquire(None).await.unwrap();
-        l.acquire(None).await.unwrap();
+        l.acquire(None, Priority::Normal).await.unwrap();
+        l.acquire(None, Priority::Normal).await.unwrap();
         let elapsed = started.elapsed();
         // Settle: horizon + one lane period; then 2.2 s ÷ ⌊20 ÷ 4⌋ = 440 ms between requests.
         assert!(elapsed >= Duration::from_millis(2300 + 400), "{elapsed:?}");
