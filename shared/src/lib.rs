@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod dashboard;
+pub mod dynamo;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;

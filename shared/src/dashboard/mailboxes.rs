@@ -23,7 +23,49 @@ pub struct MailboxRow {
     pub missing: Vec<String>,
 }
 
+/// What a mailbox row is computed from, kept with stored snapshots so that an action (lemwarm
+/// started or stopped, a campaign paused) can be applied to the rows without calling lemlist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxFacts {
+    pub email: String,
+    pub mailbox_id: String,
+    /// `lemwarm.active`.
+    pub warming: bool,
+    /// The active running campaigns that send from one of its addresses.
+    pub busy_with: Vec<String>,
+    /// The names of the campaigns (any status) whose senders include its email or own email.
+    pub sender_of: Vec<String>,
+    /// What could not be fetched that bears on this row.
+    pub missing: Vec<String>,
+}
+
+impl MailboxFacts {
+    pub fn row(&self) -> MailboxRow {
+        let status = match (!self.busy_with.is_empty(), self.warming) {
+            (true, true) => "conflict",
+            (true, false) => "in use",
+            (false, true) => "warming up",
+            (false, false) => "stuck",
+        };
+        MailboxRow {
+            email: self.email.clone(),
+            mailbox_id: Some(self.mailbox_id.clone()),
+            status: status.to_owned(),
+            campaigns: matches!(status, "stuck" | "conflict").then(|| self.sender_of.clone()),
+            missing: self.missing.clone(),
+        }
+    }
+}
+
 const ORDER: [&str; 4] = ["stuck", "conflict", "in use", "warming up"];
+
+/// The rows in the dashboard's order: stuck, conflict, in use, warming up, then by email.
+pub fn rows(facts: &[MailboxFacts]) -> Vec<MailboxRow> {
+    let mut rows: Vec<MailboxRow> = facts.iter().map(MailboxFacts::row).collect();
+    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
+    rows.sort_by(|a, b| rank(&a.status).cmp(&rank(&b.status)).then_with(|| a.email.cmp(&b.email)));
+    rows
+}
 
 fn senders_for<'a>(
     details: &'a [(&'a str, &'a CampaignDetail)],
@@ -36,50 +78,38 @@ fn senders_for<'a>(
         .filter_map(|s| s.email.as_deref())
 }
 
-fn row(
+fn facts(
     mailbox: &Mailbox,
     details: &[(&str, &CampaignDetail)],
-    busy: &HashSet<&str>,
+    busy: &[(&str, HashSet<&str>)],
     unsure: &[(String, HashSet<&str>)],
-) -> Option<MailboxRow> {
+) -> Option<MailboxFacts> {
     let own = mailbox.email.as_deref();
     let email = senders_for(details, &mailbox.id).next().or(own)?.to_owned();
     let mut addresses: HashSet<&str> = senders_for(details, &mailbox.id).collect();
     addresses.insert(&email);
     addresses.extend(own);
-    let in_use = addresses.iter().any(|a| busy.contains(a));
-    let status = match (in_use, mailbox.lemwarm.active) {
-        (true, true) => "conflict",
-        (true, false) => "in use",
-        (false, true) => "warming up",
-        (false, false) => "stuck",
-    };
-    let campaigns = matches!(status, "stuck" | "conflict").then(|| {
-        details
-            .iter()
-            .filter(|(_, d)| {
-                d.senders.iter().filter_map(|s| s.email.as_deref()).any(|e| e == email || Some(e) == own)
-            })
-            .map(|(name, _)| (*name).to_owned())
-            .collect()
-    });
-    // A running campaign whose leads could not be read might have made this mailbox busy.
-    let missing = unsure
+    let uses = |emails: &HashSet<&str>| addresses.iter().any(|a| emails.contains(a));
+    let sender_of = details
         .iter()
-        .filter(|(_, emails)| addresses.iter().any(|a| emails.contains(a)))
-        .map(|(what, _)| what.clone())
+        .filter(|(_, d)| {
+            d.senders.iter().filter_map(|s| s.email.as_deref()).any(|e| e == email || Some(e) == own)
+        })
+        .map(|(name, _)| (*name).to_owned())
         .collect();
-    Some(MailboxRow {
-        email,
-        mailbox_id: Some(mailbox.id.clone()),
-        status: status.to_owned(),
-        campaigns,
-        missing,
+    Some(MailboxFacts {
+        email: email.clone(),
+        mailbox_id: mailbox.id.clone(),
+        warming: mailbox.lemwarm.active,
+        busy_with: busy.iter().filter(|(_, emails)| uses(emails)).map(|(id, _)| (*id).to_owned()).collect(),
+        sender_of,
+        // A running campaign whose leads could not be read might have made this mailbox busy.
+        missing: unsure.iter().filter(|(_, emails)| uses(emails)).map(|(what, _)| what.clone()).collect(),
     })
 }
 
-/// Builds the mailboxes dashboard from fetched data.
-pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
+/// The facts of every mailbox of every team member, and what could not be fetched.
+pub fn mailboxes_facts(data: &TeamData) -> Dashboard<MailboxFacts> {
     let mut missing = Vec::new();
     // Campaign details in list order, with the name the dashboard shows.
     let names: Vec<(String, &CampaignDetail)> = data
@@ -99,7 +129,7 @@ pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
         .collect();
     let details: Vec<(&str, &CampaignDetail)> = names.iter().map(|(n, d)| (n.as_str(), *d)).collect();
 
-    let mut busy = HashSet::new();
+    let mut busy = Vec::new();
     let mut unsure = Vec::new();
     for c in data.running() {
         let emails: HashSet<&str> = match data.details.get(&c.id) {
@@ -107,7 +137,7 @@ pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
             _ => HashSet::new(),
         };
         match data.leads.get(&c.id) {
-            Some(Ok(leads)) if has_sendable(leads) => busy.extend(emails),
+            Some(Ok(leads)) if has_sendable(leads) => busy.push((c.id.as_str(), emails)),
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 missing.push(format!("leads of {}: {e}", c.id));
@@ -120,16 +150,20 @@ pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
         }
     }
 
-    let mut rows = Vec::new();
+    let mut all = Vec::new();
     for (user_id, user) in &data.users {
         match user {
-            Ok(user) => rows.extend(user.mailboxes.iter().filter_map(|m| row(m, &details, &busy, &unsure))),
+            Ok(user) => all.extend(user.mailboxes.iter().filter_map(|m| facts(m, &details, &busy, &unsure))),
             Err(e) => missing.push(format!("mailboxes of {user_id}: {e}")),
         }
     }
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
-    rows.sort_by(|a, b| rank(&a.status).cmp(&rank(&b.status)).then_with(|| a.email.cmp(&b.email)));
-    Dashboard { rows, missing }
+    Dashboard { rows: all, missing }
+}
+
+/// Builds the mailboxes dashboard from fetched data.
+pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
+    let facts = mailboxes_facts(data);
+    Dashboard { rows: rows(&facts.rows), missing: facts.missing }
 }
 
 #[cfg(test)]

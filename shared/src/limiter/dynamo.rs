@@ -10,14 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::lanes::{LANE_PERIOD_MS, LANES, LaneState, PAUSE_SLACK_MS, Reservation};
 use super::store::{LaneStore, Reserve, StoreError};
@@ -33,95 +28,14 @@ fn lane_name(lane: usize) -> String {
     format!("l{lane:02}")
 }
 
-/// Retries and timeouts for the limiter's DynamoDB calls: short, so that an outage is noticed
-/// in about a second and the process falls back to degraded pacing instead of hanging.
-fn fast_failing()
--> (aws_sdk_dynamodb::config::timeout::TimeoutConfig, aws_sdk_dynamodb::config::retry::RetryConfig) {
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .operation_attempt_timeout(Duration::from_millis(800))
-        .operation_timeout(Duration::from_secs(2))
-        .build();
-    (timeouts, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
-}
-
-/// A DynamoDB client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
-pub async fn client_from_env() -> Client {
-    let (timeouts, retry) = fast_failing();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(retry)
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-/// A client for a local emulator at `endpoint`, with the fixed test credentials DynamoDB Local
-/// expects.
-pub fn local_client(endpoint: &str) -> Client {
-    let (timeouts, retry) = fast_failing();
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "lemdash-local"))
-        .timeout_config(timeouts)
-        .retry_config(retry)
-        .build();
-    Client::from_conf(config)
-}
-
-/// Whether `endpoint` is a local emulator (where lemdash may create its tables).
-pub fn is_local_endpoint(endpoint: &str) -> bool {
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
-    ["localhost", "127.", "[::1]", "0.0.0.0"].iter().any(|p| host.starts_with(p))
-}
+pub use crate::dynamo::{client_from_env, is_local_endpoint, local_client};
 
 /// Creates the limiter table if it is missing (on-demand, `pk` string key, TTL on
 /// `expires_at`). Only ever called against a local emulator.
 pub async fn create_table_if_missing(client: &Client, table: &str) -> Result<(), StoreError> {
-    let created = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PARTITION_KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PARTITION_KEY)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?,
-        )
-        .send()
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => {
-            return Ok(());
-        }
-        Err(e) => return Err(StoreError(DisplayErrorContext(&e).to_string())),
-    }
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(TTL_ATTRIBUTE)
-                .enabled(true)
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?,
-        )
-        .send()
+    crate::dynamo::create_table_if_missing(client, table, PARTITION_KEY, None, TTL_ATTRIBUTE)
         .await
-        .map_err(|e| StoreError(DisplayErrorContext(&e).to_string()))?;
-    tracing::info!(table, "created the limiter table on the local DynamoDB emulator");
-    Ok(())
+        .map_err(StoreError)
 }
 
 /// The lanes in a DynamoDB table.
