@@ -17,4 +17,5 @@ pub mod lemlist;
 pub mod limiter;
 pub mod local;
 pub mod secret;
+pub mod snapshot;
 pub mod telemetry;

@@ -12,7 +12,7 @@ pub mod mailboxes;
 
 pub use campaigns::{CampaignRow, campaigns_dashboard};
 pub use fetch::{Need, TeamData, fetch};
-pub use mailboxes::{MailboxRow, mailboxes_dashboard};
+pub use mailboxes::{MailboxFacts, MailboxRow, mailboxes_dashboard, mailboxes_facts};
 
 /// A dashboard and what could not be fetched for it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,312 @@
+//! Snapshots and the refresh lease in DynamoDB (`SNAPSHOT_TABLE`).
+//!
+//! Items, all under `pk` = the key's fingerprint (`lemlist#…`, never the key):
+//! - `sk` = `campaigns` / `mailboxes`: the snapshot head: `version` (N, compared by every write),
+//!   `doc` (B, the first part of the compressed snapshot), `parts` (N) and `part_token` (S);
+//! - `sk` = `<board>#<part_token>#<i>` for parts 1…n−1 when the compressed snapshot is larger
+//!   than one part ([`PART_BYTES`], under DynamoDB's 400 KB item limit). Parts are written
+//!   before the head that names them, and the previous head's parts are deleted after;
+//! - `sk` = `lease`: `holder` (S) and `until_ms` (N) of the running refresh;
+//! - `sk` = `request`: `requested_at_ms` (N), written to ask for a refresh (the table's stream
+//!   starts the refresh function in AWS).
+//!
+//! Every item but the heads carries `expires_at` (epoch s), the table's TTL attribute.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+
+use super::store::{Lease, SnapshotStore, Stored};
+use super::{Board, SnapshotError};
+
+/// The snapshot table's partition key (a string). The infra template declares the same.
+pub const PARTITION_KEY: &str = "pk";
+/// The snapshot table's sort key (a string).
+pub const SORT_KEY: &str = "sk";
+/// The snapshot table's TTL attribute (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The most bytes of a compressed snapshot kept in one item.
+pub const PART_BYTES: usize = 350_000;
+/// How long extra parts, leases and requests are kept at most.
+const KEEP_SECS: u64 = 7 * 24 * 3600;
+
+/// Creates the snapshot table if it is missing. Only ever called against a local emulator.
+pub async fn create_table_if_missing(client: &Client, table: &str) -> Result<(), SnapshotError> {
+    crate::dynamo::create_table_if_missing(client, table, PARTITION_KEY, Some(SORT_KEY), TTL_ATTRIBUTE)
+        .await
+        .map_err(SnapshotError::Store)
+}
+
+/// Snapshots in a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoSnapshots {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn expires_at() -> AttributeValue {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    n(now + KEEP_SECS)
+}
+
+fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> SnapshotError {
+    SnapshotError::Store(DisplayErrorContext(&e).to_string())
+}
+
+fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn part_key(board: Board, token: &str, i: usize) -> String {
+    format!("{}#{token}#{i}", board.as_str())
+}
+
+impl DynamoSnapshots {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn key(&self, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
+    }
+
+    async fn delete_parts(&self, pk: &str, board: Board, token: &str, parts: usize) {
+        for i in 1..parts {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(pk, &part_key(board, token, i))))
+                .send()
+                .await;
+            if let Err(e) = deleted {
+                // Left to the TTL.
+                tracing::warn!(error = %DisplayErrorContext(&e), "could not delete an old snapshot part");
+            }
+        }
+    }
+
+    /// Reads a head and its parts; `None` inside when a part went missing (a newer save
+    /// deleted it between the two reads).
+    async fn load_once(&self, pk: &str, board: Board) -> Result<Option<Option<Stored>>, SnapshotError> {
+        let head = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(pk, board.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = head.item else { return Ok(Some(None)) };
+        let corrupt = || SnapshotError::Corrupt(format!("{} snapshot head is incomplete", board.as_str()));
+        let version = number(&item, "version").ok_or_else(corrupt)? as u64;
+        let parts = number(&item, "parts").unwrap_or(1).max(1) as usize;
+        let mut bytes = item.get("doc").and_then(|d| d.as_b().ok()).ok_or_else(corrupt)?.as_ref().to_vec();
+        if parts > 1 {
+            let token = text(&item, "part_token").ok_or_else(corrupt)?;
+            let mut found: HashMap<String, Vec<u8>> = HashMap::new();
+            let mut keys: Vec<_> = (1..parts).map(|i| self.key(pk, &part_key(board, token, i))).collect();
+            // BatchGetItem answers at most 100 keys and may leave some unprocessed.
+            while !keys.is_empty() {
+                let batch: Vec<_> = keys.drain(..keys.len().min(100)).collect();
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(batch))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| SnapshotError::Store(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let (Some(sk), Some(doc)) =
+                        (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok()))
+                    {
+                        found.insert(sk.to_owned(), doc.as_ref().to_vec());
+                    }
+                }
+                if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    keys.extend(left.keys);
+                }
+            }
+            for i in 1..parts {
+                match found.remove(&part_key(board, token, i)) {
+                    Some(part) => bytes.extend(part),
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(Some(Stored { version, bytes })))
+    }
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for DynamoSnapshots {
+    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
+        for _ in 0..3 {
+            if let Some(found) = self.load_once(key, board).await? {
+                return Ok(found);
+            }
+        }
+        Err(SnapshotError::Corrupt(format!("{} snapshot parts keep changing or are gone", board.as_str())))
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        board: Board,
+        bytes: Vec<u8>,
+        expected: Option<u64>,
+    ) -> Result<bool, SnapshotError> {
+        let chunks: Vec<&[u8]> = bytes.chunks(PART_BYTES).collect();
+        let token = format!("{:016x}", rand::random::<u64>());
+        for (i, chunk) in chunks.iter().enumerate().skip(1) {
+            let mut item = self.key(key, &part_key(board, &token, i));
+            item.insert("doc".into(), AttributeValue::B(Blob::new(chunk.to_vec())));
+            item.insert(TTL_ATTRIBUTE.into(), expires_at());
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(store_error)?;
+        }
+        let version = expected.map_or(1, |v| v + 1);
+        let mut head = self.key(key, board.as_str());
+        head.insert("version".into(), n(version));
+        head.insert("parts".into(), n(chunks.len().max(1)));
+        head.insert("part_token".into(), s(&token));
+        head.insert(
+            "doc".into(),
+            AttributeValue::B(Blob::new(chunks.first().copied().unwrap_or_default().to_vec())),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(head))
+            .return_values(ReturnValue::AllOld);
+        let put = match expected {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        };
+        match put.send().await {
+            Ok(out) => {
+                if let Some(old) = out.attributes {
+                    let parts = number(&old, "parts").unwrap_or(1) as usize;
+                    if let Some(old_token) = text(&old, "part_token") {
+                        self.delete_parts(key, board, old_token, parts).await;
+                    }
+                }
+                Ok(true)
+            }
+            Err(e) if condition_failed(&e) => {
+                self.delete_parts(key, board, &token, chunks.len()).await;
+                Ok(false)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, SnapshotError> {
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key, "lease")))
+            .update_expression("SET holder = :h, until_ms = :u, #ttl = :e")
+            .condition_expression("attribute_not_exists(#pk) OR until_ms < :now OR holder = :h")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":h", s(holder))
+            .expression_attribute_values(":u", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":e", expires_at())
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), SnapshotError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key, "lease")))
+            .condition_expression("holder = :h")
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn lease(&self, key: &str) -> Result<Option<Lease>, SnapshotError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key, "lease")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item.and_then(|item| {
+            Some(Lease { holder: text(&item, "holder")?.to_owned(), until_ms: number(&item, "until_ms")? })
+        }))
+    }
+
+    async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
+        let mut item = self.key(key, "request");
+        item.insert("requested_at_ms".into(), n(at_ms));
+        item.insert(TTL_ATTRIBUTE.into(), expires_at());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

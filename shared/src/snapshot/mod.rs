@@ -1,0 +1,311 @@
+//! Stored dashboards. A refresh computes both dashboards in one pass and stores each as a
+//! [`Snapshot`]; the GET endpoints serve the latest one in milliseconds instead of spending
+//! lemlist's budget on every page load.
+//!
+//! A snapshot keeps what its rows were computed from where an action can change them (the
+//! mailbox facts), and the actions applied since its data was fetched ([`Patch`]): a refresh
+//! that began before an action re-applies it, so the page never shows the old state again.
+//!
+//! Stored form: gzip-compressed JSON (about a tenth of the raw size); [`store`] splits what is
+//! still too large for one DynamoDB item.
+
+pub mod dynamo;
+pub mod store;
+
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dashboard::{CampaignRow, MailboxFacts, MailboxRow, mailboxes};
+
+pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
+
+/// Which dashboard a snapshot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Board {
+    Campaigns,
+    Mailboxes,
+}
+
+impl Board {
+    pub const ALL: [Board; 2] = [Board::Campaigns, Board::Mailboxes];
+
+    /// The name in storage (the snapshot table's sort key).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Campaigns => "campaigns",
+            Self::Mailboxes => "mailboxes",
+        }
+    }
+}
+
+/// A refresh's own figures, kept with what it computed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RefreshFigures {
+    /// Requests sent to lemlist (retries included).
+    pub calls: u64,
+    /// Of which answered 429.
+    pub rate_limited: u64,
+    /// Of which 5xx, timeouts, dropped connections or undecodable bodies.
+    pub faults: u64,
+    pub duration_ms: u64,
+    /// What could not be fetched, over both dashboards.
+    pub missing: usize,
+}
+
+/// An action that succeeded at lemlist, as it changes the stored dashboards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "id", rename_all = "snake_case")]
+pub enum Action {
+    /// `set-inactive`: the campaign is paused, so no longer running.
+    CampaignPaused(String),
+    LemwarmStarted(String),
+    LemwarmStopped(String),
+}
+
+impl Action {
+    /// The boards whose rows this action changes.
+    pub fn boards(&self) -> &'static [Board] {
+        match self {
+            Self::CampaignPaused(_) => &Board::ALL,
+            Self::LemwarmStarted(_) | Self::LemwarmStopped(_) => &[Board::Mailboxes],
+        }
+    }
+}
+
+/// An action and when it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patch {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// Rows that an action can change in place.
+pub trait Patchable: Sized {
+    fn apply(rows: &mut Vec<Self>, action: &Action);
+}
+
+impl Patchable for CampaignRow {
+    fn apply(rows: &mut Vec<Self>, action: &Action) {
+        if let Action::CampaignPaused(id) = action {
+            rows.retain(|r| r.campaign_id != *id);
+        }
+    }
+}
+
+impl Patchable for MailboxFacts {
+    fn apply(rows: &mut Vec<Self>, action: &Action) {
+        match action {
+            Action::CampaignPaused(id) => rows.iter_mut().for_each(|f| f.busy_with.retain(|c| c != id)),
+            Action::LemwarmStarted(id) | Action::LemwarmStopped(id) => {
+                let warming = matches!(action, Action::LemwarmStarted(_));
+                rows.iter_mut().filter(|f| f.mailbox_id == *id).for_each(|f| f.warming = warming);
+            }
+        }
+    }
+}
+
+/// One stored dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot<T> {
+    /// When the refresh began fetching: the state of lemlist the rows describe.
+    pub computed_at: DateTime<Utc>,
+    pub figures: RefreshFigures,
+    /// What could not be fetched for this dashboard (empty when complete).
+    pub missing: Vec<String>,
+    pub rows: Vec<T>,
+    /// Actions applied to `rows` after `computed_at`.
+    #[serde(default)]
+    pub patches: Vec<Patch>,
+}
+
+impl<T: Patchable> Snapshot<T> {
+    /// Applies an action that succeeded at `at`.
+    pub fn patch(&mut self, patch: Patch) {
+        T::apply(&mut self.rows, &patch.action);
+        self.patches.push(patch);
+    }
+
+    /// Re-applies the actions of `previous` that this snapshot's fetch may have missed (those
+    /// that succeeded after it began, with a second of slack for lemlist's own delay).
+    pub fn carry_patches_from(&mut self, previous: &[Patch]) {
+        let since = self.computed_at - chrono::Duration::seconds(1);
+        for patch in previous.iter().filter(|p| p.at >= since) {
+            self.patch(patch.clone());
+        }
+    }
+}
+
+pub type CampaignsSnapshot = Snapshot<CampaignRow>;
+pub type MailboxesSnapshot = Snapshot<MailboxFacts>;
+
+/// Why a stored snapshot could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot store unavailable: {0}")]
+    Store(String),
+    #[error("stored snapshot is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Compresses a snapshot for storage.
+pub fn encode<T: Serialize>(snapshot: &Snapshot<T>) -> Vec<u8> {
+    let json = serde_json::to_vec(snapshot).expect("snapshots serialize");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json).expect("writing to memory does not fail");
+    gz.finish().expect("writing to memory does not fail")
+}
+
+/// Reads a stored snapshot back.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Snapshot<T>, SnapshotError> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut json)
+        .map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
+    serde_json::from_slice(&json).map_err(|e| SnapshotError::Corrupt(e.to_string()))
+}
+
+/// A snapshot as the GET endpoints serve it: the contract's JSON array and its validators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub body: String,
+    /// A strong validator of `body`, quoted as HTTP wants it.
+    pub etag: String,
+    pub computed_at: DateTime<Utc>,
+    pub missing: Vec<String>,
+}
+
+impl Served {
+    fn new<R: Serialize>(rows: &[R], computed_at: DateTime<Utc>, missing: Vec<String>) -> Self {
+        let body = serde_json::to_string(rows).expect("rows serialize");
+        let digest = Sha256::digest(body.as_bytes());
+        let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+        Self { etag: format!("\"{hex}\""), body, computed_at, missing }
+    }
+
+    /// Decodes a stored snapshot of `board` into what is served.
+    pub fn decode(board: Board, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        Ok(match board {
+            Board::Campaigns => {
+                let s: CampaignsSnapshot = decode(bytes)?;
+                Self::new(&s.rows, s.computed_at, s.missing)
+            }
+            Board::Mailboxes => {
+                let s: MailboxesSnapshot = decode(bytes)?;
+                let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
+                Self::new(&rows, s.computed_at, s.missing)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign(id: &str) -> CampaignRow {
+        CampaignRow {
+            campaign_id: id.into(),
+            campaign_name: format!("name {id}"),
+            people_count: 3,
+            companies_count: 2,
+            people_engaged: 3,
+            open_rate: 33.33,
+            reply_rate: 0.0,
+            campaign_status: "active".into(),
+            missing: vec![],
+        }
+    }
+
+    fn mailbox(id: &str, warming: bool, busy_with: &[&str]) -> MailboxFacts {
+        MailboxFacts {
+            email: format!("{id}@x.io"),
+            mailbox_id: id.into(),
+            warming,
+            busy_with: busy_with.iter().map(|s| s.to_string()).collect(),
+            sender_of: vec!["Launch".into()],
+            missing: vec![],
+        }
+    }
+
+    fn snapshot<T>(rows: Vec<T>, at: DateTime<Utc>) -> Snapshot<T> {
+        Snapshot {
+            computed_at: at,
+            figures: RefreshFigures::default(),
+            missing: vec![],
+            rows,
+            patches: vec![],
+        }
+    }
+
+    #[test]
+    fn snapshots_round_trip_through_their_stored_form() {
+        let s = snapshot(vec![campaign("cam_a"), campaign("cam_b")], Utc::now());
+        let bytes = encode(&s);
+        assert_eq!(decode::<CampaignRow>(&bytes).unwrap(), s);
+        assert!(matches!(decode::<CampaignRow>(b"not gzip"), Err(SnapshotError::Corrupt(_))));
+    }
+
+    #[test]
+    fn pausing_a_campaign_drops_its_row_and_frees_its_mailboxes() {
+        let now = Utc::now();
+        let mut c = snapshot(vec![campaign("cam_a"), campaign("cam_b")], now);
+        let paused = Patch { at: now, action: Action::CampaignPaused("cam_a".into()) };
+        c.patch(paused.clone());
+        assert_eq!(c.rows.iter().map(|r| r.campaign_id.as_str()).collect::<Vec<_>>(), ["cam_b"]);
+
+        let mut m = snapshot(
+            vec![mailbox("usm_1", false, &["cam_a"]), mailbox("usm_2", true, &["cam_a", "cam_b"])],
+            now,
+        );
+        assert_eq!(m.rows[0].row().status, "in use");
+        m.patch(paused);
+        assert_eq!(m.rows[0].row().status, "stuck");
+        assert_eq!(m.rows[0].row().campaigns, Some(vec!["Launch".to_owned()]));
+        assert_eq!(m.rows[1].row().status, "conflict", "still busy with cam_b");
+    }
+
+    #[test]
+    fn lemwarm_actions_change_only_their_mailbox() {
+        let mut m = snapshot(vec![mailbox("usm_1", false, &[]), mailbox("usm_2", false, &[])], Utc::now());
+        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStarted("usm_2".into()) });
+        let statuses: Vec<String> = m.rows.iter().map(|f| f.row().status).collect();
+        assert_eq!(statuses, ["stuck", "warming up"]);
+        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStopped("usm_2".into()) });
+        assert!(!m.rows[1].warming);
+    }
+
+    #[test]
+    fn a_refresh_re_applies_only_the_actions_it_may_have_missed() {
+        let fetched_at = Utc::now();
+        let old = Patch {
+            at: fetched_at - chrono::Duration::seconds(30),
+            action: Action::CampaignPaused("cam_a".into()),
+        };
+        let new = Patch {
+            at: fetched_at + chrono::Duration::seconds(2),
+            action: Action::CampaignPaused("cam_b".into()),
+        };
+        let mut fresh = snapshot(vec![campaign("cam_a"), campaign("cam_b")], fetched_at);
+        fresh.carry_patches_from(&[old, new.clone()]);
+        // cam_a's pause happened before the fetch, so lemlist's answer already reflects it.
+        assert_eq!(fresh.rows.iter().map(|r| r.campaign_id.as_str()).collect::<Vec<_>>(), ["cam_a"]);
+        assert_eq!(fresh.patches, [new]);
+    }
+
+    #[test]
+    fn the_served_form_is_the_contract_array_with_a_stable_etag() {
+        let s = snapshot(vec![mailbox("usm_w", true, &[]), mailbox("usm_s", false, &[])], Utc::now());
+        let served = Served::decode(Board::Mailboxes, &encode(&s)).unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&served.body).unwrap();
+        assert_eq!(rows[0]["status"], "stuck", "served in the dashboard's order");
+        assert!(rows[0].get("busy_with").is_none(), "facts stay internal");
+        let again = Served::decode(Board::Mailboxes, &encode(&s)).unwrap();
+        assert_eq!(served.etag, again.etag);
+        assert!(served.etag.starts_with('"') && served.etag.len() == 22);
+    }
+}
