@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use serde::Serialize;
 use serde_json::json;
 
-use crate::dashboard::{self, Dashboard, Need};
+use crate::config::{SnapshotConfig, Trigger};
 use crate::ids::{CampaignId, InvalidId, MailboxId};
 use crate::lemlist::{LemlistClient, LemlistError};
+use crate::refresh::{Outcome, RefreshError, Refresher};
+use crate::snapshot::{Action, Board, MemorySnapshots, Served, SnapshotError, SnapshotStore};
 
 /// Why a function could not start. Named in the cold-start log, and fatal.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum StartupError {
     Limiter(#[from] crate::limiter::StoreError),
     #[error(transparent)]
     Client(#[from] LemlistError),
+    #[error(transparent)]
+    Snapshots(#[from] SnapshotError),
 }
 
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
@@ -38,6 +41,13 @@ pub enum Function {
 
 /// Header set on a dashboard whose rows could not all be fetched completely.
 pub const PARTIAL_HEADER: &str = "x-lemdash-partial";
+/// Header giving a served dashboard's age in whole seconds (since its data was fetched).
+pub const AGE_HEADER: &str = "x-lemdash-age";
+/// A refresh spawned in this process.
+type RunningRefresh = tokio::task::JoinHandle<Result<Outcome, RefreshError>>;
+
+/// How often a request waiting for a refresh looks at the store.
+const POLL: Duration = Duration::from_millis(250);
 
 /// Errors as the caller sees them.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +66,25 @@ pub enum ApiError {
     Upstream(LemlistError),
     #[error("lemlist's rate limit leaves no room before this request's deadline")]
     Busy,
+    /// No snapshot yet, and computing one takes longer than a request may wait.
+    #[error("this dashboard is being computed for the first time; retry in {retry_after} s")]
+    NotReady { retry_after: u64 },
+    #[error("{0}")]
+    Snapshots(#[from] SnapshotError),
 }
 
 impl From<InvalidId> for ApiError {
     fn from(e: InvalidId) -> Self {
         Self::BadRequest(e.to_string())
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Lemlist(e) => e.into(),
+            RefreshError::Snapshot(e) => e.into(),
+        }
     }
 }
 
@@ -83,8 +107,11 @@ impl ApiError {
             Self::Refused(e) => {
                 e.status().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY)
             }
-            Self::Upstream(LemlistError::RateLimited { .. }) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(LemlistError::RateLimited { .. }) | Self::Busy | Self::NotReady { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Snapshots(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -109,6 +136,10 @@ pub struct Api {
     pub cors: Cors,
     /// How long one request may take in all (API Gateway gives about 29 s).
     pub budget: Duration,
+    /// The key's snapshots and their refresh.
+    pub refresher: Refresher,
+    /// How a request that needs a refresh gets one started.
+    pub trigger: Trigger,
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<String> {
@@ -130,19 +161,70 @@ fn error_response(e: &ApiError) -> Response<String> {
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let retry_after = match e {
+            ApiError::NotReady { retry_after } => *retry_after,
+            _ => 5,
+        };
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
     r
 }
 
-fn rows_response<R: Serialize>(dashboard: Dashboard<R>) -> Result<Response<String>, ApiError> {
-    let body = serde_json::to_string(&dashboard.rows).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mut r = json_response(StatusCode::OK, body);
-    if !dashboard.missing.is_empty() {
-        tracing::warn!(missing = ?dashboard.missing, "dashboard is partial");
-        r.headers_mut().insert(PARTIAL_HEADER, HeaderValue::from(dashboard.missing.len()));
+/// Whether `If-None-Match` names `etag` (or is `*`).
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == etag))
+}
+
+/// A stored dashboard as the response: the contract's array, or 304 when the caller has it.
+fn snapshot_response(served: Served, headers: &HeaderMap) -> Response<String> {
+    let fresh = matches_etag(headers, &served.etag);
+    let mut r = if fresh {
+        let mut r = Response::new(String::new());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        json_response(StatusCode::OK, served.body)
+    };
+    let age = (chrono::Utc::now() - served.computed_at).num_seconds().max(0);
+    let last_modified = served.computed_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let h = r.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&served.etag) {
+        h.insert(header::ETAG, etag);
     }
-    Ok(r)
+    if let Ok(date) = HeaderValue::from_str(&last_modified) {
+        h.insert(header::LAST_MODIFIED, date);
+    }
+    h.insert(AGE_HEADER, HeaderValue::from(age));
+    // The browser may keep it but must ask again each time: a 304 costs milliseconds.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    if !served.missing.is_empty() {
+        tracing::warn!(missing = ?served.missing, "dashboard is partial");
+        h.insert(PARTIAL_HEADER, HeaderValue::from(served.missing.len()));
+    }
+    r
+}
+
+/// `?refresh=true` (or `1`); `false`, `0` or absent is no refresh; anything else is a 400.
+fn wants_refresh(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut wanted = false;
+    for (name, value) in query.unwrap_or("").split('&').filter_map(|p| p.split_once('=').or(Some((p, "")))) {
+        if name == "refresh" {
+            wanted = match value {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "refresh must be true or false, not {other:?}"
+                    )));
+                }
+            };
+        }
+    }
+    Ok(wanted)
 }
 
 fn done(message: &str) -> Response<String> {
@@ -150,22 +232,33 @@ fn done(message: &str) -> Response<String> {
 }
 
 impl Api {
-    /// Reads the configuration (`LEMLIST_*`, `LIMITER_*`, `ALLOWED_ORIGINS`,
-    /// `REQUEST_BUDGET_SECS`) and builds the clients: once per cold start.
+    /// Reads the configuration (`LEMLIST_*`, `LIMITER_*`, `SNAPSHOT_TABLE`, `REFRESH_*`,
+    /// `ALLOWED_ORIGINS`, `REQUEST_BUDGET_SECS`) and builds the clients: once per cold start.
     pub async fn from_env() -> Result<Self, StartupError> {
         let lemlist = crate::config::lemlist_from_env()?;
-        Self::build(lemlist, &crate::config::limiter_from_env()?, crate::config::http_from_env()?).await
+        let limiter = crate::config::limiter_from_env()?;
+        let snapshots = crate::config::snapshots_from_env()?;
+        Self::build(lemlist, &limiter, &snapshots, crate::config::http_from_env()?).await
     }
 
     /// Builds the clients from configuration already read.
     pub async fn build(
         lemlist: crate::lemlist::ClientConfig,
         limiter: &crate::config::LimiterConfig,
+        snapshots: &SnapshotConfig,
         http: crate::config::HttpConfig,
     ) -> Result<Self, StartupError> {
+        let key = lemlist.api_key.fingerprint();
         let permits = crate::limiter::for_key(limiter, &lemlist.api_key).await?;
         let client = LemlistClient::new(lemlist, permits)?;
-        Ok(Self { client, cors: Cors { allowed_origins: http.allowed_origins }, budget: http.budget })
+        let store = snapshot_store(snapshots).await?;
+        Ok(Self {
+            refresher: Refresher::new(client.clone(), store, key, snapshots.lease),
+            client,
+            cors: Cors { allowed_origins: http.allowed_origins },
+            budget: http.budget,
+            trigger: snapshots.trigger,
+        })
     }
 
     /// Answers one request. Never panics on input: every refusal is a 4xx with a message.
@@ -176,7 +269,7 @@ impl Api {
         let mut response = if method == Method::OPTIONS {
             self.preflight(function, &path)
         } else {
-            match self.route(function, &method, &path).await {
+            match self.route(function, &request).await {
                 Ok(r) => r,
                 Err(e) => error_response(&e),
             }
@@ -216,44 +309,49 @@ impl Api {
             && let Ok(value) = HeaderValue::from_str(origin)
         {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(PARTIAL_HEADER));
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-lemdash-partial, x-lemdash-age, etag"),
+            );
         }
     }
 
     async fn route(
         &self,
         function: Function,
-        method: &Method,
-        path: &str,
+        request: &Request<Bytes>,
     ) -> Result<Response<String>, ApiError> {
+        let (method, path) = (request.method(), request.uri().path());
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let campaigns = matches!(function, Function::Campaigns | Function::All);
         let mailboxes = matches!(function, Function::Mailboxes | Function::All);
         let client = self.client.with_deadline(Instant::now() + self.budget);
         let get = method == Method::GET;
         let post = method == Method::POST;
+        let deadline = Instant::now() + self.budget;
         match segments.as_slice() {
             ["health"] if get => Ok(json_response(StatusCode::OK, json!({"status": "healthy"}).to_string())),
             ["api", "campaigns", "dashboard"] if campaigns && get => {
-                let data = dashboard::fetch(&client, Need::Campaigns).await?;
-                rows_response(dashboard::campaigns_dashboard(&data))
+                self.dashboard(Board::Campaigns, request, deadline).await
             }
             ["api", "campaigns", id, "set-inactive"] if campaigns && post => {
                 let id: CampaignId = id.parse()?;
                 client.pause_campaign(&id).await?;
+                self.applied(Action::CampaignPaused(id.to_string())).await;
                 Ok(done("Campaign set to inactive successfully"))
             }
             ["api", "mailboxes"] if mailboxes && get => {
-                let data = dashboard::fetch(&client, Need::Mailboxes).await?;
-                rows_response(dashboard::mailboxes_dashboard(&data))
+                self.dashboard(Board::Mailboxes, request, deadline).await
             }
             ["api", "mailboxes", id, action @ ("start-lemwarm" | "stop-lemwarm")] if mailboxes && post => {
                 let id: MailboxId = id.parse()?;
                 if *action == "start-lemwarm" {
                     client.start_lemwarm(&id).await?;
+                    self.applied(Action::LemwarmStarted(id.to_string())).await;
                     Ok(done("Lemwarm started successfully"))
                 } else {
                     client.pause_lemwarm(&id).await?;
+                    self.applied(Action::LemwarmStopped(id.to_string())).await;
                     Ok(done("Lemwarm stopped successfully"))
                 }
             }
@@ -263,6 +361,107 @@ impl Api {
             },
         }
     }
+}
+
+impl Api {
+    /// A dashboard from its latest snapshot; refreshed first when asked (`?refresh=true`) or
+    /// when there is none yet, as far as this request's budget allows.
+    async fn dashboard(
+        &self,
+        board: Board,
+        request: &Request<Bytes>,
+        deadline: Instant,
+    ) -> Result<Response<String>, ApiError> {
+        let forced = wants_refresh(request.uri().query())?;
+        let mut served = self.refresher.latest(board).await?;
+        if forced || served.is_none() {
+            let seen = served.as_ref().map(|s| s.computed_at);
+            if let Some(newer) = self.refresh_and_wait(board, seen, deadline).await? {
+                served = Some(newer);
+            }
+        }
+        match served {
+            Some(served) => Ok(snapshot_response(served, request.headers())),
+            None => {
+                let waiting = self.client.stats().waiting;
+                Err(ApiError::NotReady { retry_after: if waiting > 0 { waiting / 10 + 2 } else { 15 } })
+            }
+        }
+    }
+
+    /// Starts a refresh (or joins the one running) and waits until `deadline` for a snapshot of
+    /// `board` newer than `seen`.
+    async fn refresh_and_wait(
+        &self,
+        board: Board,
+        seen: Option<chrono::DateTime<chrono::Utc>>,
+        deadline: Instant,
+    ) -> Result<Option<Served>, ApiError> {
+        if let Some(running) = self.start_refresh().await? {
+            match tokio::time::timeout_at(deadline.into(), running).await {
+                Err(_) => return Ok(None),
+                Ok(Err(e)) => return Err(ApiError::Snapshots(SnapshotError::Store(e.to_string()))),
+                Ok(Ok(Err(e))) => return Err(e.into()),
+                Ok(Ok(Ok(Outcome::Refreshed(_)))) => return Ok(self.refresher.latest(board).await?),
+                // Wait for the one running, below.
+                Ok(Ok(Ok(Outcome::AlreadyRunning))) => {}
+            }
+        }
+        loop {
+            if let Some(s) = self.refresher.latest(board).await?
+                && seen.is_none_or(|t| s.computed_at > t)
+            {
+                return Ok(Some(s));
+            }
+            if Instant::now() + POLL > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Starts a refresh as configured: spawned in this process (where it carries on if the
+    /// request stops waiting; the handle says how it ended), or asked of the refresh function.
+    async fn start_refresh(&self) -> Result<Option<RunningRefresh>, ApiError> {
+        match self.trigger {
+            Trigger::InProcess => {
+                let refresher = self.refresher.clone();
+                Ok(Some(tokio::spawn(async move { refresher.run().await })))
+            }
+            Trigger::Table => {
+                let now = chrono::Utc::now().timestamp_millis();
+                self.refresher.store().request_refresh(self.refresher.key(), now).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records an action that succeeded at lemlist in the stored dashboards. If that fails, the
+    /// snapshots would show the old state: a refresh is started instead.
+    async fn applied(&self, action: Action) {
+        if let Err(e) = self.refresher.apply(action).await {
+            tracing::error!(error = %e, "could not apply the action to the stored dashboards; refreshing");
+            if let Err(e) = self.start_refresh().await {
+                tracing::error!(error = %e, "could not start a refresh either");
+            }
+        }
+    }
+}
+
+/// The snapshot store as configured: DynamoDB when `SNAPSHOT_TABLE` is set, else this process.
+pub async fn snapshot_store(
+    config: &SnapshotConfig,
+) -> Result<std::sync::Arc<dyn SnapshotStore>, SnapshotError> {
+    let Some(table) = &config.table else {
+        tracing::info!("snapshots kept in this process (no SNAPSHOT_TABLE)");
+        return Ok(std::sync::Arc::new(MemorySnapshots::default()));
+    };
+    let client = crate::dynamo::client_from_env().await;
+    if config.local_endpoint.is_some() {
+        crate::snapshot::dynamo::create_table_if_missing(&client, table).await?;
+    }
+    tracing::info!(table, "snapshots stored in DynamoDB");
+    Ok(std::sync::Arc::new(crate::snapshot::dynamo::DynamoSnapshots::new(client, table.clone())))
 }
 
 /// Runs `function` in Lambda: configuration and clients once, then one call of
@@ -308,10 +507,13 @@ mod tests {
     fn api() -> Api {
         let config = ClientConfig::new("http://127.0.0.1:9/api".parse().unwrap(), ApiKey::new("k"));
         let client = LemlistClient::new(config, Arc::new(Unlimited)).unwrap();
+        let store = Arc::new(MemorySnapshots::default());
         Api {
+            refresher: Refresher::new(client.clone(), store, "k".into(), Duration::from_secs(5)),
             client,
             cors: Cors { allowed_origins: vec!["https://app.example".into()] },
             budget: Duration::from_secs(1),
+            trigger: Trigger::InProcess,
         }
     }
 
@@ -375,15 +577,72 @@ mod tests {
         assert!(r.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     }
 
+    #[test]
+    fn refresh_parameter_and_etag_matching() {
+        assert!(!wants_refresh(None).unwrap());
+        assert!(wants_refresh(Some("a=1&refresh=true")).unwrap());
+        assert!(!wants_refresh(Some("refresh=0")).unwrap());
+        assert!(matches!(wants_refresh(Some("refresh=yes")), Err(ApiError::BadRequest(_))));
+        let mut h = HeaderMap::new();
+        assert!(!matches_etag(&h, "\"abc\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"abc\""));
+        assert!(matches_etag(&h, "\"abc\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(matches_etag(&h, "\"abc\""));
+    }
+
     #[tokio::test]
-    async fn an_unreachable_lemlist_is_a_502_with_a_detail() {
+    async fn a_stored_dashboard_is_served_with_validators_and_304_when_unchanged() {
+        use crate::snapshot::{RefreshFigures, Snapshot, encode};
+        let api = api();
+        let at = chrono::Utc::now() - chrono::Duration::seconds(90);
+        let s: crate::snapshot::CampaignsSnapshot = Snapshot {
+            computed_at: at,
+            figures: RefreshFigures::default(),
+            missing: vec![],
+            rows: vec![],
+            patches: vec![],
+        };
+        api.refresher.store().save("k", Board::Campaigns, encode(&s), None).await.unwrap();
+        let r = api.handle(Function::Campaigns, request(Method::GET, "/api/campaigns/dashboard", None)).await;
+        assert_eq!((r.status(), r.body().as_str()), (StatusCode::OK, "[]"));
+        let age: i64 = r.headers()[AGE_HEADER].to_str().unwrap().parse().unwrap();
+        assert!((90..100).contains(&age), "{age}");
+        assert!(r.headers()[header::LAST_MODIFIED].to_str().unwrap().ends_with(" GMT"));
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "private, no-cache");
+        let etag = r.headers()[header::ETAG].clone();
+        let mut again = request(Method::GET, "/api/campaigns/dashboard", None);
+        again.headers_mut().insert(header::IF_NONE_MATCH, etag.clone());
+        let r = api.handle(Function::Campaigns, again).await;
+        assert_eq!((r.status(), r.body().as_str()), (StatusCode::NOT_MODIFIED, ""));
+        assert_eq!(r.headers()[header::ETAG], etag);
+    }
+
+    #[tokio::test]
+    async fn with_no_snapshot_and_no_time_left_the_answer_is_a_503_to_retry() {
+        // lemlist is unreachable: the refresh keeps retrying past the request's 1 s budget.
         let r =
             api().handle(Function::Campaigns, request(Method::GET, "/api/campaigns/dashboard", None)).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers()[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() > 0);
+        assert!(detail(&r).contains("computed for the first time"), "{}", detail(&r));
+    }
+
+    #[tokio::test]
+    async fn a_failed_action_is_the_contracts_error_shape() {
+        let mut api = api();
+        api.budget = Duration::from_secs(60);
+        let r = api
+            .handle(
+                Function::Mailboxes,
+                request(Method::POST, "/api/mailboxes/usm_AAAAAAAAAAAAAAAAA/stop-lemwarm", None),
+            )
+            .await;
         assert!(
             matches!(r.status(), StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE),
             "{}",
             r.status()
         );
-        assert!(detail(&r).starts_with("lemlist"));
+        assert!(detail(&r).starts_with("lemlist"), "{}", detail(&r));
     }
 }

@@ -131,6 +131,67 @@ pub fn limiter_from(var: impl Fn(&str) -> Option<String>) -> Result<LimiterConfi
     Ok(LimiterConfig { table, local_endpoint, settings })
 }
 
+/// How a request that needs a refresh gets one started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// This process runs it (the local runner, or a process that outlives its requests).
+    InProcess,
+    /// A `request` item is written to the snapshot table; in AWS its stream starts the refresh
+    /// function, which may run longer than API Gateway allows a request.
+    Table,
+}
+
+/// Stored snapshots and the refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// `SNAPSHOT_TABLE`: the DynamoDB table. Unset: snapshots are kept in this process.
+    pub table: Option<String>,
+    /// As in [`LimiterConfig`]: set only for a local emulator, where a missing table is created.
+    pub local_endpoint: Option<String>,
+    /// `REFRESH_LEASE_SECS` (5–900, default 30): how long a refresh's lease lasts unless renewed
+    /// (it is renewed every third of that): how soon a crashed refresh stops blocking the next.
+    pub lease: Duration,
+    /// `REFRESH_TRIGGER` (`in-process` or `table`). Default: `table` in Lambda with a
+    /// `SNAPSHOT_TABLE`, otherwise `in-process`.
+    pub trigger: Trigger,
+}
+
+pub fn snapshots_from_env() -> Result<SnapshotConfig, ConfigError> {
+    snapshots_from(|name| std::env::var(name).ok())
+}
+
+pub fn snapshots_from(var: impl Fn(&str) -> Option<String>) -> Result<SnapshotConfig, ConfigError> {
+    let table = var("SNAPSHOT_TABLE").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let local_endpoint =
+        var("AWS_ENDPOINT_URL_DYNAMODB").filter(|e| crate::limiter::dynamo::is_local_endpoint(e));
+    let mut lease = Duration::from_secs(30);
+    if let Some(raw) = var("REFRESH_LEASE_SECS") {
+        let secs: u64 = raw.trim().parse().ok().filter(|s| (5..=900).contains(s)).ok_or_else(|| {
+            ConfigError::Invalid { name: "REFRESH_LEASE_SECS", reason: format!("{raw:?} is not 5 to 900") }
+        })?;
+        lease = Duration::from_secs(secs);
+    }
+    let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let trigger = match var("REFRESH_TRIGGER").as_deref().map(str::trim) {
+        None | Some("") if in_lambda && table.is_some() => Trigger::Table,
+        None | Some("") | Some("in-process") => Trigger::InProcess,
+        Some("table") if table.is_some() => Trigger::Table,
+        Some("table") => {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_TRIGGER",
+                reason: "`table` needs SNAPSHOT_TABLE".into(),
+            });
+        }
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_TRIGGER",
+                reason: format!("{other:?} is not `in-process` or `table`"),
+            });
+        }
+    };
+    Ok(SnapshotConfig { table, local_endpoint, lease, trigger })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +257,29 @@ mod tests {
         assert!(http_from(env(&[])).unwrap().allowed_origins.is_empty());
         let err = http_from(env(&[("REQUEST_BUDGET_SECS", "-1")])).unwrap_err();
         assert!(err.to_string().starts_with("REQUEST_BUDGET_SECS is invalid"));
+    }
+
+    #[test]
+    fn snapshots_default_to_this_process_and_to_the_table_trigger_in_lambda() {
+        let c = snapshots_from(env(&[])).unwrap();
+        assert_eq!((c.table, c.lease, c.trigger), (None, Duration::from_secs(30), Trigger::InProcess));
+        let c =
+            snapshots_from(env(&[("SNAPSHOT_TABLE", "snaps"), ("AWS_LAMBDA_FUNCTION_NAME", "f")])).unwrap();
+        assert_eq!(c.trigger, Trigger::Table);
+        let c = snapshots_from(env(&[
+            ("SNAPSHOT_TABLE", "snaps"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+            ("REFRESH_TRIGGER", "in-process"),
+            ("REFRESH_LEASE_SECS", "5"),
+        ]))
+        .unwrap();
+        assert_eq!((c.trigger, c.lease), (Trigger::InProcess, Duration::from_secs(5)));
+        for (name, value) in
+            [("REFRESH_TRIGGER", "table"), ("REFRESH_TRIGGER", "cron"), ("REFRESH_LEASE_SECS", "1")]
+        {
+            let err = snapshots_from(env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{name} is invalid")), "{err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod lemlist;
 pub mod limiter;
 pub mod local;
+pub mod refresh;
 pub mod secret;
 pub mod snapshot;
 pub mod telemetry;

@@ -2,18 +2,16 @@
 //! API, equal the simulator's own ground truth, row for row and field for field; the actions
 //! reach lemlist.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::api::{Api, Cors, PARTIAL_HEADER};
+use lemdash_shared::api::PARTIAL_HEADER;
 use lemdash_shared::dashboard::{self, Need};
 use lemdash_shared::lemlist::LemlistClient;
-use lemdash_shared::local;
 use lemlist_sim::truth;
 use lemlist_sim::{Faults, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
 
-use crate::support::{paced_client, sim, unpaced_client};
+use crate::support::{self, paced_client, sim, unpaced_client};
 
 fn json<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
     rows.iter().map(|r| serde_json::to_value(r).unwrap()).collect()
@@ -28,13 +26,7 @@ fn assert_rows_equal(label: &str, got: Vec<Value>, want: Vec<Value>) {
 
 /// Serves both functions' routes over HTTP for `client`, like `lemdash serve`.
 async fn serve(client: &LemlistClient, budget: Duration) -> String {
-    let api = Api {
-        client: client.clone(),
-        cors: Cors { allowed_origins: vec!["https://app.example".into()] },
-        budget,
-    };
-    let (url, _server) = local::spawn(Arc::new(api)).await.expect("the local server starts");
-    url
+    support::serve(support::api(client, budget)).await
 }
 
 async fn get_rows(url: &str) -> (Vec<Value>, Option<String>) {

@@ -2,8 +2,14 @@
 
 use std::sync::{Arc, Once};
 
+use std::time::Duration;
+
+use lemdash_shared::api::{Api, Cors};
+use lemdash_shared::config::Trigger;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::{PermitSource, StrictPacer, Unlimited};
+use lemdash_shared::refresh::Refresher;
+use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
 use lemlist_sim::{Profile, Settings, Sim, SimConfig};
 
 fn init_logs() {
@@ -35,4 +41,27 @@ pub fn paced_client(sim: &Sim) -> LemlistClient {
 /// A client with no pacing at all.
 pub fn unpaced_client(sim: &Sim) -> LemlistClient {
     client_with(sim, Arc::new(Unlimited))
+}
+
+/// The functions' API for `client`, as a cold start builds it, with snapshots in `store`
+/// (refreshed in this process) and a `budget` per request.
+pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
+    Api {
+        refresher: Refresher::new(client.clone(), store, "lemlist#test".into(), Duration::from_secs(5)),
+        client: client.clone(),
+        cors: Cors { allowed_origins: vec!["https://app.example".into()] },
+        budget,
+        trigger: Trigger::InProcess,
+    }
+}
+
+/// The same with snapshots in this process.
+pub fn api(client: &LemlistClient, budget: Duration) -> Api {
+    api_with(client, budget, Arc::new(MemorySnapshots::default()))
+}
+
+/// Serves both functions' routes over HTTP, like `lemdash serve`; returns the base URL.
+pub async fn serve(api: Api) -> String {
+    let (url, _server) = lemdash_shared::local::spawn(Arc::new(api)).await.expect("the local server starts");
+    url
 }

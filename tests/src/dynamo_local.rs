@@ -74,6 +74,24 @@ pub async fn create_limiter_table(endpoint: &str, table: &str) -> Result<(), Str
     }
 }
 
+/// Creates the snapshot table on the emulator with lemdash's own code path, retrying while the
+/// emulator finishes starting; returns a store on it.
+pub async fn snapshot_store(
+    endpoint: &str,
+    table: &str,
+) -> Result<lemdash_shared::snapshot::dynamo::DynamoSnapshots, String> {
+    use lemdash_shared::snapshot::dynamo::{DynamoSnapshots, create_table_if_missing};
+    let client = lemdash_shared::dynamo::local_client(endpoint);
+    let started = Instant::now();
+    loop {
+        match create_table_if_missing(&client, table).await {
+            Ok(()) => return Ok(DynamoSnapshots::new(client, table)),
+            Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e.to_string()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 fn find_jar(root: &Path) -> Option<PathBuf> {
     if root.join("DynamoDBLocal.jar").is_file() {
         return Some(root.to_owned());

@@ -147,6 +147,8 @@ pub struct CallStats {
     pub faults: u64,
     /// Attempts that were retries.
     pub retries: u64,
+    /// Requests waiting for a permit right now: with `sent`, how much work is known so far.
+    pub waiting: u64,
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +157,23 @@ struct Counters {
     rate_limited: AtomicU64,
     faults: AtomicU64,
     retries: AtomicU64,
+    waiting: AtomicU64,
+}
+
+/// Counts a request as waiting for its permit until dropped, however the wait ends.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn start(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The lemlist client. Cheap to clone; clones share the connection pool, the permit source and
@@ -217,6 +236,7 @@ impl LemlistClient {
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             faults: c.faults.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            waiting: c.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -402,11 +422,10 @@ impl LemlistClient {
             attempt += 1;
             // Pages after the first and retries go ahead of calls that have not started yet.
             let priority = if call.follow_up || attempt > 1 { Priority::Urgent } else { Priority::Normal };
-            inner
-                .permits
-                .acquire(self.deadline, priority)
-                .await
-                .map_err(|e| LemlistError::from_permit(call.endpoint, e))?;
+            let waiting = Waiting::start(&inner.counters.waiting);
+            let permit = inner.permits.acquire(self.deadline, priority).await;
+            drop(waiting);
+            permit.map_err(|e| LemlistError::from_permit(call.endpoint, e))?;
             inner.counters.sent.fetch_add(1, Ordering::Relaxed);
             if attempt > 1 {
                 inner.counters.retries.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,210 @@
+//! One refresh of a key's dashboards: both computed in one pass (each lemlist resource fetched
+//! once) and stored as snapshots, under a lease so that at most one refresh per key runs at a
+//! time across every invocation. The lease expires unless renewed, so a refresh that crashed
+//! does not block the next one for longer than the lease.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::Utc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::dashboard::{self, Need};
+use crate::lemlist::{LemlistClient, LemlistError};
+use crate::snapshot::{
+    Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
+    encode,
+};
+
+/// How many times a conditional snapshot write is retried after losing to another writer.
+const SAVE_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// A root of the fetch failed (the campaign list or the team): nothing was stored.
+    #[error(transparent)]
+    Lemlist(#[from] LemlistError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// What a call of [`Refresher::run`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Refreshed(RefreshFigures),
+    /// Another refresh of the key holds the lease.
+    AlreadyRunning,
+}
+
+/// Refreshes one key's snapshots.
+#[derive(Debug, Clone)]
+pub struct Refresher {
+    client: LemlistClient,
+    store: Arc<dyn SnapshotStore>,
+    /// The key's fingerprint: the snapshots' partition key.
+    key: String,
+    lease: Duration,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+}
+
+impl Refresher {
+    pub fn new(client: LemlistClient, store: Arc<dyn SnapshotStore>, key: String, lease: Duration) -> Self {
+        Self { client, store, key, lease }
+    }
+
+    pub fn client(&self) -> &LemlistClient {
+        &self.client
+    }
+
+    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
+        &self.store
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The latest snapshot of `board`, as served.
+    pub async fn latest(&self, board: Board) -> Result<Option<Served>, SnapshotError> {
+        match self.store.load(&self.key, board).await? {
+            Some(stored) => Served::decode(board, &stored.bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a refresh of this key holds an unexpired lease.
+    pub async fn running(&self) -> Result<bool, SnapshotError> {
+        Ok(self.store.lease(&self.key).await?.is_some_and(|l| l.until_ms >= now_ms()))
+    }
+
+    /// Refreshes both snapshots, unless another refresh of the key is running.
+    pub async fn run(&self) -> Result<Outcome, RefreshError> {
+        let holder = format!("{:016x}", rand::random::<u64>());
+        let lease_ms = self.lease.as_millis() as i64;
+        if !self.store.acquire_lease(&self.key, &holder, now_ms(), now_ms() + lease_ms).await? {
+            tracing::info!("a refresh of this key is already running");
+            return Ok(Outcome::AlreadyRunning);
+        }
+        let renewal = {
+            let (store, key, holder) = (self.store.clone(), self.key.clone(), holder.clone());
+            let every = self.lease / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.acquire_lease(&key, &holder, now_ms(), now_ms() + lease_ms).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!("refresh lease lost to another refresh; finishing anyway")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not renew the refresh lease"),
+                    }
+                }
+            })
+        };
+        let result = self.refresh_holding_lease().await;
+        renewal.abort();
+        if let Err(e) = self.store.release_lease(&self.key, &holder).await {
+            tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+        }
+        match &result {
+            Ok(f) => tracing::info!(
+                calls = f.calls,
+                rate_limited = f.rate_limited,
+                faults = f.faults,
+                duration_ms = f.duration_ms,
+                missing = f.missing,
+                "refresh stored"
+            ),
+            Err(e) => tracing::error!(error = %e, "refresh failed"),
+        }
+        result.map(Outcome::Refreshed)
+    }
+
+    async fn refresh_holding_lease(&self) -> Result<RefreshFigures, RefreshError> {
+        let (started, computed_at, before) = (Instant::now(), Utc::now(), self.client.stats());
+        let data = dashboard::fetch(&self.client, Need::Both).await?;
+        let campaigns = dashboard::campaigns_dashboard(&data);
+        let mailboxes = dashboard::mailboxes_facts(&data);
+        let after = self.client.stats();
+        let figures = RefreshFigures {
+            calls: after.sent - before.sent,
+            rate_limited: after.rate_limited - before.rate_limited,
+            faults: after.faults - before.faults,
+            duration_ms: started.elapsed().as_millis() as u64,
+            missing: campaigns.missing.len() + mailboxes.missing.len(),
+        };
+        let (f, at) = (figures.clone(), computed_at);
+        let c = Snapshot {
+            computed_at: at,
+            figures: f.clone(),
+            missing: campaigns.missing,
+            rows: campaigns.rows,
+            patches: vec![],
+        };
+        self.save(Board::Campaigns, c).await?;
+        let m = Snapshot {
+            computed_at: at,
+            figures: f,
+            missing: mailboxes.missing,
+            rows: mailboxes.rows,
+            patches: vec![],
+        };
+        self.save(Board::Mailboxes, m).await?;
+        Ok(figures)
+    }
+
+    /// Stores a fresh snapshot, carrying over the actions the previous one recorded since the
+    /// fresh data was fetched.
+    async fn save<T>(&self, board: Board, fresh: Snapshot<T>) -> Result<(), SnapshotError>
+    where
+        T: Patchable + Serialize + DeserializeOwned + Clone,
+    {
+        for _ in 0..SAVE_ATTEMPTS {
+            let current = self.store.load(&self.key, board).await?;
+            let mut snapshot = fresh.clone();
+            if let Some(previous) = &current {
+                match decode::<T>(&previous.bytes) {
+                    Ok(previous) => snapshot.carry_patches_from(&previous.patches),
+                    Err(e) => tracing::warn!(error = %e, "replacing an unreadable snapshot"),
+                }
+            }
+            let expected = current.map(|c| c.version);
+            if self.store.save(&self.key, board, encode(&snapshot), expected).await? {
+                return Ok(());
+            }
+        }
+        Err(SnapshotError::Store(format!("{} snapshot: kept losing to other writers", board.as_str())))
+    }
+
+    /// Applies an action that succeeded at lemlist to the stored snapshots at once.
+    pub async fn apply(&self, action: Action) -> Result<(), SnapshotError> {
+        let patch = Patch { at: Utc::now(), action };
+        for board in patch.action.boards() {
+            match board {
+                Board::Campaigns => self.patch::<dashboard::CampaignRow>(*board, &patch).await?,
+                Board::Mailboxes => self.patch::<dashboard::MailboxFacts>(*board, &patch).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn patch<T>(&self, board: Board, patch: &Patch) -> Result<(), SnapshotError>
+    where
+        T: Patchable + Serialize + DeserializeOwned,
+    {
+        for _ in 0..SAVE_ATTEMPTS {
+            // Nothing stored yet: the first refresh will read lemlist's new state.
+            let Some(stored) = self.store.load(&self.key, board).await? else { return Ok(()) };
+            let mut snapshot = decode::<T>(&stored.bytes)?;
+            snapshot.patch(patch.clone());
+            if self.store.save(&self.key, board, encode(&snapshot), Some(stored.version)).await? {
+                return Ok(());
+            }
+        }
+        Err(SnapshotError::Store(format!("{} snapshot: kept losing to other writers", board.as_str())))
+    }
+}
