@@ -13,20 +13,9 @@ use crate::config::{SnapshotConfig, Trigger};
 use crate::ids::{CampaignId, InvalidId, MailboxId};
 use crate::lemlist::{LemlistClient, LemlistError};
 use crate::refresh::{Outcome, RefreshError, Refresher};
-use crate::snapshot::{Action, Board, MemorySnapshots, Served, SnapshotError, SnapshotStore};
+use crate::snapshot::{Action, Board, Served, SnapshotError};
 
-/// Why a function could not start. Named in the cold-start log, and fatal.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Limiter(#[from] crate::limiter::StoreError),
-    #[error(transparent)]
-    Client(#[from] LemlistError),
-    #[error(transparent)]
-    Snapshots(#[from] SnapshotError),
-}
+pub use crate::config::StartupError;
 
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,13 +237,10 @@ impl Api {
         snapshots: &SnapshotConfig,
         http: crate::config::HttpConfig,
     ) -> Result<Self, StartupError> {
-        let key = lemlist.api_key.fingerprint();
-        let permits = crate::limiter::for_key(limiter, &lemlist.api_key).await?;
-        let client = LemlistClient::new(lemlist, permits)?;
-        let store = snapshot_store(snapshots).await?;
+        let refresher = Refresher::build(lemlist, limiter, snapshots).await?;
         Ok(Self {
-            refresher: Refresher::new(client.clone(), store, key, snapshots.lease),
-            client,
+            client: refresher.client().clone(),
+            refresher,
             cors: Cors { allowed_origins: http.allowed_origins },
             budget: http.budget,
             trigger: snapshots.trigger,
@@ -448,22 +434,6 @@ impl Api {
     }
 }
 
-/// The snapshot store as configured: DynamoDB when `SNAPSHOT_TABLE` is set, else this process.
-pub async fn snapshot_store(
-    config: &SnapshotConfig,
-) -> Result<std::sync::Arc<dyn SnapshotStore>, SnapshotError> {
-    let Some(table) = &config.table else {
-        tracing::info!("snapshots kept in this process (no SNAPSHOT_TABLE)");
-        return Ok(std::sync::Arc::new(MemorySnapshots::default()));
-    };
-    let client = crate::dynamo::client_from_env().await;
-    if config.local_endpoint.is_some() {
-        crate::snapshot::dynamo::create_table_if_missing(&client, table).await?;
-    }
-    tracing::info!(table, "snapshots stored in DynamoDB");
-    Ok(std::sync::Arc::new(crate::snapshot::dynamo::DynamoSnapshots::new(client, table.clone())))
-}
-
 /// Runs `function` in Lambda: configuration and clients once, then one call of
 /// [`Api::handle`] per API Gateway event.
 pub async fn run_lambda(function: Function) -> Result<(), lambda_http::Error> {
@@ -507,7 +477,7 @@ mod tests {
     fn api() -> Api {
         let config = ClientConfig::new("http://127.0.0.1:9/api".parse().unwrap(), ApiKey::new("k"));
         let client = LemlistClient::new(config, Arc::new(Unlimited)).unwrap();
-        let store = Arc::new(MemorySnapshots::default());
+        let store = Arc::new(crate::snapshot::MemorySnapshots::default());
         Api {
             refresher: Refresher::new(client.clone(), store, "k".into(), Duration::from_secs(5)),
             client,

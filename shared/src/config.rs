@@ -17,6 +17,19 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// Why a function could not start. Named in the cold-start log, and fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Limiter(#[from] crate::limiter::StoreError),
+    #[error(transparent)]
+    Client(#[from] crate::lemlist::LemlistError),
+    #[error(transparent)]
+    Snapshots(#[from] crate::snapshot::SnapshotError),
+}
+
 /// `LEMLIST_API_KEY` (required), `LEMLIST_BASE_URL` (default lemlist's) and
 /// `LEMLIST_TIMEOUT_SECS` (per attempt, default 20).
 pub fn lemlist_from_env() -> Result<ClientConfig, ConfigError> {

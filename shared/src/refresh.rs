@@ -17,6 +17,53 @@ use crate::snapshot::{
     encode,
 };
 
+/// What invoked the refresh function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invocation {
+    /// The EventBridge schedule (or a manual invocation): always refresh.
+    Scheduled,
+    /// Requests written to the snapshot table (its stream's records): the latest was made at
+    /// `at_ms`. Already satisfied when both snapshots were fetched after it.
+    Requested { at_ms: i64 },
+}
+
+impl Invocation {
+    /// Reads the event: DynamoDB stream records carrying `requested_at_ms` are requests;
+    /// anything else (an EventBridge event, `{}`) is a scheduled refresh.
+    pub fn of(event: &serde_json::Value) -> Self {
+        let requested = event["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["eventSource"] == "aws:dynamodb")
+            .filter_map(|r| r["dynamodb"]["NewImage"]["requested_at_ms"]["N"].as_str()?.parse::<i64>().ok())
+            .max();
+        match requested {
+            Some(at_ms) => Self::Requested { at_ms },
+            None => Self::Scheduled,
+        }
+    }
+}
+
+/// What the refresh function did, as it answers its invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Report {
+    Refreshed(RefreshFigures),
+    AlreadyRunning,
+    /// Every request was made before the stored snapshots were fetched.
+    UpToDate,
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How many times a conditional snapshot write is retried after losing to another writer.
 const SAVE_ATTEMPTS: usize = 5;
 
@@ -56,6 +103,20 @@ impl Refresher {
         Self { client, store, key, lease }
     }
 
+    /// The client (with its permit source) and the snapshot store, from the configuration read
+    /// at cold start.
+    pub async fn build(
+        lemlist: crate::lemlist::ClientConfig,
+        limiter: &crate::config::LimiterConfig,
+        snapshots: &crate::config::SnapshotConfig,
+    ) -> Result<Self, crate::config::StartupError> {
+        let key = lemlist.api_key.fingerprint();
+        let permits = crate::limiter::for_key(limiter, &lemlist.api_key).await?;
+        let client = LemlistClient::new(lemlist, permits)?;
+        let store = crate::snapshot::from_config(snapshots).await?;
+        Ok(Self::new(client, store, key, snapshots.lease))
+    }
+
     pub fn client(&self) -> &LemlistClient {
         &self.client
     }
@@ -76,6 +137,30 @@ impl Refresher {
         }
     }
 
+    /// Answers one invocation of the refresh function.
+    pub async fn handle(&self, invocation: Invocation) -> Result<Report, RefreshError> {
+        if let Invocation::Requested { at_ms } = invocation
+            && self.fetched_after(at_ms).await?
+        {
+            return Ok(Report::UpToDate);
+        }
+        Ok(match self.run().await? {
+            Outcome::Refreshed(f) => Report::Refreshed(f),
+            Outcome::AlreadyRunning => Report::AlreadyRunning,
+        })
+    }
+
+    /// Whether both snapshots were fetched at or after `at_ms`.
+    async fn fetched_after(&self, at_ms: i64) -> Result<bool, SnapshotError> {
+        for board in Board::ALL {
+            match self.latest(board).await? {
+                Some(s) if s.computed_at.timestamp_millis() >= at_ms => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     /// Whether a refresh of this key holds an unexpired lease.
     pub async fn running(&self) -> Result<bool, SnapshotError> {
         Ok(self.store.lease(&self.key).await?.is_some_and(|l| l.until_ms >= now_ms()))
@@ -89,10 +174,11 @@ impl Refresher {
             tracing::info!("a refresh of this key is already running");
             return Ok(Outcome::AlreadyRunning);
         }
+        // Renewed while this refresh runs; stops when it ends or is cancelled (dropped).
         let renewal = {
             let (store, key, holder) = (self.store.clone(), self.key.clone(), holder.clone());
             let every = self.lease / 3;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     match store.acquire_lease(&key, &holder, now_ms(), now_ms() + lease_ms).await {
@@ -103,10 +189,10 @@ impl Refresher {
                         Err(e) => tracing::warn!(error = %e, "could not renew the refresh lease"),
                     }
                 }
-            })
+            }))
         };
         let result = self.refresh_holding_lease().await;
-        renewal.abort();
+        drop(renewal);
         if let Err(e) = self.store.release_lease(&self.key, &holder).await {
             tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
         }
@@ -206,5 +292,33 @@ impl Refresher {
             }
         }
         Err(SnapshotError::Store(format!("{} snapshot: kept losing to other writers", board.as_str())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stream_records_are_requests_and_anything_else_is_the_schedule() {
+        let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(Invocation::of(&scheduled), Invocation::Scheduled);
+        assert_eq!(Invocation::of(&json!({})), Invocation::Scheduled);
+        let record = |at: &str| {
+            json!({"eventSource": "aws:dynamodb", "eventName": "MODIFY",
+                   "dynamodb": {"NewImage": {"pk": {"S": "lemlist#0123"}, "sk": {"S": "request"},
+                                             "requested_at_ms": {"N": at}}}})
+        };
+        let stream = json!({"Records": [record("1700000000100"), record("1700000000900"), {"eventSource": "aws:sqs"}]});
+        assert_eq!(Invocation::of(&stream), Invocation::Requested { at_ms: 1_700_000_000_900 });
+    }
+
+    #[test]
+    fn reports_say_what_happened() {
+        let r = serde_json::to_value(Report::Refreshed(RefreshFigures { calls: 42, ..Default::default() }))
+            .unwrap();
+        assert_eq!((r["outcome"].as_str(), r["calls"].as_u64()), (Some("refreshed"), Some(42)));
+        assert_eq!(serde_json::to_value(Report::UpToDate).unwrap(), json!({"outcome": "up_to_date"}));
     }
 }

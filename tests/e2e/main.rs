@@ -9,3 +9,4 @@ mod client_faults;
 mod client_pacing;
 mod dashboards;
 mod limiter_shared;
+mod snapshots;

@@ -43,11 +43,14 @@ pub fn unpaced_client(sim: &Sim) -> LemlistClient {
     client_with(sim, Arc::new(Unlimited))
 }
 
+/// The key fingerprint the test APIs store their snapshots under.
+pub const KEY: &str = "lemlist#test";
+
 /// The functions' API for `client`, as a cold start builds it, with snapshots in `store`
 /// (refreshed in this process) and a `budget` per request.
 pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
     Api {
-        refresher: Refresher::new(client.clone(), store, "lemlist#test".into(), Duration::from_secs(5)),
+        refresher: Refresher::new(client.clone(), store, KEY.into(), Duration::from_secs(5)),
         client: client.clone(),
         cors: Cors { allowed_origins: vec!["https://app.example".into()] },
         budget,

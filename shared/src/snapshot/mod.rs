@@ -23,6 +23,22 @@ use crate::dashboard::{CampaignRow, MailboxFacts, MailboxRow, mailboxes};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
 
+/// The snapshot store as configured: DynamoDB when `SNAPSHOT_TABLE` is set, else this process.
+pub async fn from_config(
+    config: &crate::config::SnapshotConfig,
+) -> Result<std::sync::Arc<dyn SnapshotStore>, SnapshotError> {
+    let Some(table) = &config.table else {
+        tracing::info!("snapshots kept in this process (no SNAPSHOT_TABLE)");
+        return Ok(std::sync::Arc::new(MemorySnapshots::default()));
+    };
+    let client = crate::dynamo::client_from_env().await;
+    if config.local_endpoint.is_some() {
+        dynamo::create_table_if_missing(&client, table).await?;
+    }
+    tracing::info!(table, "snapshots stored in DynamoDB");
+    Ok(std::sync::Arc::new(dynamo::DynamoSnapshots::new(client, table.clone())))
+}
+
 /// Which dashboard a snapshot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Board {

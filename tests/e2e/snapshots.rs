@@ -1,0 +1,255 @@
+//! Stored dashboards against DynamoDB Local and the simulator: they round-trip exactly, one
+//! refresh serves many cold requests, a crashed refresh's lease expires, the first request is
+//! told to retry while the first refresh runs, actions show at once, and unchanged dashboards
+//! cost a 304.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lemdash_shared::dashboard::{CampaignRow, MailboxFacts};
+use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::snapshot::dynamo::DynamoSnapshots;
+use lemdash_shared::snapshot::{Board, SnapshotStore, decode};
+use lemlist_sim::dynamo_local::{DynamoLocal, snapshot_store};
+use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, truth};
+use serde_json::Value;
+
+use crate::support::{self, paced_client, sim, unpaced_client};
+
+use crate::support::KEY;
+
+async fn dynamo(table: &str) -> (DynamoLocal, DynamoSnapshots) {
+    let local = DynamoLocal::start().expect("DynamoDB Local starts");
+    let store = snapshot_store(&local.endpoint, table).await.expect("the snapshot table is created");
+    (local, store)
+}
+
+fn truth_json(sim: &Sim, board: Board) -> Value {
+    let team = sim.team();
+    match board {
+        Board::Campaigns => serde_json::to_value(truth::campaigns_dashboard(&team)).unwrap(),
+        Board::Mailboxes => serde_json::to_value(truth::mailboxes_dashboard(&team)).unwrap(),
+    }
+}
+
+fn path(board: Board) -> &'static str {
+    match board {
+        Board::Campaigns => "/api/campaigns/dashboard",
+        Board::Mailboxes => "/api/mailboxes",
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test]
+async fn the_xl_profiles_snapshots_round_trip_exactly() {
+    let (_local, store) = dynamo("snapshots-xl").await;
+    let sim = sim(Profile::XL, 4, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let store = Arc::new(store);
+    let refresher = Refresher::new(unpaced_client(&sim), store.clone(), KEY.into(), Duration::from_secs(30));
+    let Outcome::Refreshed(figures) = refresher.run().await.unwrap() else { panic!("the lease was free") };
+    assert_eq!(figures.missing, 0);
+    for board in Board::ALL {
+        let served = refresher.latest(board).await.unwrap().expect("stored");
+        let body: Value = serde_json::from_str(&served.body).unwrap();
+        assert_eq!(body, truth_json(&sim, board), "{board:?}");
+        let stored = store.load(KEY, board).await.unwrap().unwrap();
+        println!(
+            "XL {board:?}: {} rows, {} bytes served, {} bytes stored compressed",
+            body.as_array().unwrap().len(),
+            served.body.len(),
+            stored.bytes.len()
+        );
+    }
+    let c = decode::<CampaignRow>(&store.load(KEY, Board::Campaigns).await.unwrap().unwrap().bytes).unwrap();
+    let m = decode::<MailboxFacts>(&store.load(KEY, Board::Mailboxes).await.unwrap().unwrap().bytes).unwrap();
+    assert_eq!(c.figures, figures);
+    assert_eq!(c.computed_at, m.computed_at, "one pass for both");
+    assert_eq!(figures.calls as usize, sim.log().total());
+}
+
+#[tokio::test]
+async fn a_snapshot_larger_than_an_item_is_split_and_read_back_whole() {
+    let (_local, store) = dynamo("snapshots-split").await;
+    // Random bytes do not compress: 1 MB needs three parts.
+    let big: Vec<u8> = (0..1_000_000).map(|_| rand::random::<u8>()).collect();
+    assert!(store.save(KEY, Board::Mailboxes, big.clone(), None).await.unwrap());
+    let stored = store.load(KEY, Board::Mailboxes).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.bytes == big), (1, true));
+    assert!(!store.save(KEY, Board::Mailboxes, vec![1], None).await.unwrap(), "the version moved on");
+    assert!(store.save(KEY, Board::Mailboxes, vec![1, 2, 3], Some(1)).await.unwrap());
+    let stored = store.load(KEY, Board::Mailboxes).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.bytes), (2, vec![1, 2, 3]));
+}
+
+#[tokio::test]
+async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
+    let (local, _) = dynamo("snapshots-cold").await;
+    let sim = sim(
+        Profile::M,
+        6,
+        Settings { limit: LimitMode::Off, latency: Latency::LEMLIST, ..Settings::default() },
+    )
+    .await;
+    // Ten invocations: each its own client and store connection, one table, one key.
+    let mut urls = Vec::new();
+    for _ in 0..10 {
+        let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
+        let api = support::api_with(&unpaced_client(&sim), Duration::from_secs(60), Arc::new(store));
+        urls.push(support::serve(api).await);
+    }
+    let mut requests = tokio::task::JoinSet::new();
+    for (i, url) in urls.into_iter().enumerate() {
+        let board = if i % 2 == 0 { Board::Campaigns } else { Board::Mailboxes };
+        requests.spawn(async move {
+            let r = reqwest::get(format!("{url}{}", path(board))).await.unwrap();
+            (board, r.status().as_u16(), r.json::<Value>().await.unwrap())
+        });
+    }
+    while let Some(done) = requests.join_next().await {
+        let (board, status, body) = done.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, truth_json(&sim, board), "{board:?}");
+    }
+    let log = sim.log();
+    let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
+    let stored =
+        decode::<CampaignRow>(&store.load(KEY, Board::Campaigns).await.unwrap().unwrap().bytes).unwrap();
+    println!(
+        "10 concurrent cold requests: {} calls at lemlist, one refresh of {} calls",
+        log.total(),
+        stored.figures.calls
+    );
+    assert_eq!(log.calls_by_endpoint()["GET /campaigns"], 1, "the campaign list was read once");
+    assert_eq!(log.duplicate_gets(), 0);
+    assert_eq!(log.total() as u64, stored.figures.calls, "every call belongs to the one refresh");
+}
+
+#[tokio::test]
+async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
+    let (_local, store) = dynamo("snapshots-lease").await;
+    let sim = sim(Profile::M, 2, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    let store: Arc<dyn SnapshotStore> = Arc::new(store);
+    let lease = Duration::from_secs(2);
+    let refresher = Refresher::new(paced_client(&sim), store.clone(), KEY.into(), lease);
+    let crashing = refresher.clone();
+    let killed = tokio::spawn(async move { crashing.run().await });
+    // Killed once it is well under way.
+    for _ in 0..200 {
+        if sim.log().total() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sim.log().total() >= 10, "it had started calling lemlist");
+    killed.abort();
+    assert!(killed.await.unwrap_err().is_cancelled());
+
+    let left = store.lease(KEY).await.unwrap().expect("the killed refresh's lease is still there");
+    assert!(left.until_ms > now_ms());
+    assert_eq!(refresher.run().await.unwrap(), Outcome::AlreadyRunning, "blocked while the lease lasts");
+    assert!(store.load(KEY, Board::Campaigns).await.unwrap().is_none(), "nothing half-done was stored");
+
+    tokio::time::sleep(Duration::from_millis((left.until_ms - now_ms()).max(0) as u64 + 100)).await;
+    let Outcome::Refreshed(f) = refresher.run().await.unwrap() else { panic!("the lease expired") };
+    assert_eq!(f.missing, 0);
+    for board in Board::ALL {
+        let served = refresher.latest(board).await.unwrap().unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), truth_json(&sim, board));
+    }
+    assert_eq!(store.lease(KEY).await.unwrap(), None, "released when done");
+}
+
+#[tokio::test]
+async fn without_a_snapshot_a_short_budget_gets_a_503_and_the_snapshot_follows() {
+    let (_local, store) = dynamo("snapshots-503").await;
+    let sim = sim(Profile::M, 3, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    let api = support::api_with(&paced_client(&sim), Duration::from_secs(2), Arc::new(store));
+    let base = support::serve(api).await;
+    let url = format!("{base}/api/campaigns/dashboard");
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("computed for the first time"), "{body}");
+    println!("first request: 503, Retry-After {retry_after} s");
+
+    let started = std::time::Instant::now();
+    let body = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let r = reqwest::get(&url).await.unwrap();
+        if r.status() == 200 {
+            break r.json::<Value>().await.unwrap();
+        }
+        assert_eq!(r.status(), 503, "only 503 until the snapshot exists");
+        assert!(started.elapsed() < Duration::from_secs(120), "the refresh carried on and finished");
+    };
+    assert_eq!(body, truth_json(&sim, Board::Campaigns));
+    assert_eq!(sim.log().calls_by_endpoint()["GET /campaigns"], 1, "one refresh served them all");
+    println!("snapshot served {:.1} s later", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn actions_show_in_the_next_get_without_calling_lemlist() {
+    let (_local, store) = dynamo("snapshots-actions").await;
+    let sim = sim(Profile::S, 9, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let base =
+        support::serve(support::api_with(&unpaced_client(&sim), Duration::from_secs(30), Arc::new(store)))
+            .await;
+    let http = reqwest::Client::new();
+    let get = |board: Board| {
+        let request = http.get(format!("{base}{}", path(board))).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(get(Board::Campaigns).await, truth_json(&sim, Board::Campaigns));
+
+    let team = sim.team();
+    let idle = team.users.iter().flat_map(|u| &u.mailboxes).find(|m| !m.lemwarm_active).unwrap().id.clone();
+    let warm = team.users.iter().flat_map(|u| &u.mailboxes).find(|m| m.lemwarm_active).unwrap().id.clone();
+    let running = team.campaigns.iter().find(|c| c.status == "running").unwrap().id.clone();
+    for path in [
+        format!("/api/mailboxes/{idle}/start-lemwarm"),
+        format!("/api/mailboxes/{warm}/stop-lemwarm"),
+        format!("/api/campaigns/{running}/set-inactive"),
+    ] {
+        let r = http.post(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let calls = sim.log().total();
+    // Served from the patched snapshots: exactly what a fresh computation would show now.
+    assert_eq!(get(Board::Mailboxes).await, truth_json(&sim, Board::Mailboxes));
+    let campaigns = get(Board::Campaigns).await;
+    assert_eq!(campaigns, truth_json(&sim, Board::Campaigns));
+    assert!(!campaigns.as_array().unwrap().iter().any(|c| c["campaign_id"] == running.as_str()));
+    assert_eq!(sim.log().total(), calls, "no lemlist call to show them");
+}
+
+#[tokio::test]
+async fn unchanged_dashboards_cost_a_304_and_refresh_true_recomputes() {
+    let sim = sim(Profile::S, 5, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let base = support::serve(support::api(&unpaced_client(&sim), Duration::from_secs(30))).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/mailboxes");
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.headers()["cache-control"], "private, no-cache");
+    let calls = sim.log().total();
+
+    let again = http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    assert_eq!(sim.log().total(), calls, "served from the snapshot");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let forced = http.get(format!("{url}?refresh=true")).send().await.unwrap();
+    assert_eq!(forced.status(), 200);
+    assert_eq!(forced.headers()["x-lemdash-age"], "0", "just computed");
+    assert_eq!(sim.log().total(), 2 * calls, "one more refresh");
+    let bad = http.get(format!("{url}?refresh=maybe")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
