@@ -86,3 +86,15 @@ pub async fn run(client: &LemlistClient, tasks: usize, requests: usize) -> LoadR
     }
     total
 }
+
+/// The time to send `calls` requests at 10 per second after a 20-request burst.
+pub fn lower_bound(calls: usize) -> Duration {
+    Duration::from_secs_f64(calls.saturating_sub(20) as f64 / 10.0)
+}
+
+/// The least time between the first and the last of `calls` requests when no 2-second interval
+/// may hold more than 20 arrivals: request `n + 20` comes at least 2 s after request `n`. Above
+/// [`lower_bound`] for small counts, since a burst of 20 must be followed by 2 s of silence.
+pub fn window_floor(calls: usize) -> Duration {
+    Duration::from_secs(2 * (calls.saturating_sub(1) / 20) as u64)
+}

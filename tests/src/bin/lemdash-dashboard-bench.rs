@@ -21,7 +21,8 @@ use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
 use lemdash_shared::limiter::{SharedLimiter, SharedSettings, SystemClock, Unlimited};
 use lemdash_shared::secret::ApiKey;
 use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table};
-use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig, load};
+use lemlist_sim::load::{self, lower_bound, window_floor};
+use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const TABLE: &str = "lemdash-dashboard-bench";
 
@@ -76,18 +77,6 @@ struct Row {
     calls: usize,
     duplicates: usize,
     rate_limited: usize,
-}
-
-/// The time to send `calls` requests at 10 per second after a 20-request burst.
-fn lower_bound(calls: usize) -> Duration {
-    Duration::from_secs_f64(calls.saturating_sub(20) as f64 / 10.0)
-}
-
-/// The least time between the first and the last of `calls` requests when no 2-second interval
-/// may hold more than 20 arrivals: request `n + 20` comes at least 2 s after request `n`. Above
-/// [`lower_bound`] for small counts, since a burst of 20 must be followed by 2 s of silence.
-fn window_floor(calls: usize) -> Duration {
-    Duration::from_secs(2 * (calls.saturating_sub(1) / 20) as u64)
 }
 
 async fn run(profile: Profile, lemdash: bool, dynamo: &str) -> Row {
