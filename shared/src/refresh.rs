@@ -25,22 +25,25 @@ pub enum Invocation {
     /// Requests written to the snapshot table (its stream's records): the latest was made at
     /// `at_ms`. Already satisfied when both snapshots were fetched after it.
     Requested { at_ms: i64 },
+    /// Stream records that are not requests (a snapshot or lease written, an item expired):
+    /// nothing to do, and above all no refresh, whose own writes would start another.
+    Ignored,
 }
 
 impl Invocation {
-    /// Reads the event: DynamoDB stream records carrying `requested_at_ms` are requests;
-    /// anything else (an EventBridge event, `{}`) is a scheduled refresh.
+    /// Reads the event: a batch of stream records is a request when one of them carries
+    /// `requested_at_ms`, and otherwise ignored; anything else (an EventBridge event, `{}`) is a
+    /// scheduled refresh.
     pub fn of(event: &serde_json::Value) -> Self {
-        let requested = event["Records"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let Some(records) = event["Records"].as_array() else { return Self::Scheduled };
+        let requested = records
+            .iter()
             .filter(|r| r["eventSource"] == "aws:dynamodb")
             .filter_map(|r| r["dynamodb"]["NewImage"]["requested_at_ms"]["N"].as_str()?.parse::<i64>().ok())
             .max();
         match requested {
             Some(at_ms) => Self::Requested { at_ms },
-            None => Self::Scheduled,
+            None => Self::Ignored,
         }
     }
 }
@@ -53,6 +56,8 @@ pub enum Report {
     AlreadyRunning,
     /// Every request was made before the stored snapshots were fetched.
     UpToDate,
+    /// The event asked for nothing.
+    Ignored,
 }
 
 /// A background task that ends with its owner.
@@ -139,10 +144,12 @@ impl Refresher {
 
     /// Answers one invocation of the refresh function.
     pub async fn handle(&self, invocation: Invocation) -> Result<Report, RefreshError> {
-        if let Invocation::Requested { at_ms } = invocation
-            && self.fetched_after(at_ms).await?
-        {
-            return Ok(Report::UpToDate);
+        match invocation {
+            Invocation::Ignored => return Ok(Report::Ignored),
+            Invocation::Requested { at_ms } if self.fetched_after(at_ms).await? => {
+                return Ok(Report::UpToDate);
+            }
+            Invocation::Requested { .. } | Invocation::Scheduled => {}
         }
         Ok(match self.run().await? {
             Outcome::Refreshed(f) => Report::Refreshed(f),
@@ -312,6 +319,13 @@ mod tests {
         };
         let stream = json!({"Records": [record("1700000000100"), record("1700000000900"), {"eventSource": "aws:sqs"}]});
         assert_eq!(Invocation::of(&stream), Invocation::Requested { at_ms: 1_700_000_000_900 });
+        let snapshot_written = json!({"Records": [{"eventSource": "aws:dynamodb", "eventName": "MODIFY",
+            "dynamodb": {"NewImage": {"pk": {"S": "lemlist#0123"}, "sk": {"S": "campaigns"}}}}]});
+        assert_eq!(
+            Invocation::of(&snapshot_written),
+            Invocation::Ignored,
+            "a refresh's own writes start nothing"
+        );
     }
 
     #[test]
