@@ -28,6 +28,28 @@ pub enum Function {
     All,
 }
 
+impl Function {
+    /// The Lambda binary that serves this function's routes.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Campaigns => "lemdash-campaigns",
+            Self::Mailboxes => "lemdash-mailboxes",
+            Self::All => "lemdash",
+        }
+    }
+}
+
+/// Every route, as API Gateway declares it (`METHOD /path/{param}`), and the function that
+/// serves it. `/health` is served by both; the deployment routes it to the campaigns function.
+pub const ROUTES: [(Function, &str); 6] = [
+    (Function::Campaigns, "GET /health"),
+    (Function::Campaigns, "GET /api/campaigns/dashboard"),
+    (Function::Campaigns, "POST /api/campaigns/{campaign_id}/set-inactive"),
+    (Function::Mailboxes, "GET /api/mailboxes"),
+    (Function::Mailboxes, "POST /api/mailboxes/{mailbox_id}/start-lemwarm"),
+    (Function::Mailboxes, "POST /api/mailboxes/{mailbox_id}/stop-lemwarm"),
+];
+
 /// Header set on a dashboard whose rows could not all be fetched completely.
 pub const PARTIAL_HEADER: &str = "x-lemdash-partial";
 /// Header giving a served dashboard's age in whole seconds (since its data was fetched).
@@ -55,6 +77,9 @@ pub enum ApiError {
     Upstream(LemlistError),
     #[error("lemlist's rate limit leaves no room before this request's deadline")]
     Busy,
+    /// Auth is required and API Gateway's authorizer established no identity.
+    #[error("Unauthorized")]
+    Unauthorized,
     /// No snapshot yet, and computing one takes longer than a request may wait.
     #[error("this dashboard is being computed for the first time; retry in {retry_after} s")]
     NotReady { retry_after: u64 },
@@ -93,6 +118,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Refused(e) => {
                 e.status().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -129,6 +155,8 @@ pub struct Api {
     pub refresher: Refresher,
     /// How a request that needs a refresh gets one started.
     pub trigger: Trigger,
+    /// Whether Lambda requests must carry the authorizer's identity ([`handle_event`]).
+    pub auth_required: bool,
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<String> {
@@ -148,6 +176,9 @@ fn error_response(e: &ApiError) -> Response<String> {
     let mut r = json_response(status, json!({ "detail": e.to_string() }).to_string());
     if let ApiError::MethodNotAllowed(allow) = e {
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if let ApiError::Unauthorized = e {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         let retry_after = match e {
@@ -222,9 +253,10 @@ fn done(message: &str) -> Response<String> {
 
 impl Api {
     /// Reads the configuration (`LEMLIST_*`, `LIMITER_*`, `SNAPSHOT_TABLE`, `REFRESH_*`,
-    /// `ALLOWED_ORIGINS`, `REQUEST_BUDGET_SECS`) and builds the clients: once per cold start.
+    /// `ALLOWED_ORIGINS`, `REQUEST_BUDGET_SECS`, `AUTH_REQUIRED`) and builds the clients: once
+    /// per cold start.
     pub async fn from_env() -> Result<Self, StartupError> {
-        let lemlist = crate::config::lemlist_from_env()?;
+        let lemlist = crate::config::lemlist_resolved().await?;
         let limiter = crate::config::limiter_from_env()?;
         let snapshots = crate::config::snapshots_from_env()?;
         Self::build(lemlist, &limiter, &snapshots, crate::config::http_from_env()?).await
@@ -244,6 +276,7 @@ impl Api {
             cors: Cors { allowed_origins: http.allowed_origins },
             budget: http.budget,
             trigger: snapshots.trigger,
+            auth_required: http.auth_required,
         })
     }
 
@@ -441,11 +474,35 @@ pub async fn run_lambda(function: Function) -> Result<(), lambda_http::Error> {
     let api = Api::from_env().await.inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| async move {
-        let (parts, body) = event.into_parts();
-        let request = Request::from_parts(parts, Bytes::copy_from_slice(&body));
-        Ok::<_, std::convert::Infallible>(api.handle(function, request).await)
+        Ok::<_, std::convert::Infallible>(handle_event(api, function, event).await)
     }))
     .await
+}
+
+/// Whether API Gateway's authorizer established who is calling: a JWT's claims or an IAM
+/// identity in the request context.
+pub fn authenticated(context: Option<&lambda_http::request::RequestContext>) -> bool {
+    use lambda_http::request::RequestContext;
+    // Only the HTTP API's event shape is compiled in (`apigw_http`).
+    let authorizer = match context {
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref(),
+        _ => None,
+    };
+    authorizer.is_some_and(|a| a.jwt.as_ref().is_some_and(|j| !j.claims.is_empty()) || a.iam.is_some())
+}
+
+/// One API Gateway event: refused with a 401 when auth is required and the authorizer
+/// established no identity (`/health` excepted, and CORS preflights, which carry no
+/// credentials); otherwise [`Api::handle`].
+pub async fn handle_event(api: &Api, function: Function, event: lambda_http::Request) -> Response<String> {
+    use lambda_http::RequestExt;
+    let open = event.uri().path() == "/health" || event.method() == Method::OPTIONS;
+    if api.auth_required && !open && !authenticated(event.request_context_ref()) {
+        tracing::info!(path = event.uri().path(), "refused: no identity from the authorizer");
+        return error_response(&ApiError::Unauthorized);
+    }
+    let (parts, body) = event.into_parts();
+    api.handle(function, Request::from_parts(parts, Bytes::copy_from_slice(&body))).await
 }
 
 /// The methods a path accepts in `function`, or `None` when the path is not one of its routes.
@@ -484,6 +541,7 @@ mod tests {
             cors: Cors { allowed_origins: vec!["https://app.example".into()] },
             budget: Duration::from_secs(1),
             trigger: Trigger::InProcess,
+            auth_required: false,
         }
     }
 
@@ -497,6 +555,18 @@ mod tests {
 
     fn detail(r: &Response<String>) -> String {
         serde_json::from_str::<serde_json::Value>(r.body()).unwrap()["detail"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_route_table_is_what_each_function_serves() {
+        for (function, route) in ROUTES {
+            let (method, path) = route.split_once(' ').unwrap();
+            let allowed = allowed_methods(function, path).unwrap_or_else(|| panic!("{route} not served"));
+            assert!(allowed.starts_with(method), "{route}: {allowed}");
+            let other =
+                if function == Function::Campaigns { Function::Mailboxes } else { Function::Campaigns };
+            assert_eq!(allowed_methods(other, path).is_some(), path == "/health", "{route}");
+        }
     }
 
     #[tokio::test]
@@ -545,6 +615,50 @@ mod tests {
             )
             .await;
         assert!(r.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    }
+
+    /// An API Gateway (HTTP API) event for `path`, with the claims a JWT authorizer found.
+    fn event(path: &str, claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+            ApiGatewayV2httpRequestContext,
+        };
+        use lambda_http::request::RequestContext;
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        if let Some(claims) = claims {
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = claims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            authorizer.jwt = Some(jwt);
+            context.authorizer = Some(authorizer);
+        }
+        let mut request = lambda_http::Request::new(lambda_http::Body::Empty);
+        *request.uri_mut() = path.parse().unwrap();
+        request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+        request
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_a_request_without_an_identity_is_refused_before_anything_else() {
+        let mut api = api();
+        api.auth_required = true;
+        let r = handle_event(&api, Function::Mailboxes, event("/api/mailboxes", None)).await;
+        assert_eq!((r.status(), detail(&r).as_str()), (StatusCode::UNAUTHORIZED, "Unauthorized"));
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let r = handle_event(&api, Function::Mailboxes, event("/api/mailboxes", Some(&[]))).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a JWT with no claims is no identity");
+        let r = handle_event(
+            &api,
+            Function::Campaigns,
+            event("/api/campaigns/x/set-inactive", Some(&[("sub", "u1")])),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "identified: on to the routes");
+        let r = handle_event(&api, Function::Campaigns, event("/health", None)).await;
+        assert_eq!(r.status(), StatusCode::OK, "health stays open");
+        api.auth_required = false;
+        let r = handle_event(&api, Function::Campaigns, event("/health", None)).await;
+        assert_eq!(r.status(), StatusCode::OK);
     }
 
     #[test]

@@ -9,6 +9,27 @@ use crate::lemlist::{ClientConfig, DEFAULT_BASE_URL};
 use crate::limiter::{LEMLIST_LIMIT, SharedSettings};
 use crate::secret::ApiKey;
 
+/// Every environment variable lemdash reads (the deployment test checks the template sets no
+/// other).
+pub const ENV_VARS: [&str; 16] = [
+    "LEMLIST_API_KEY",
+    "LEMLIST_API_KEY_SECRET",
+    "LEMLIST_BASE_URL",
+    "LEMLIST_TIMEOUT_SECS",
+    "LIMITER_TABLE",
+    "LIMITER_MAX_PROCESSES",
+    "LIMITER_HORIZON_MS",
+    "SNAPSHOT_TABLE",
+    "REFRESH_LEASE_SECS",
+    "REFRESH_TRIGGER",
+    "ALLOWED_ORIGINS",
+    "REQUEST_BUDGET_SECS",
+    "AUTH_REQUIRED",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "RUST_LOG",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} is not set")]
@@ -28,6 +49,9 @@ pub enum StartupError {
     Client(#[from] crate::lemlist::LemlistError),
     #[error(transparent)]
     Snapshots(#[from] crate::snapshot::SnapshotError),
+    /// `LEMLIST_API_KEY_SECRET` could not be read.
+    #[error("LEMLIST_API_KEY_SECRET: {0}")]
+    Secret(String),
 }
 
 /// `LEMLIST_API_KEY` (required), `LEMLIST_BASE_URL` (default lemlist's) and
@@ -36,11 +60,34 @@ pub fn lemlist_from_env() -> Result<ClientConfig, ConfigError> {
     lemlist_from(|name| std::env::var(name).ok())
 }
 
+/// As [`lemlist_from_env`], but the key comes from AWS Secrets Manager when
+/// `LEMLIST_API_KEY_SECRET` names a secret: how the functions run in AWS, where the key is never
+/// in an environment variable. Read once per cold start.
+pub async fn lemlist_resolved() -> Result<ClientConfig, StartupError> {
+    match secret_name(|name| std::env::var(name).ok()) {
+        None => Ok(lemlist_from_env()?),
+        Some(id) => {
+            let key = crate::secret::from_secrets_manager(&id).await.map_err(StartupError::Secret)?;
+            Ok(lemlist_with_key(key, |name| std::env::var(name).ok())?)
+        }
+    }
+}
+
+/// `LEMLIST_API_KEY_SECRET`, when set and not blank.
+fn secret_name(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var("LEMLIST_API_KEY_SECRET").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 /// The same, from any lookup (tests pass a map instead of touching the process environment).
 pub fn lemlist_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig, ConfigError> {
     let key = var("LEMLIST_API_KEY")
         .filter(|k| !k.trim().is_empty())
         .ok_or(ConfigError::Missing("LEMLIST_API_KEY"))?;
+    lemlist_with_key(ApiKey::new(key.trim()), var)
+}
+
+/// The rest of the lemlist configuration, for a key obtained one way or another.
+fn lemlist_with_key(key: ApiKey, var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig, ConfigError> {
     let base = var("LEMLIST_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let base_url =
         Url::parse(&base).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
@@ -49,7 +96,7 @@ pub fn lemlist_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig
                 reason: format!("{base:?} is not an http(s) URL"),
             }
         })?;
-    let mut config = ClientConfig::new(base_url, ApiKey::new(key.trim()));
+    let mut config = ClientConfig::new(base_url, key);
     if let Some(raw) = var("LEMLIST_TIMEOUT_SECS") {
         let secs: f64 = raw.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(|| {
             ConfigError::Invalid {
@@ -70,6 +117,10 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// `REQUEST_BUDGET_SECS`: how long one request may take (default 25, under API Gateway's 29).
     pub budget: Duration,
+    /// `AUTH_REQUIRED` (`true` or `false`): whether a Lambda request must carry the identity
+    /// API Gateway's authorizer established (a JWT's claims, or IAM). Default: `true` in
+    /// Lambda, `false` elsewhere (the local runner has no authorizer in front of it).
+    pub auth_required: bool,
 }
 
 pub fn http_from_env() -> Result<HttpConfig, ConfigError> {
@@ -98,7 +149,18 @@ pub fn http_from(var: impl Fn(&str) -> Option<String>) -> Result<HttpConfig, Con
                 reason: format!("{raw:?} is not a number of seconds from 0 to 900"),
             })?,
     };
-    Ok(HttpConfig { allowed_origins, budget })
+    let auth_required = match var("AUTH_REQUIRED").as_deref().map(str::trim) {
+        None | Some("") => var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "AUTH_REQUIRED",
+                reason: format!("{other:?} is not `true` or `false`"),
+            });
+        }
+    };
+    Ok(HttpConfig { allowed_origins, budget, auth_required })
 }
 
 /// Where the lemlist budget is kept.
@@ -217,6 +279,14 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_secret_takes_the_place_of_the_key() {
+        assert_eq!(secret_name(env(&[("LEMLIST_API_KEY", "k")])), None);
+        assert_eq!(secret_name(env(&[("LEMLIST_API_KEY_SECRET", "  ")])), None);
+        let named = secret_name(env(&[("LEMLIST_API_KEY_SECRET", " lemdash/lemlist-api-key ")]));
+        assert_eq!(named.as_deref(), Some("lemdash/lemlist-api-key"));
+    }
+
+    #[test]
     fn missing_key_is_named() {
         assert_eq!(lemlist_from(env(&[])).unwrap_err().to_string(), "LEMLIST_API_KEY is not set");
         assert_eq!(
@@ -270,6 +340,11 @@ mod tests {
         assert!(http_from(env(&[])).unwrap().allowed_origins.is_empty());
         let err = http_from(env(&[("REQUEST_BUDGET_SECS", "-1")])).unwrap_err();
         assert!(err.to_string().starts_with("REQUEST_BUDGET_SECS is invalid"));
+        assert!(!http_from(env(&[])).unwrap().auth_required, "no authorizer in front of a local run");
+        assert!(http_from(env(&[("AWS_LAMBDA_FUNCTION_NAME", "f")])).unwrap().auth_required, "on by default");
+        let open = http_from(env(&[("AWS_LAMBDA_FUNCTION_NAME", "f"), ("AUTH_REQUIRED", "false")])).unwrap();
+        assert!(!open.auth_required);
+        assert!(http_from(env(&[("AUTH_REQUIRED", "yes")])).is_err());
     }
 
     #[test]

@@ -29,6 +29,21 @@ impl ApiKey {
     }
 }
 
+/// Reads the key from AWS Secrets Manager: the secret `id` (a name or an ARN) holds the key as
+/// its plain string value. Called once per cold start; the key is never logged, and errors
+/// name the secret, not its value.
+pub async fn from_secrets_manager(id: &str) -> Result<ApiKey, String> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
+        format!("cannot read secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+    })?;
+    match out.secret_string().map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(ApiKey::new(key)),
+        _ => Err(format!("secret {id} has no string value")),
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(***)")

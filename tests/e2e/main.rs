@@ -8,5 +8,7 @@ mod client_decoding;
 mod client_faults;
 mod client_pacing;
 mod dashboards;
+mod deployment;
 mod limiter_shared;
+mod secrets;
 mod snapshots;

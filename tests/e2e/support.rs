@@ -55,6 +55,7 @@ pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn Snapsho
         cors: Cors { allowed_origins: vec!["https://app.example".into()] },
         budget,
         trigger: Trigger::InProcess,
+        auth_required: false,
     }
 }
 

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         if snapshots.table.is_none() {
             return Err(config::ConfigError::Missing("SNAPSHOT_TABLE").into());
         }
-        let lemlist = config::lemlist_from_env()?;
+        let lemlist = config::lemlist_resolved().await?;
         Refresher::build(lemlist, &config::limiter_from_env()?, &snapshots).await
     };
     let refresher: Refresher = refresher

@@ -509,6 +509,8 @@ impl LemlistClient {
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            // The deployment's alarm counts this exact message.
+            tracing::warn!(endpoint, attempt, "lemlist answered 429");
             // Everyone sharing the key pauses until the reset; this request waits a little more,
             // to be sure, with jitter so that refused requests do not all return at once.
             inner.permits.pause_until(SystemTime::now() + info.pause_after_429(now)).await;

@@ -19,6 +19,9 @@ use super::store::{LaneStore, Reserve, StoreError};
 
 /// The limiter table's partition key (a string). The infra template declares the same.
 pub const PARTITION_KEY: &str = "pk";
+/// Every DynamoDB action the limiter calls (its IAM policy grants exactly these; the read in
+/// [`DynamoStore::state`] serves tests and diagnostics only).
+pub const ACTIONS: [&str; 1] = ["dynamodb:UpdateItem"];
 /// The limiter table's TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// How long an idle key's item is kept.

@@ -29,6 +29,18 @@ pub const PARTITION_KEY: &str = "pk";
 pub const SORT_KEY: &str = "sk";
 /// The snapshot table's TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The sort key of the item that asks for a refresh; the deployment's stream filter names it.
+pub const REQUEST_SORT_KEY: &str = "request";
+/// The sort key of the refresh lease.
+const LEASE_SORT_KEY: &str = "lease";
+/// Every DynamoDB action this store calls (its IAM policy grants exactly these).
+pub const ACTIONS: [&str; 5] = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
 /// The most bytes of a compressed snapshot kept in one item.
 pub const PART_BYTES: usize = 350_000;
 /// How long extra parts, leases and requests are kept at most.
@@ -246,7 +258,7 @@ impl SnapshotStore for DynamoSnapshots {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(key, "lease")))
+            .set_key(Some(self.key(key, LEASE_SORT_KEY)))
             .update_expression("SET holder = :h, until_ms = :u, #ttl = :e")
             .condition_expression("attribute_not_exists(#pk) OR until_ms < :now OR holder = :h")
             .expression_attribute_names("#pk", PARTITION_KEY)
@@ -269,7 +281,7 @@ impl SnapshotStore for DynamoSnapshots {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(key, "lease")))
+            .set_key(Some(self.key(key, LEASE_SORT_KEY)))
             .condition_expression("holder = :h")
             .expression_attribute_values(":h", s(holder))
             .send()
@@ -286,7 +298,7 @@ impl SnapshotStore for DynamoSnapshots {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(key, "lease")))
+            .set_key(Some(self.key(key, LEASE_SORT_KEY)))
             .consistent_read(true)
             .send()
             .await
@@ -297,7 +309,7 @@ impl SnapshotStore for DynamoSnapshots {
     }
 
     async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
-        let mut item = self.key(key, "request");
+        let mut item = self.key(key, REQUEST_SORT_KEY);
         item.insert("requested_at_ms".into(), n(at_ms));
         item.insert(TTL_ATTRIBUTE.into(), expires_at());
         self.client

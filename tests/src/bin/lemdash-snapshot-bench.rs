@@ -57,6 +57,7 @@ async fn api_for(profile: Profile, endpoint: &str) -> (Sim, Api) {
         cors: Cors { allowed_origins: vec![] },
         budget: Duration::from_secs(25),
         trigger: Trigger::InProcess,
+        auth_required: false,
     };
     (sim, api)
 }

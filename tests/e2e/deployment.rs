@@ -1,0 +1,213 @@
+//! The deployment template (`infra/template.yaml`) against the code. cfn-lint checks the
+//! template's own consistency but not what it promises the code (it does not look inside SAM
+//! functions): table keys, environment variables, routes, binaries, auth and IAM actions.
+
+use std::collections::BTreeSet;
+
+use lemdash_shared::api::{Function, ROUTES};
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml"))
+        .expect("infra/template.yaml exists");
+    serde_norway::from_str(&text).expect("the template is YAML")
+}
+
+fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    t["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().expect("a name"), v))
+}
+
+fn of_type<'a>(t: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    resources(t).filter(move |(_, r)| r["Type"] == kind)
+}
+
+/// The value of a `!Tag value` node, when it is that tag.
+fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => Some(&t.value),
+        _ => None,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        _ => vec![],
+    }
+}
+
+fn key_schema(table: &Value) -> Vec<(String, String)> {
+    let p = &table["Properties"];
+    let types: Vec<(String, String)> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (a["AttributeName"].as_str().unwrap().to_owned(), a["AttributeType"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(types.iter().all(|(_, t)| t == "S"), "lemdash's keys are strings");
+    p["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn tables_have_the_keys_and_ttl_the_code_uses() {
+    use lemdash_shared::limiter::dynamo as limiter;
+    use lemdash_shared::snapshot::dynamo as snapshot;
+    let t = template();
+    let limiter_table = &t["Resources"]["LimiterTable"];
+    assert_eq!(key_schema(limiter_table), [(limiter::PARTITION_KEY.to_owned(), "HASH".to_owned())]);
+    assert_eq!(
+        limiter_table["Properties"]["TimeToLiveSpecification"]["AttributeName"],
+        limiter::TTL_ATTRIBUTE
+    );
+    let snapshots = &t["Resources"]["SnapshotTable"];
+    assert_eq!(
+        key_schema(snapshots),
+        [
+            (snapshot::PARTITION_KEY.to_owned(), "HASH".to_owned()),
+            (snapshot::SORT_KEY.to_owned(), "RANGE".to_owned())
+        ]
+    );
+    assert_eq!(snapshots["Properties"]["TimeToLiveSpecification"]["AttributeName"], snapshot::TTL_ATTRIBUTE);
+    for (_, table) in of_type(&t, "AWS::DynamoDB::Table") {
+        assert_eq!(table["Properties"]["BillingMode"], "PAY_PER_REQUEST");
+    }
+    // The refresh function is started by request items only.
+    let events = &t["Resources"]["RefreshFunction"]["Properties"]["Events"];
+    let pattern =
+        events["Requested"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap();
+    let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
+    assert_eq!(pattern["dynamodb"]["Keys"]["sk"]["S"], serde_json::json!([snapshot::REQUEST_SORT_KEY]));
+    assert_eq!(tagged(&events["Schedule"]["Properties"]["Schedule"], "!Ref").unwrap(), "RefreshSchedule");
+}
+
+/// The workspace's Lambda binaries: the package names under `functions/` but the local runner.
+fn workspace_binaries() -> BTreeSet<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+    std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter_map(|dir| std::fs::read_to_string(dir.path().join("Cargo.toml")).ok())
+        .filter_map(|toml| {
+            let line = toml.lines().find(|l| l.starts_with("name = "))?;
+            Some(line.trim_start_matches("name = ").trim_matches('"').to_owned())
+        })
+        .filter(|name| name != "lemdash")
+        .collect()
+}
+
+/// Function resource name → the binary it runs.
+fn function_binaries(t: &Value) -> Vec<(String, String)> {
+    of_type(t, "AWS::Serverless::Function")
+        .map(|(name, f)| {
+            assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+            (name.to_owned(), f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn functions_run_the_workspace_binaries_on_arm64_with_only_variables_the_code_reads() {
+    let t = template();
+    let binaries: BTreeSet<String> = function_binaries(&t).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(binaries, workspace_binaries());
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(strings(&globals["Architectures"]), ["arm64"]);
+    assert_eq!(globals["Handler"], "bootstrap");
+
+    let global_env = globals["Environment"]["Variables"].as_mapping().unwrap();
+    let mut all: Vec<&str> = global_env.keys().map(|k| k.as_str().unwrap()).collect();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        if let Some(vars) = f["Properties"]["Environment"]["Variables"].as_mapping() {
+            all.extend(vars.keys().map(|k| k.as_str().unwrap()));
+        }
+        assert_eq!(f["Properties"]["CodeUri"], "..", "{name}: the workspace root");
+        assert!(tagged(&f["Properties"]["Role"], "!GetAtt").is_some(), "{name}: its own role");
+    }
+    for var in &all {
+        assert!(lemdash_shared::config::ENV_VARS.contains(var), "the code never reads {var}");
+    }
+    assert!(!all.contains(&"LEMLIST_API_KEY"), "the key is never in an environment variable");
+    for needed in ["LEMLIST_API_KEY_SECRET", "LIMITER_TABLE", "SNAPSHOT_TABLE"] {
+        assert!(global_env.contains_key(needed), "{needed} for every function");
+    }
+    assert_eq!(tagged(&global_env["LIMITER_TABLE"], "!Ref").unwrap(), "LimiterTable");
+    assert_eq!(tagged(&global_env["SNAPSHOT_TABLE"], "!Ref").unwrap(), "SnapshotTable");
+}
+
+#[test]
+fn routes_go_to_the_functions_that_serve_them_and_need_a_jwt_unless_auth_is_off() {
+    let t = template();
+    let binaries = function_binaries(&t);
+    let binary_of =
+        |function: &str| binaries.iter().find(|(f, _)| f == function).map(|(_, b)| b.clone()).unwrap();
+    let mut declared = BTreeSet::new();
+    for (name, route) in of_type(&t, "AWS::ApiGatewayV2::Route") {
+        let p = &route["Properties"];
+        let key = p["RouteKey"].as_str().unwrap().to_owned();
+        let target = tagged(&p["Target"], "!Sub").and_then(Value::as_str).unwrap();
+        let integration = target.trim_start_matches("integrations/${").trim_end_matches('}');
+        let uri = &t["Resources"][integration]["Properties"]["IntegrationUri"];
+        let function = tagged(uri, "!GetAtt").and_then(Value::as_str).unwrap().trim_end_matches(".Arn");
+        declared.insert((binary_of(function), key.clone()));
+
+        let auth = &p["AuthorizationType"];
+        if key == "GET /health" {
+            assert_eq!(auth, "NONE", "{name}: health checks need no token");
+        } else {
+            let choice = strings(tagged(auth, "!If").expect("auth follows AuthMode"));
+            assert_eq!(choice, ["AuthEnabled", "JWT", "NONE"], "{name}");
+        }
+    }
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(f, route)| (f.binary().to_owned(), (*route).to_owned())).collect();
+    assert_eq!(declared, expected);
+
+    assert_eq!(t["Parameters"]["AuthMode"]["Default"], "jwt", "auth is on unless turned off");
+    for function in [Function::Campaigns, Function::Mailboxes] {
+        let resource =
+            binaries.iter().find(|(_, b)| b == function.binary()).map(|(f, _)| f.as_str()).unwrap();
+        let required = &t["Resources"][resource]["Properties"]["Environment"]["Variables"]["AUTH_REQUIRED"];
+        assert_eq!(strings(tagged(required, "!If").unwrap()), ["AuthEnabled", "true", "false"], "{resource}");
+    }
+}
+
+#[test]
+fn each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more() {
+    let t = template();
+    let actions_on = |statements: &[Value], table: &str| -> BTreeSet<String> {
+        statements
+            .iter()
+            .filter(|s| {
+                let resource = &s["Resource"];
+                tagged(resource, "!GetAtt").and_then(Value::as_str) == Some(&format!("{table}.Arn"))
+            })
+            .flat_map(|s| strings(&s["Action"]))
+            .collect()
+    };
+    let limiter: BTreeSet<String> =
+        lemdash_shared::limiter::dynamo::ACTIONS.iter().map(|a| a.to_string()).collect();
+    let snapshots: BTreeSet<String> =
+        lemdash_shared::snapshot::dynamo::ACTIONS.iter().map(|a| a.to_string()).collect();
+    let roles: Vec<_> = of_type(&t, "AWS::IAM::Role").collect();
+    assert_eq!(roles.len(), 3, "one role per function");
+    for (name, role) in roles {
+        let statements =
+            role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        assert_eq!(actions_on(statements, "LimiterTable"), limiter, "{name}");
+        assert_eq!(actions_on(statements, "SnapshotTable"), snapshots, "{name}");
+        for s in statements {
+            for action in strings(&s["Action"]) {
+                assert!(!action.ends_with('*'), "{name}: no wildcard actions ({action})");
+            }
+        }
+    }
+}
