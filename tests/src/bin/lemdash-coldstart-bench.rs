@@ -85,11 +85,14 @@ async fn runtime_api(
         return Ok(response);
     }
     let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let outcome = if path.ends_with("/response") { "response" } else { "error" };
-    api.seen.lock().unwrap().answered = Some((
-        Instant::now(),
-        format!("{outcome}: {}", String::from_utf8_lossy(&body).chars().take(120).collect::<String>()),
-    ));
+    // The gist of the answer: the HTTP status of an API function, the outcome of a refresh.
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let what = match (path.ends_with("/response"), &answer["statusCode"], &answer["outcome"]) {
+        (true, serde_json::Value::Number(status), _) => format!("HTTP {status}"),
+        (true, _, serde_json::Value::String(outcome)) => format!("{outcome}, {} calls", answer["calls"]),
+        _ => format!("error: {}", String::from_utf8_lossy(&body).chars().take(120).collect::<String>()),
+    };
+    api.seen.lock().unwrap().answered = Some((Instant::now(), what));
     api.done.notify_one();
     Ok(Response::builder().status(202).body(Full::new(Bytes::new())).unwrap())
 }
