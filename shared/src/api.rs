@@ -344,10 +344,10 @@ impl Api {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let campaigns = matches!(function, Function::Campaigns | Function::All);
         let mailboxes = matches!(function, Function::Mailboxes | Function::All);
-        let client = self.client.with_deadline(Instant::now() + self.budget);
+        let deadline = Instant::now() + self.budget;
+        let client = self.client.with_deadline(deadline);
         let get = method == Method::GET;
         let post = method == Method::POST;
-        let deadline = Instant::now() + self.budget;
         match segments.as_slice() {
             ["health"] if get => Ok(json_response(StatusCode::OK, json!({"status": "healthy"}).to_string())),
             ["api", "campaigns", "dashboard"] if campaigns && get => {
@@ -380,9 +380,7 @@ impl Api {
             },
         }
     }
-}
 
-impl Api {
     /// A dashboard from its latest snapshot; refreshed first when asked (`?refresh=true`) or
     /// when there is none yet, as far as this request's budget allows.
     async fn dashboard(

@@ -168,11 +168,6 @@ impl Refresher {
         Ok(true)
     }
 
-    /// Whether a refresh of this key holds an unexpired lease.
-    pub async fn running(&self) -> Result<bool, SnapshotError> {
-        Ok(self.store.lease(&self.key).await?.is_some_and(|l| l.until_ms >= now_ms()))
-    }
-
     /// Refreshes both snapshots, unless another refresh of the key is running.
     pub async fn run(&self) -> Result<Outcome, RefreshError> {
         let holder = format!("{:016x}", rand::random::<u64>());
@@ -230,23 +225,8 @@ impl Refresher {
             duration_ms: started.elapsed().as_millis() as u64,
             missing: campaigns.missing.len() + mailboxes.missing.len(),
         };
-        let (f, at) = (figures.clone(), computed_at);
-        let c = Snapshot {
-            computed_at: at,
-            figures: f.clone(),
-            missing: campaigns.missing,
-            rows: campaigns.rows,
-            patches: vec![],
-        };
-        self.save(Board::Campaigns, c).await?;
-        let m = Snapshot {
-            computed_at: at,
-            figures: f,
-            missing: mailboxes.missing,
-            rows: mailboxes.rows,
-            patches: vec![],
-        };
-        self.save(Board::Mailboxes, m).await?;
+        self.save(Board::Campaigns, Snapshot::fresh(computed_at, &figures, campaigns)).await?;
+        self.save(Board::Mailboxes, Snapshot::fresh(computed_at, &figures, mailboxes)).await?;
         Ok(figures)
     }
 

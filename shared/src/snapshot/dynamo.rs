@@ -102,6 +102,19 @@ impl DynamoSnapshots {
         HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
     }
 
+    /// Writes an item that the TTL removes after [`KEEP_SECS`] unless rewritten.
+    async fn put_expiring(&self, mut item: HashMap<String, AttributeValue>) -> Result<(), SnapshotError> {
+        item.insert(TTL_ATTRIBUTE.into(), expires_at());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn delete_parts(&self, pk: &str, board: Board, token: &str, parts: usize) {
         for i in 1..parts {
             let deleted = self
@@ -199,14 +212,7 @@ impl SnapshotStore for DynamoSnapshots {
         for (i, chunk) in chunks.iter().enumerate().skip(1) {
             let mut item = self.key(key, &part_key(board, &token, i));
             item.insert("doc".into(), AttributeValue::B(Blob::new(chunk.to_vec())));
-            item.insert(TTL_ATTRIBUTE.into(), expires_at());
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(store_error)?;
+            self.put_expiring(item).await?;
         }
         let version = expected.map_or(1, |v| v + 1);
         let mut head = self.key(key, board.as_str());
@@ -311,14 +317,6 @@ impl SnapshotStore for DynamoSnapshots {
     async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
         let mut item = self.key(key, REQUEST_SORT_KEY);
         item.insert("requested_at_ms".into(), n(at_ms));
-        item.insert(TTL_ATTRIBUTE.into(), expires_at());
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_expiring(item).await
     }
 }

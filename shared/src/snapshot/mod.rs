@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dashboard::{CampaignRow, MailboxFacts, MailboxRow, mailboxes};
+use crate::dashboard::{CampaignRow, Dashboard, MailboxFacts, MailboxRow, mailboxes};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
 
@@ -137,6 +137,19 @@ pub struct Snapshot<T> {
     /// Actions applied to `rows` after `computed_at`.
     #[serde(default)]
     pub patches: Vec<Patch>,
+}
+
+impl<T> Snapshot<T> {
+    /// A snapshot of what a refresh that began fetching at `computed_at` computed.
+    pub fn fresh(computed_at: DateTime<Utc>, figures: &RefreshFigures, dashboard: Dashboard<T>) -> Self {
+        Self {
+            computed_at,
+            figures: figures.clone(),
+            missing: dashboard.missing,
+            rows: dashboard.rows,
+            patches: vec![],
+        }
+    }
 }
 
 impl<T: Patchable> Snapshot<T> {
