@@ -147,7 +147,6 @@ impl Cors {
 /// Everything a function needs, built once at cold start.
 #[derive(Debug, Clone)]
 pub struct Api {
-    pub client: LemlistClient,
     pub cors: Cors,
     /// How long one request may take in all (API Gateway gives about 29 s).
     pub budget: Duration,
@@ -252,6 +251,11 @@ fn done(message: &str) -> Response<String> {
 }
 
 impl Api {
+    /// The lemlist client (the refresher's: one connection pool and one permit source).
+    pub fn client(&self) -> &LemlistClient {
+        self.refresher.client()
+    }
+
     /// Reads the configuration (`LEMLIST_*`, `LIMITER_*`, `SNAPSHOT_TABLE`, `REFRESH_*`,
     /// `ALLOWED_ORIGINS`, `REQUEST_BUDGET_SECS`, `AUTH_REQUIRED`) and builds the clients: once
     /// per cold start.
@@ -271,7 +275,6 @@ impl Api {
     ) -> Result<Self, StartupError> {
         let refresher = Refresher::build(lemlist, limiter, snapshots).await?;
         Ok(Self {
-            client: refresher.client().clone(),
             refresher,
             cors: Cors { allowed_origins: http.allowed_origins },
             budget: http.budget,
@@ -345,7 +348,7 @@ impl Api {
         let campaigns = matches!(function, Function::Campaigns | Function::All);
         let mailboxes = matches!(function, Function::Mailboxes | Function::All);
         let deadline = Instant::now() + self.budget;
-        let client = self.client.with_deadline(deadline);
+        let client = self.client().with_deadline(deadline);
         let get = method == Method::GET;
         let post = method == Method::POST;
         match segments.as_slice() {
@@ -400,7 +403,7 @@ impl Api {
         match served {
             Some(served) => Ok(snapshot_response(served, request.headers())),
             None => {
-                let waiting = self.client.stats().waiting;
+                let waiting = self.client().stats().waiting;
                 Err(ApiError::NotReady { retry_after: if waiting > 0 { waiting / 10 + 2 } else { 15 } })
             }
         }
@@ -534,8 +537,7 @@ mod tests {
         let client = LemlistClient::new(config, Arc::new(Unlimited)).unwrap();
         let store = Arc::new(crate::snapshot::MemorySnapshots::default());
         Api {
-            refresher: Refresher::new(client.clone(), store, "k".into(), Duration::from_secs(5)),
-            client,
+            refresher: Refresher::new(client, store, "k".into(), Duration::from_secs(5)),
             cors: Cors { allowed_origins: vec!["https://app.example".into()] },
             budget: Duration::from_secs(1),
             trigger: Trigger::InProcess,

@@ -1,6 +1,6 @@
-//! DynamoDB plumbing shared by the limiter table and the snapshot table: clients, local
-//! emulator detection, and creating a missing table on a local emulator (never against AWS,
-//! where the infra template owns the tables).
+//! DynamoDB plumbing shared by the limiter table and the snapshot table: clients (and the AWS
+//! configuration, loaded once), local emulator detection, and creating a missing table on a
+//! local emulator (never against AWS, where the infra template owns the tables).
 
 use std::time::Duration;
 
@@ -24,15 +24,22 @@ fn fast_failing()
     (timeouts, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
 }
 
-/// A DynamoDB client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
+/// The AWS configuration from the environment (region, credentials, endpoints), loaded once
+/// per process: every AWS client of a cold start (both tables, Secrets Manager) shares it.
+pub async fn sdk_config() -> &'static aws_config::SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> = tokio::sync::OnceCell::const_new();
+    CONFIG.get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest())).await
+}
+
+/// A DynamoDB client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`),
+/// failing fast.
 pub async fn client_from_env() -> Client {
     let (timeouts, retry) = fast_failing();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk_config().await)
         .timeout_config(timeouts)
         .retry_config(retry)
-        .load()
-        .await;
-    Client::new(&config)
+        .build();
+    Client::from_conf(config)
 }
 
 /// A client for a local emulator at `endpoint`, with the fixed test credentials DynamoDB Local

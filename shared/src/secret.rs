@@ -33,8 +33,7 @@ impl ApiKey {
 /// its plain string value. Called once per cold start; the key is never logged, and errors
 /// name the secret, not its value.
 pub async fn from_secrets_manager(id: &str) -> Result<ApiKey, String> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let client = aws_sdk_secretsmanager::Client::new(crate::dynamo::sdk_config().await);
     let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
         format!("cannot read secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
     })?;

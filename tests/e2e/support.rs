@@ -51,7 +51,6 @@ pub const KEY: &str = "lemlist#test";
 pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
     Api {
         refresher: Refresher::new(client.clone(), store, KEY.into(), Duration::from_secs(5)),
-        client: client.clone(),
         cors: Cors { allowed_origins: vec!["https://app.example".into()] },
         budget,
         trigger: Trigger::InProcess,

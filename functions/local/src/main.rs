@@ -159,7 +159,7 @@ async fn refresh_once(api: &Api) -> ExitCode {
     let outcome = loop {
         tokio::select! {
             done = &mut running => break done,
-            _ = ticks.tick() => progress(&api.client, started.elapsed()),
+            _ = ticks.tick() => progress(api.client(), started.elapsed()),
         }
     };
     eprintln!();

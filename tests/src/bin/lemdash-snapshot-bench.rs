@@ -52,8 +52,7 @@ async fn api_for(profile: Profile, endpoint: &str) -> (Sim, Api) {
     let client = load::client(&sim.base_url(), sim.key(), Arc::new(limiter));
     let store = snapshot_store(endpoint, SNAPSHOTS).await.expect("the snapshot table is created");
     let api = Api {
-        refresher: Refresher::new(client.clone(), Arc::new(store), key, Duration::from_secs(30)),
-        client,
+        refresher: Refresher::new(client, Arc::new(store), key, Duration::from_secs(30)),
         cors: Cors { allowed_origins: vec![] },
         budget: Duration::from_secs(25),
         trigger: Trigger::InProcess,
