@@ -63,18 +63,10 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 pub struct MemorySnapshots {
     snapshots: Mutex<HashMap<(String, Board), Stored>>,
     leases: Mutex<HashMap<String, Lease>>,
-    requests: Mutex<HashMap<String, i64>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl MemorySnapshots {
-    /// The latest refresh request for `key` (epoch ms).
-    pub fn requested(&self, key: &str) -> Option<i64> {
-        locked(&self.requests).get(key).copied()
-    }
 }
 
 #[async_trait::async_trait]
@@ -133,8 +125,9 @@ impl SnapshotStore for MemorySnapshots {
         Ok(locked(&self.leases).get(key).cloned())
     }
 
-    async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
-        locked(&self.requests).insert(key.to_owned(), at_ms);
+    /// Nothing listens to a store in memory: a process that keeps its snapshots there runs its
+    /// refreshes itself (`REFRESH_TRIGGER=table` needs `SNAPSHOT_TABLE`).
+    async fn request_refresh(&self, _key: &str, _at_ms: i64) -> Result<(), SnapshotError> {
         Ok(())
     }
 }
