@@ -67,7 +67,13 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
     let m = decode::<MailboxFacts>(&store.load(KEY, Board::Mailboxes).await.unwrap().unwrap().bytes).unwrap();
     assert_eq!(c.figures, figures);
     assert_eq!(c.computed_at, m.computed_at, "one pass for both");
-    assert_eq!(figures.calls as usize, sim.log().total());
+    // Every call the refresh counts reached the simulator, except attempts that failed before
+    // arriving (about a thousand unpaced connections at once can be refused) and were retried.
+    let (arrived, calls, faults) = (sim.log().total() as u64, figures.calls, figures.faults);
+    assert!(
+        arrived <= calls && calls <= arrived + faults,
+        "{arrived} arrived, {calls} sent, {faults} faults"
+    );
 }
 
 #[tokio::test]
