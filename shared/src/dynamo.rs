@@ -1,6 +1,5 @@
-//! DynamoDB plumbing shared by the limiter table and the snapshot table: clients (and the AWS
-//! configuration, loaded once), local emulator detection, and creating a missing table on a
-//! local emulator (never against AWS, where the infra template owns the tables).
+//! DynamoDB plumbing shared by the limiter table and the snapshot table: clients, and creating
+//! a missing table on a local emulator (never against AWS, where the infra template owns the tables).
 
 use std::time::Duration;
 
@@ -24,21 +23,12 @@ fn fast_failing()
     (timeouts, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
 }
 
-/// The AWS configuration from the environment (region, credentials, endpoints), loaded once
-/// per process: every AWS client of a cold start (both tables, Secrets Manager) shares it.
-pub async fn sdk_config() -> &'static aws_config::SdkConfig {
-    static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> = tokio::sync::OnceCell::const_new();
-    CONFIG.get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest())).await
-}
-
-/// A DynamoDB client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`),
-/// failing fast.
-pub async fn client_from_env() -> Client {
+/// A DynamoDB client from the AWS configuration the composition root loaded once (region,
+/// credentials, `AWS_ENDPOINT_URL_DYNAMODB`), failing fast.
+pub fn client(aws: &aws_config::SdkConfig) -> Client {
     let (timeouts, retry) = fast_failing();
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk_config().await)
-        .timeout_config(timeouts)
-        .retry_config(retry)
-        .build();
+    let config =
+        aws_sdk_dynamodb::config::Builder::from(aws).timeout_config(timeouts).retry_config(retry).build();
     Client::from_conf(config)
 }
 
@@ -55,12 +45,6 @@ pub fn local_client(endpoint: &str) -> Client {
         .retry_config(retry)
         .build();
     Client::from_conf(config)
-}
-
-/// Whether `endpoint` is a local emulator (where lemdash may create its tables).
-pub fn is_local_endpoint(endpoint: &str) -> bool {
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
-    ["localhost", "127.", "[::1]", "0.0.0.0"].iter().any(|p| host.starts_with(p))
 }
 
 /// Creates `table` if it is missing: on-demand, a string partition key, an optional string

@@ -4,11 +4,14 @@
 //! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
 //! - [`dashboard`]: the two dashboards, computed from lemlist data, and the plan that fetches it.
 //! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
+//! - [`config`]: plain configuration values; [`app`]: the one place that assembles lemdash.
+//! - [`refresh`], [`snapshot`]: the stored dashboards and their refresh.
 //! - [`api`]: the functions' HTTP boundary; [`local`]: the same routes served locally.
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod dashboard;
 pub mod dynamo;

@@ -10,8 +10,9 @@ use chrono::Utc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::dashboard::{self, Need};
+use crate::dashboard;
 use crate::lemlist::{LemlistClient, LemlistError};
+use crate::secret::KeyFingerprint;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
     encode,
@@ -94,8 +95,8 @@ pub enum Outcome {
 pub struct Refresher {
     client: LemlistClient,
     store: Arc<dyn SnapshotStore>,
-    /// The key's fingerprint: the snapshots' partition key.
-    key: String,
+    /// The snapshots' partition key.
+    key: KeyFingerprint,
     lease: Duration,
 }
 
@@ -104,39 +105,24 @@ fn now_ms() -> i64 {
 }
 
 impl Refresher {
-    pub fn new(client: LemlistClient, store: Arc<dyn SnapshotStore>, key: String, lease: Duration) -> Self {
+    pub fn new(
+        client: LemlistClient,
+        store: Arc<dyn SnapshotStore>,
+        key: KeyFingerprint,
+        lease: Duration,
+    ) -> Self {
         Self { client, store, key, lease }
     }
 
-    /// The client (with its permit source) and the snapshot store, from the configuration read
-    /// at cold start.
-    pub async fn build(
-        lemlist: crate::lemlist::ClientConfig,
-        limiter: &crate::config::LimiterConfig,
-        snapshots: &crate::config::SnapshotConfig,
-    ) -> Result<Self, crate::config::StartupError> {
-        let key = lemlist.api_key.fingerprint();
-        let permits = crate::limiter::for_key(limiter, &lemlist.api_key).await?;
-        let client = LemlistClient::new(lemlist, permits)?;
-        let store = crate::snapshot::from_config(snapshots).await?;
-        Ok(Self::new(client, store, key, snapshots.lease))
-    }
-
-    pub fn client(&self) -> &LemlistClient {
-        &self.client
-    }
-
-    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
-        &self.store
-    }
-
-    pub fn key(&self) -> &str {
-        &self.key
+    /// Asks for a refresh of the key through the store (in AWS, the snapshot table's stream
+    /// starts the refresh function).
+    pub async fn request(&self) -> Result<(), SnapshotError> {
+        self.store.request_refresh(self.key.as_str(), now_ms()).await
     }
 
     /// The latest snapshot of `board`, as served.
     pub async fn latest(&self, board: Board) -> Result<Option<Served>, SnapshotError> {
-        match self.store.load(&self.key, board).await? {
+        match self.store.load(self.key.as_str(), board).await? {
             Some(stored) => Served::decode(board, &stored.bytes).map(Some),
             None => Ok(None),
         }
@@ -172,13 +158,13 @@ impl Refresher {
     pub async fn run(&self) -> Result<Outcome, RefreshError> {
         let holder = format!("{:016x}", rand::random::<u64>());
         let lease_ms = self.lease.as_millis() as i64;
-        if !self.store.acquire_lease(&self.key, &holder, now_ms(), now_ms() + lease_ms).await? {
+        if !self.store.acquire_lease(self.key.as_str(), &holder, now_ms(), now_ms() + lease_ms).await? {
             tracing::info!("a refresh of this key is already running");
             return Ok(Outcome::AlreadyRunning);
         }
         // Renewed while this refresh runs; stops when it ends or is cancelled (dropped).
         let renewal = {
-            let (store, key, holder) = (self.store.clone(), self.key.clone(), holder.clone());
+            let (store, key, holder) = (self.store.clone(), self.key.as_str().to_owned(), holder.clone());
             let every = self.lease / 3;
             AbortOnDrop(tokio::spawn(async move {
                 loop {
@@ -195,7 +181,7 @@ impl Refresher {
         };
         let result = self.refresh_holding_lease().await;
         drop(renewal);
-        if let Err(e) = self.store.release_lease(&self.key, &holder).await {
+        if let Err(e) = self.store.release_lease(self.key.as_str(), &holder).await {
             tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
         }
         match &result {
@@ -214,7 +200,7 @@ impl Refresher {
 
     async fn refresh_holding_lease(&self) -> Result<RefreshFigures, RefreshError> {
         let (started, computed_at, before) = (Instant::now(), Utc::now(), self.client.stats());
-        let data = dashboard::fetch(&self.client, Need::Both).await?;
+        let data = dashboard::fetch(&self.client).await?;
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
         let after = self.client.stats();
@@ -237,7 +223,7 @@ impl Refresher {
         T: Patchable + Serialize + DeserializeOwned + Clone,
     {
         for _ in 0..SAVE_ATTEMPTS {
-            let current = self.store.load(&self.key, board).await?;
+            let current = self.store.load(self.key.as_str(), board).await?;
             let mut snapshot = fresh.clone();
             if let Some(previous) = &current {
                 match decode::<T>(&previous.bytes) {
@@ -246,7 +232,7 @@ impl Refresher {
                 }
             }
             let expected = current.map(|c| c.version);
-            if self.store.save(&self.key, board, encode(&snapshot), expected).await? {
+            if self.store.save(self.key.as_str(), board, encode(&snapshot), expected).await? {
                 return Ok(());
             }
         }
@@ -271,10 +257,10 @@ impl Refresher {
     {
         for _ in 0..SAVE_ATTEMPTS {
             // Nothing stored yet: the first refresh will read lemlist's new state.
-            let Some(stored) = self.store.load(&self.key, board).await? else { return Ok(()) };
+            let Some(stored) = self.store.load(self.key.as_str(), board).await? else { return Ok(()) };
             let mut snapshot = decode::<T>(&stored.bytes)?;
             snapshot.patch(patch.clone());
-            if self.store.save(&self.key, board, encode(&snapshot), Some(stored.version)).await? {
+            if self.store.save(self.key.as_str(), board, encode(&snapshot), Some(stored.version)).await? {
                 return Ok(());
             }
         }

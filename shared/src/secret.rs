@@ -1,5 +1,5 @@
 //! The lemlist API key. It is only ever read by the HTTP layer that puts it in the
-//! `Authorization` header; everything else sees `***`.
+//! `Authorization` header; everything else sees `***`, and stores see its fingerprint.
 
 use std::fmt;
 
@@ -20,26 +20,29 @@ impl ApiKey {
         &self.0
     }
 
-    /// A stable, non-reversible name for the key (the first 16 hex digits of its SHA-256), for
-    /// store keys and logs: `lemlist#3f2a…`.
-    pub fn fingerprint(&self) -> String {
+    /// A stable, non-reversible name for the key, for store keys and logs.
+    pub fn fingerprint(&self) -> KeyFingerprint {
         let digest = Sha256::digest(self.0.as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        format!("lemlist#{hex}")
+        KeyFingerprint(format!("lemlist#{hex}"))
     }
 }
 
-/// Reads the key from AWS Secrets Manager: the secret `id` (a name or an ARN) holds the key as
-/// its plain string value. Called once per cold start; the key is never logged, and errors
-/// name the secret, not its value.
-pub async fn from_secrets_manager(id: &str) -> Result<ApiKey, String> {
-    let client = aws_sdk_secretsmanager::Client::new(crate::dynamo::sdk_config().await);
-    let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
-        format!("cannot read secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
-    })?;
-    match out.secret_string().map(str::trim) {
-        Some(key) if !key.is_empty() => Ok(ApiKey::new(key)),
-        _ => Err(format!("secret {id} has no string value")),
+/// What lemdash stores and logs in place of a key: `lemlist#` and the first 16 hex digits of
+/// the key's SHA-256. Only [`ApiKey::fingerprint`] makes one, so a raw key cannot be passed
+/// where a fingerprint is expected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyFingerprint(String);
+
+impl KeyFingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -74,6 +77,7 @@ mod tests {
         let f = key.fingerprint();
         assert_eq!(f, ApiKey::new("sk_live_very_secret").fingerprint());
         assert_ne!(f, ApiKey::new("sk_live_other").fingerprint());
+        let f = f.as_str();
         assert!(f.starts_with("lemlist#") && f.len() == "lemlist#".len() + 16);
         assert!(!f.contains("secret"));
     }

@@ -21,7 +21,7 @@ async fn burst(client: &LemlistClient) -> usize {
         tasks.spawn(async move {
             match i % 3 {
                 0 => client.team().await.map(drop),
-                1 => client.team_senders().await.map(drop),
+                1 => client.campaigns(None).await.map(drop),
                 _ => client.activities(&ActivityQuery::of_type("emailsReplied")).await.map(drop),
             }
         });

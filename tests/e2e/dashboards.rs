@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use lemdash_shared::api::PARTIAL_HEADER;
-use lemdash_shared::dashboard::{self, Need};
+use lemdash_shared::dashboard;
 use lemdash_shared::lemlist::LemlistClient;
-use lemlist_sim::truth;
+use lemdash_tests::truth;
 use lemlist_sim::{Faults, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
 
@@ -51,7 +51,7 @@ async fn check(sim: &Sim, client: &LemlistClient, label: &str) {
 async fn computing_both_dashboards_together_fetches_each_resource_once() {
     let sim = sim(Profile::M, 5, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let client = unpaced_client(&sim);
-    let data = dashboard::fetch(&client, Need::Both).await.unwrap();
+    let data = dashboard::fetch(&client).await.unwrap();
     let team = sim.team();
     let campaigns = dashboard::campaigns_dashboard(&data);
     let mailboxes = dashboard::mailboxes_dashboard(&data);

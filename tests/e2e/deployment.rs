@@ -168,7 +168,7 @@ fn routes_go_to_the_functions_that_serve_them_and_need_a_jwt_unless_auth_is_off(
         }
     }
     let expected: BTreeSet<(String, String)> =
-        ROUTES.iter().map(|(f, route)| (f.binary().to_owned(), (*route).to_owned())).collect();
+        ROUTES.iter().map(|r| (r.function.binary().to_owned(), r.key())).collect();
     assert_eq!(declared, expected);
 
     assert_eq!(t["Parameters"]["AuthMode"]["Default"], "jwt", "auth is on unless turned off");
@@ -210,4 +210,26 @@ fn each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more() {
             }
         }
     }
+}
+
+/// `cargo lambda watch` sends each path to the function that serves it behind API Gateway: the
+/// router in the workspace's Cargo.toml is the route table's.
+#[test]
+fn the_watch_router_is_the_route_table() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+    let section = manifest
+        .split("[workspace.metadata.lambda.watch.router]")
+        .nth(1)
+        .expect("the workspace declares a watch router");
+    let declared: BTreeSet<(String, String)> = section
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .map(|(path, binary)| {
+            (path.trim().trim_matches('"').to_owned(), binary.trim().trim_matches('"').to_owned())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|r| (r.path.to_owned(), r.function.binary().to_owned())).collect();
+    assert_eq!(declared, expected);
 }

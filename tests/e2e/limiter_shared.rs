@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::dynamo::local_client;
+use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{PermitSource, SharedLimiter, SharedSettings, SystemClock};
 use lemdash_shared::secret::ApiKey;
-use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table};
-use lemlist_sim::load::{self, Jittered, LoadReport};
+use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table};
+use lemdash_tests::load::{self, Jittered, LoadReport};
 use lemlist_sim::{LimitMode, Profile, Settings, Sim};
 
 const TWO_SECONDS: Duration = Duration::from_secs(2);
@@ -116,7 +117,7 @@ async fn foreign_traffic_costs_one_shared_pause_per_episode() {
     let log = sim.log();
     let episodes = log.exhaustion_episodes();
     let store = DynamoStore::new(local_client(&dynamo.endpoint), TABLE);
-    let pauses = store.state(&ApiKey::new(sim.key()).fingerprint()).await.unwrap().pauses as usize;
+    let pauses = store.state(ApiKey::new(sim.key()).fingerprint().as_str()).await.unwrap().pauses as usize;
     println!(
         "foreign traffic 3/s: {} requests, {} answered 429, {episodes} windows exhausted, {pauses} shared pauses",
         log.total(),

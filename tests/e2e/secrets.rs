@@ -2,14 +2,10 @@
 //! lemlist's errors, faults and 429s) logged at debug level, searched for the key.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine;
-use lemdash_shared::api::Api;
-use lemdash_shared::config::{HttpConfig, LimiterConfig, SnapshotConfig, Trigger};
-use lemdash_shared::lemlist::ClientConfig;
-use lemdash_shared::limiter::SharedSettings;
-use lemdash_shared::secret::ApiKey;
+use lemdash_shared::app::App;
+use lemdash_shared::config::Config;
 use lemlist_sim::{Faults, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const KEY: &str = "lemlist-live-KEY-9f8e7d6c5b4a";
@@ -46,18 +42,16 @@ async fn the_key_never_appears_in_the_logs_of_a_full_run() {
     config.settings =
         Settings { limit: LimitMode::Anchored, faults: Faults::transient(0.1), ..Settings::default() };
     let sim = Sim::start(config).await.unwrap();
-    let lemlist = ClientConfig::new(sim.base_url().parse().unwrap(), ApiKey::new(KEY));
-    let limiter = LimiterConfig { table: None, local_endpoint: None, settings: SharedSettings::default() };
-    let snapshots = SnapshotConfig {
-        table: None,
-        local_endpoint: None,
-        lease: Duration::from_secs(30),
-        trigger: Trigger::InProcess,
+    let base_url = sim.base_url();
+    let env = |name: &str| match name {
+        "LEMLIST_API_KEY" => Some(KEY.to_owned()),
+        "LEMLIST_BASE_URL" => Some(base_url.clone()),
+        "REQUEST_BUDGET_SECS" => Some("60".to_owned()),
+        _ => None,
     };
-    let http = HttpConfig { allowed_origins: vec![], budget: Duration::from_secs(60), auth_required: false };
-    let api: Api = Api::build(lemlist, &limiter, &snapshots, http).await.unwrap();
-    tracing::info!(api = ?api, "built");
-    let base = crate::support::serve(api).await;
+    let app = App::build(Config::from_lookup(env).unwrap()).await.unwrap();
+    tracing::info!(app = ?app, "built");
+    let base = crate::support::serve(app.api().clone()).await;
 
     let client = reqwest::Client::new();
     let team = sim.team();

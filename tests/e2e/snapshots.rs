@@ -10,13 +10,14 @@ use lemdash_shared::dashboard::{CampaignRow, MailboxFacts};
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::snapshot::dynamo::DynamoSnapshots;
 use lemdash_shared::snapshot::{Board, SnapshotStore, decode};
-use lemlist_sim::dynamo_local::{DynamoLocal, snapshot_store};
-use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, truth};
+use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
+use lemdash_tests::truth;
+use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
 
 use crate::support::{self, paced_client, sim, unpaced_client};
 
-use crate::support::KEY;
+use lemdash_tests::app::key;
 
 async fn dynamo(table: &str) -> (DynamoLocal, DynamoSnapshots) {
     let local = DynamoLocal::start().expect("DynamoDB Local starts");
@@ -48,14 +49,14 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
     let (_local, store) = dynamo("snapshots-xl").await;
     let sim = sim(Profile::XL, 4, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let store = Arc::new(store);
-    let refresher = Refresher::new(unpaced_client(&sim), store.clone(), KEY.into(), Duration::from_secs(30));
+    let refresher = Refresher::new(unpaced_client(&sim), store.clone(), key(), Duration::from_secs(30));
     let Outcome::Refreshed(figures) = refresher.run().await.unwrap() else { panic!("the lease was free") };
     assert_eq!(figures.missing, 0);
     for board in Board::ALL {
         let served = refresher.latest(board).await.unwrap().expect("stored");
         let body: Value = serde_json::from_str(&served.body).unwrap();
         assert_eq!(body, truth_json(&sim, board), "{board:?}");
-        let stored = store.load(KEY, board).await.unwrap().unwrap();
+        let stored = store.load(key().as_str(), board).await.unwrap().unwrap();
         println!(
             "XL {board:?}: {} rows, {} bytes served, {} bytes stored compressed",
             body.as_array().unwrap().len(),
@@ -63,8 +64,12 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
             stored.bytes.len()
         );
     }
-    let c = decode::<CampaignRow>(&store.load(KEY, Board::Campaigns).await.unwrap().unwrap().bytes).unwrap();
-    let m = decode::<MailboxFacts>(&store.load(KEY, Board::Mailboxes).await.unwrap().unwrap().bytes).unwrap();
+    let c =
+        decode::<CampaignRow>(&store.load(key().as_str(), Board::Campaigns).await.unwrap().unwrap().bytes)
+            .unwrap();
+    let m =
+        decode::<MailboxFacts>(&store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap().bytes)
+            .unwrap();
     assert_eq!(c.figures, figures);
     assert_eq!(c.computed_at, m.computed_at, "one pass for both");
     // Every call the refresh counts reached the simulator, except attempts that failed before
@@ -81,12 +86,15 @@ async fn a_snapshot_larger_than_an_item_is_split_and_read_back_whole() {
     let (_local, store) = dynamo("snapshots-split").await;
     // Random bytes do not compress: 1 MB needs three parts.
     let big: Vec<u8> = (0..1_000_000).map(|_| rand::random::<u8>()).collect();
-    assert!(store.save(KEY, Board::Mailboxes, big.clone(), None).await.unwrap());
-    let stored = store.load(KEY, Board::Mailboxes).await.unwrap().unwrap();
+    assert!(store.save(key().as_str(), Board::Mailboxes, big.clone(), None).await.unwrap());
+    let stored = store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.bytes == big), (1, true));
-    assert!(!store.save(KEY, Board::Mailboxes, vec![1], None).await.unwrap(), "the version moved on");
-    assert!(store.save(KEY, Board::Mailboxes, vec![1, 2, 3], Some(1)).await.unwrap());
-    let stored = store.load(KEY, Board::Mailboxes).await.unwrap().unwrap();
+    assert!(
+        !store.save(key().as_str(), Board::Mailboxes, vec![1], None).await.unwrap(),
+        "the version moved on"
+    );
+    assert!(store.save(key().as_str(), Board::Mailboxes, vec![1, 2, 3], Some(1)).await.unwrap());
+    let stored = store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.bytes), (2, vec![1, 2, 3]));
 }
 
@@ -122,7 +130,8 @@ async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
     let log = sim.log();
     let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
     let stored =
-        decode::<CampaignRow>(&store.load(KEY, Board::Campaigns).await.unwrap().unwrap().bytes).unwrap();
+        decode::<CampaignRow>(&store.load(key().as_str(), Board::Campaigns).await.unwrap().unwrap().bytes)
+            .unwrap();
     println!(
         "10 concurrent cold requests: {} calls at lemlist, one refresh of {} calls",
         log.total(),
@@ -139,7 +148,7 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
     let sim = sim(Profile::M, 2, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
     let store: Arc<dyn SnapshotStore> = Arc::new(store);
     let lease = Duration::from_secs(2);
-    let refresher = Refresher::new(paced_client(&sim), store.clone(), KEY.into(), lease);
+    let refresher = Refresher::new(paced_client(&sim), store.clone(), key(), lease);
     let crashing = refresher.clone();
     let killed = tokio::spawn(async move { crashing.run().await });
     // Killed once it is well under way.
@@ -153,10 +162,13 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
     killed.abort();
     assert!(killed.await.unwrap_err().is_cancelled());
 
-    let left = store.lease(KEY).await.unwrap().expect("the killed refresh's lease is still there");
+    let left = store.lease(key().as_str()).await.unwrap().expect("the killed refresh's lease is still there");
     assert!(left.until_ms > now_ms());
     assert_eq!(refresher.run().await.unwrap(), Outcome::AlreadyRunning, "blocked while the lease lasts");
-    assert!(store.load(KEY, Board::Campaigns).await.unwrap().is_none(), "nothing half-done was stored");
+    assert!(
+        store.load(key().as_str(), Board::Campaigns).await.unwrap().is_none(),
+        "nothing half-done was stored"
+    );
 
     tokio::time::sleep(Duration::from_millis((left.until_ms - now_ms()).max(0) as u64 + 100)).await;
     let Outcome::Refreshed(f) = refresher.run().await.unwrap() else { panic!("the lease expired") };
@@ -165,7 +177,7 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
         let served = refresher.latest(board).await.unwrap().unwrap();
         assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), truth_json(&sim, board));
     }
-    assert_eq!(store.lease(KEY).await.unwrap(), None, "released when done");
+    assert_eq!(store.lease(key().as_str()).await.unwrap(), None, "released when done");
 }
 
 #[tokio::test]

@@ -4,11 +4,9 @@ use std::sync::{Arc, Once};
 
 use std::time::Duration;
 
-use lemdash_shared::api::{Api, Cors};
-use lemdash_shared::config::Trigger;
+use lemdash_shared::api::Api;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::{PermitSource, StrictPacer, Unlimited};
-use lemdash_shared::refresh::Refresher;
 use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
 use lemlist_sim::{Profile, Settings, Sim, SimConfig};
 
@@ -30,7 +28,7 @@ pub async fn sim(profile: Profile, seed: u64, settings: Settings) -> Sim {
 }
 
 pub fn client_with(sim: &Sim, permits: Arc<dyn PermitSource>) -> LemlistClient {
-    lemlist_sim::load::client(&sim.base_url(), sim.key(), permits)
+    lemdash_tests::load::client(&sim.base_url(), sim.key(), permits)
 }
 
 /// A client paced by the strict in-process pacer.
@@ -43,19 +41,10 @@ pub fn unpaced_client(sim: &Sim) -> LemlistClient {
     client_with(sim, Arc::new(Unlimited))
 }
 
-/// The key fingerprint the test APIs store their snapshots under.
-pub const KEY: &str = "lemlist#test";
-
 /// The functions' API for `client`, as a cold start builds it, with snapshots in `store`
 /// (refreshed in this process) and a `budget` per request.
 pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
-    Api {
-        refresher: Refresher::new(client.clone(), store, KEY.into(), Duration::from_secs(5)),
-        cors: Cors { allowed_origins: vec!["https://app.example".into()] },
-        budget,
-        trigger: Trigger::InProcess,
-        auth_required: false,
-    }
+    lemdash_tests::app::with(&lemdash_tests::app::config(budget), client, store).api().clone()
 }
 
 /// The same with snapshots in this process.

@@ -63,7 +63,7 @@ impl Drop for DynamoLocal {
 /// Creates `table` on the emulator with lemdash's own code path, retrying while the emulator
 /// finishes starting.
 pub async fn create_limiter_table(endpoint: &str, table: &str) -> Result<(), String> {
-    let client = lemdash_shared::limiter::dynamo::local_client(endpoint);
+    let client = lemdash_shared::dynamo::local_client(endpoint);
     let started = Instant::now();
     loop {
         match lemdash_shared::limiter::dynamo::create_table_if_missing(&client, table).await {

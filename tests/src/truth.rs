@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::data::{Campaign, Lead, Team};
+use lemlist_sim::data::{Campaign, Lead, Team};
 
 /// One row of `GET /api/campaigns/dashboard`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,7 +143,7 @@ pub fn mailboxes_dashboard(team: &Team) -> Vec<MailboxRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Profile, generate};
+    use lemlist_sim::data::{Profile, generate};
 
     #[test]
     fn campaigns_dashboard_covers_running_campaigns_with_both_statuses() {

@@ -1,138 +1,139 @@
-//! `lemdash`: the functions on this machine.
-//!
-//! ```text
-//! lemdash serve   [--port 8080] [--refresh-every 300] [--profile S|M|L|XL] [--seed 1]
-//! lemdash refresh [--profile S|M|L|XL] [--seed 1]
-//! ```
+//! `lemdash`: the functions on this machine. `lemdash --help` documents every option.
 //!
 //! `serve` answers both Lambda functions' routes on 127.0.0.1 at the paths API Gateway uses and
 //! refreshes the snapshots in-process on a schedule, as EventBridge does in AWS. `refresh` runs
-//! one refresh with a live progress bar and prints its figures.
+//! one refresh with a progress bar and prints its figures.
 //!
-//! Without `LEMLIST_API_KEY` both start the built-in lemlist simulator (the profile and seed
-//! choose its team) and say so; without `LIMITER_TABLE` the in-process pacer keeps the budget;
-//! without `SNAPSHOT_TABLE` snapshots are kept in memory.
+//! Without `LEMLIST_API_KEY` both start the built-in lemlist simulator (demo mode: the profile
+//! and seed choose its team) and say so; without `LIMITER_TABLE` the in-process pacer keeps the
+//! budget; without `SNAPSHOT_TABLE` snapshots are kept in memory.
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lemdash_shared::api::Api;
-use lemdash_shared::config;
-use lemdash_shared::lemlist::{ClientConfig, LemlistClient};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use lemdash_shared::app::App;
+use lemdash_shared::config::{Config, KeySource};
+use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
 use lemlist_sim::{Latency, Profile, Sim, SimConfig};
 
-const USAGE: &str = "usage: lemdash serve [--port 8080] [--refresh-every 300] [--profile S|M|L|XL] [--seed 1]
-       lemdash refresh [--profile S|M|L|XL] [--seed 1]";
+const CONFIGURATION: &str = "\
+Configuration (environment, read once; see the README for all of it):
+  LEMLIST_API_KEY     the lemlist key; unset: demo mode against the built-in simulator
+  LEMLIST_BASE_URL    lemlist's API [default: https://api.lemlist.com/api]
+  LIMITER_TABLE       DynamoDB table sharing the key's budget; unset: an in-process pacer
+  SNAPSHOT_TABLE      DynamoDB table of the snapshots; unset: kept in memory
+  ALLOWED_ORIGINS     origins a browser may call from, comma-separated
+  RUST_LOG            log level [default: info]";
 
-fn fail(message: &str) -> ExitCode {
+/// lemlist dashboards (campaigns and mailboxes) served from stored snapshots, on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "lemdash", version, after_help = CONFIGURATION)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve both functions' routes on 127.0.0.1 and refresh the snapshots on a schedule.
+    Serve(ServeArgs),
+    /// Refresh both dashboards once, with a progress bar, and print the refresh's figures.
+    Refresh(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Port to listen on, on 127.0.0.1.
+    #[arg(long, env = "LEMDASH_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Seconds between scheduled refreshes (at least 10); the first runs at start.
+    #[arg(long, env = "LEMDASH_REFRESH_EVERY", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    refresh_every: u64,
+    #[command(flatten)]
+    demo: DemoArgs,
+}
+
+/// The simulated team, in demo mode only (no `LEMLIST_API_KEY`).
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Demo mode: the simulated team's size (S, M, L or XL).
+    #[arg(long, env = "LEMDASH_DEMO_PROFILE", default_value = "M")]
+    profile: Profile,
+    /// Demo mode: the seed the simulated team is generated from.
+    #[arg(long, env = "LEMDASH_DEMO_SEED", default_value_t = 1)]
+    seed: u64,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("lemdash: {message}");
     ExitCode::from(2)
 }
 
-struct Options {
-    serve: bool,
-    port: u16,
-    refresh_every: Duration,
-    profile: Profile,
-    seed: u64,
-}
-
-fn parse(args: &[String]) -> Result<Options, String> {
-    let serve = match args.first().map(String::as_str) {
-        Some("serve") => true,
-        Some("refresh") => false,
-        _ => return Err(USAGE.to_owned()),
-    };
-    let mut o =
-        Options { serve, port: 8080, refresh_every: Duration::from_secs(300), profile: Profile::M, seed: 1 };
-    for pair in args[1..].chunks(2) {
-        let [flag, value] = pair else { return Err(USAGE.to_owned()) };
-        let parsed = match flag.as_str() {
-            "--port" if serve => value.parse().map(|p| o.port = p).map_err(|e| e.to_string()),
-            "--refresh-every" if serve => match value.parse::<u64>() {
-                Ok(secs) if secs >= 10 => {
-                    o.refresh_every = Duration::from_secs(secs);
-                    Ok(())
-                }
-                _ => Err("a whole number of seconds, at least 10".to_owned()),
-            },
-            "--profile" => value.parse().map(|p| o.profile = p),
-            "--seed" => value.parse().map(|s| o.seed = s).map_err(|e| e.to_string()),
-            _ => Err(USAGE.to_owned()),
-        };
-        parsed.map_err(|e| format!("{flag}: {e}"))?;
-    }
-    Ok(o)
-}
-
-/// lemlist itself, or the simulator (kept running by the returned handle) when no key is set.
-async fn lemlist(o: &Options) -> Result<(ClientConfig, Option<Sim>), String> {
-    match config::lemlist_from_env() {
-        Ok(c) => Ok((c, None)),
-        Err(config::ConfigError::Missing("LEMLIST_API_KEY")) => {
-            let mut sim_config = SimConfig::new(o.profile, o.seed);
-            sim_config.settings.latency = Latency::LEMLIST;
-            let sim = Sim::start(sim_config)
-                .await
-                .map_err(|e| format!("cannot start the lemlist simulator: {e}"))?;
-            println!(
-                "LEMLIST_API_KEY is not set: using the built-in lemlist simulator (profile {:?}, seed {}) at {}",
-                o.profile,
-                o.seed,
-                sim.base_url()
-            );
-            let c = ClientConfig::new(
-                sim.base_url().parse().expect("the simulator's URL parses"),
-                ApiKey::new(sim.key()),
-            );
-            Ok((c, Some(sim)))
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(o) => o,
-        Err(e) => return fail(&e),
-    };
+    let cli = Cli::parse();
     lemdash_shared::telemetry::init();
-    let (lemlist, _simulator) = match lemlist(&options).await {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
     };
-    let built = async {
-        let limiter = config::limiter_from_env().map_err(|e| e.to_string())?;
-        let snapshots = config::snapshots_from_env().map_err(|e| e.to_string())?;
-        let http = config::http_from_env().map_err(|e| e.to_string())?;
-        Api::build(lemlist, &limiter, &snapshots, http).await.map_err(|e| e.to_string())
+    let demo = match &cli.command {
+        Command::Serve(args) => &args.demo,
+        Command::Refresh(demo) => demo,
     };
-    let api = match built.await {
-        Ok(api) => Arc::new(api),
-        Err(e) => return fail(&e),
+    // Kept alive for as long as the app uses it.
+    let _simulator = if config.lemlist.key.is_none() {
+        match demo_mode(&mut config, demo).await {
+            Ok(sim) => Some(sim),
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
     };
-    if options.serve { serve(api, &options).await } else { refresh_once(&api).await }
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    match cli.command {
+        Command::Serve(args) => serve(app, &args).await,
+        Command::Refresh(_) => refresh_once(&app).await,
+    }
 }
 
-async fn serve(api: Arc<Api>, o: &Options) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await {
+/// Starts the simulator and points the configuration at it.
+async fn demo_mode(config: &mut Config, demo: &DemoArgs) -> Result<Sim, String> {
+    let mut sim_config = SimConfig::new(demo.profile, demo.seed);
+    sim_config.settings.latency = Latency::LEMLIST;
+    let sim = Sim::start(sim_config).await.map_err(|e| format!("cannot start the lemlist simulator: {e}"))?;
+    println!(
+        "LEMLIST_API_KEY is not set: demo mode, the built-in lemlist simulator (profile {:?}, seed {}) at {}",
+        demo.profile,
+        demo.seed,
+        sim.base_url()
+    );
+    config.lemlist.base_url = sim.base_url().parse().map_err(|e| format!("the simulator's URL: {e}"))?;
+    config.lemlist.key = Some(KeySource::Value(ApiKey::new(sim.key())));
+    Ok(sim)
+}
+
+async fn serve(app: App, args: &ServeArgs) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
-        Err(e) => return fail(&format!("cannot listen on 127.0.0.1:{}: {e}", o.port)),
+        Err(e) => return fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
     };
-    let base = format!("http://127.0.0.1:{}", o.port);
+    let base = format!("http://127.0.0.1:{}", args.port);
     println!("lemdash is serving:");
     println!("  {base}/api/campaigns/dashboard");
     println!("  {base}/api/mailboxes");
     println!("  {base}/health");
-    println!("snapshots are refreshed now and every {} s", o.refresh_every.as_secs());
-    let refresher = api.refresher.clone();
-    let every = o.refresh_every;
+    println!("snapshots are refreshed now and every {} s", args.refresh_every);
+    let refresher = app.refresher().clone();
+    let every = Duration::from_secs(args.refresh_every);
     let schedule = async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -143,26 +144,31 @@ async fn serve(api: Arc<Api>, o: &Options) -> ExitCode {
         }
     };
     tokio::select! {
-        () = lemdash_shared::local::serve(listener, api) => {}
+        () = lemdash_shared::local::serve(listener, std::sync::Arc::new(app.api().clone())) => {}
         () = schedule => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
     }
     ExitCode::SUCCESS
 }
 
-/// One refresh, with a progress line on the terminal (standard error) while it runs.
-async fn refresh_once(api: &Api) -> ExitCode {
-    let started = Instant::now();
-    let refresher = api.refresher.clone();
+/// One refresh, with a progress bar on standard error while it runs (hidden when standard
+/// error is not a terminal), then one summary line.
+async fn refresh_once(app: &App) -> ExitCode {
+    let refresher = app.refresher().clone();
     let mut running = tokio::spawn(async move { refresher.run().await });
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("[{bar:24}] {pos:>4}/{len:<4} calls  {per_sec:>10}  ~{eta} left")
+            .expect("the template is valid")
+            .progress_chars("#>-"),
+    );
     let mut ticks = tokio::time::interval(Duration::from_millis(200));
     let outcome = loop {
         tokio::select! {
             done = &mut running => break done,
-            _ = ticks.tick() => progress(api.client(), started.elapsed()),
+            _ = ticks.tick() => progress(&bar, app.client()),
         }
     };
-    eprintln!();
+    bar.finish_and_clear();
     match outcome {
         Ok(Ok(Outcome::Refreshed(f))) => {
             let bound = f.calls.saturating_sub(20) as f64 / 10.0;
@@ -180,25 +186,52 @@ async fn refresh_once(api: &Api) -> ExitCode {
             println!("another refresh of this key is running; nothing done");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => fail(&format!("refresh failed: {e}")),
-        Err(e) => fail(&format!("refresh crashed: {e}")),
+        Ok(Err(e)) => fail(format!("refresh failed: {e}")),
+        Err(e) => fail(format!("refresh crashed: {e}")),
     }
 }
 
-/// `[#########-----------]  57/108 calls   9.8 req/s   ~5 s left`. The total is what is known
-/// so far: requests sent plus those waiting for a permit (later pages appear as earlier ones
-/// arrive).
-fn progress(client: &LemlistClient, elapsed: Duration) {
+/// Calls done of the calls known so far: requests sent plus those waiting for a permit (later
+/// pages appear as earlier ones arrive).
+fn progress(bar: &ProgressBar, client: &LemlistClient) {
     let stats = client.stats();
-    let (done, planned) = (stats.sent, stats.sent + stats.waiting);
-    let width = 24;
-    let filled = (done * width).checked_div(planned).unwrap_or(0) as usize;
-    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
-    let left = stats.waiting as f64 / rate.max(1.0);
-    eprint!(
-        "\r[{}{}] {done:>4}/{planned:<4} calls  {rate:>5.1} req/s  ~{left:.0} s left   ",
-        "#".repeat(filled),
-        "-".repeat(width as usize - filled)
-    );
-    let _ = std::io::stderr().flush();
+    bar.set_length(stats.sent + stats.waiting);
+    bar.set_position(stats.sent);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_shows_its_default_and_its_variable() {
+        let mut serve = Cli::command().find_subcommand("serve").unwrap().clone();
+        let help = serve.render_long_help().to_string();
+        for (option, variable, default) in [
+            ("--port", "LEMDASH_PORT", "8080"),
+            ("--refresh-every", "LEMDASH_REFRESH_EVERY", "300"),
+            ("--profile", "LEMDASH_DEMO_PROFILE", "M"),
+            ("--seed", "LEMDASH_DEMO_SEED", "1"),
+        ] {
+            assert!(help.contains(option), "{help}");
+            assert!(help.contains(&format!("[env: {variable}=")), "{variable}: {help}");
+            assert!(help.contains(&format!("[default: {default}]")), "{default}: {help}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(Cli::try_parse_from(["lemdash", "serve", "--port", "x"]).is_err());
+        assert!(Cli::try_parse_from(["lemdash", "serve", "--refresh-every", "5"]).is_err());
+        assert!(Cli::try_parse_from(["lemdash", "refresh", "--port", "1"]).is_err());
+        assert!(Cli::try_parse_from(["lemdash", "serve", "--profile", "XXL"]).is_err());
+        let ok = Cli::try_parse_from(["lemdash", "serve", "--port", "9000", "--profile", "S"]).unwrap();
+        assert!(matches!(ok.command, Command::Serve(ServeArgs { port: 9000, .. })));
+    }
 }

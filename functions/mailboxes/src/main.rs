@@ -1,7 +1,7 @@
 //! `lemdash-mailboxes`: `GET /api/mailboxes` and `POST /api/mailboxes/{id}/start-lemwarm|stop-lemwarm`
-//! behind API Gateway. Configuration is read and clients are built once per cold start.
+//! behind API Gateway. The app is assembled once per cold start.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lemdash_shared::api::run_lambda(lemdash_shared::api::Function::Mailboxes).await
+    lemdash_shared::app::run_http_function(lemdash_shared::api::Function::Mailboxes).await
 }

@@ -18,11 +18,20 @@ pub struct CampaignRow {
     pub people_engaged: u64,
     pub open_rate: f64,
     pub reply_rate: f64,
-    /// `"active"` or `"ended"`.
-    pub campaign_status: String,
+    pub campaign_status: CampaignStatus,
     /// Additive: what could not be fetched for this row; absent when the row is complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+}
+
+/// Whether a running campaign still has leads to send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    /// Some live lead can still be sent to, or there is no live lead at all.
+    Active,
+    /// Every live lead is done.
+    Ended,
 }
 
 fn distinct_leads(activities: &[Activity]) -> usize {
@@ -78,7 +87,7 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
                 people_engaged: engaged as u64,
                 open_rate: percent(opened.map_or(0, distinct_leads), engaged),
                 reply_rate: percent(replied.map_or(0, distinct_leads), engaged),
-                campaign_status: if ended { "ended" } else { "active" }.to_owned(),
+                campaign_status: if ended { CampaignStatus::Ended } else { CampaignStatus::Active },
                 missing,
             }
         })
@@ -153,7 +162,7 @@ mod tests {
         assert_eq!(r.campaign_name, "Unnamed Campaign");
         assert_eq!((r.people_count, r.companies_count, r.people_engaged), (4, 2, 3));
         assert_eq!((r.open_rate, r.reply_rate), (66.67, 33.33));
-        assert_eq!(r.campaign_status, "ended", "no live lead left to send to");
+        assert_eq!(r.campaign_status, CampaignStatus::Ended, "no live lead left to send to");
         assert!(r.missing.is_empty());
     }
 
@@ -161,17 +170,20 @@ mod tests {
     fn no_leads_all_paused_and_zero_sends_are_active_with_zero_rates() {
         let rows = campaigns_dashboard(&data_with(vec![], &[], &[], &[])).rows;
         assert_eq!(
-            (rows[0].people_count, rows[0].open_rate, rows[0].campaign_status.as_str()),
-            (0, 0.0, "active")
+            (rows[0].people_count, rows[0].open_rate, rows[0].campaign_status),
+            (0, 0.0, CampaignStatus::Active)
         );
         let paused = vec![lead("paused", None, Some("A"), None), lead("x", Some("paused"), Some("B"), None)];
         let rows = campaigns_dashboard(&data_with(paused, &[], &[], &[])).rows;
         assert_eq!(
-            (rows[0].people_count, rows[0].companies_count, rows[0].campaign_status.as_str()),
-            (0, 0, "active")
+            (rows[0].people_count, rows[0].companies_count, rows[0].campaign_status),
+            (0, 0, CampaignStatus::Active)
         );
         let busy = vec![lead("emailsSent", Some("inProgress"), None, None)];
-        assert_eq!(campaigns_dashboard(&data_with(busy, &["a"], &[], &[])).rows[0].campaign_status, "active");
+        assert_eq!(
+            campaigns_dashboard(&data_with(busy, &["a"], &[], &[])).rows[0].campaign_status,
+            CampaignStatus::Active
+        );
     }
 
     #[test]

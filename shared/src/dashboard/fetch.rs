@@ -22,24 +22,6 @@ use crate::lemlist::{
     Activity, ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
 };
 
-/// Which dashboards to fetch for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    Campaigns,
-    Mailboxes,
-    Both,
-}
-
-impl Need {
-    fn campaigns(self) -> bool {
-        matches!(self, Self::Campaigns | Self::Both)
-    }
-
-    fn mailboxes(self) -> bool {
-        matches!(self, Self::Mailboxes | Self::Both)
-    }
-}
-
 type Fetched<T> = Result<T, LemlistError>;
 
 /// Everything the dashboards are computed from. A part that could not be fetched is kept as its
@@ -82,30 +64,27 @@ fn invalid_id(id: &str) -> LemlistError {
     }
 }
 
-/// Fetches what `need` requires. Fails only when a root of the plan fails (the campaign list,
-/// or the team for the mailboxes); any other failure is kept in the data.
-pub async fn fetch(client: &LemlistClient, need: Need) -> Result<TeamData, LemlistError> {
-    let team = async { if need.mailboxes() { client.team().await.map(Some) } else { Ok(None) } };
-    let (campaigns, team) = tokio::join!(client.campaigns(None), team);
+/// Fetches what both dashboards need. Fails only when a root of the plan fails (the campaign
+/// list or the team); any other failure is kept in the data.
+pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
+    let (campaigns, team) = tokio::join!(client.campaigns(None), client.team());
     let mut data = TeamData { campaigns: campaigns?, ..TeamData::default() };
     let team = team?;
 
     let mut jobs = JoinSet::new();
     let running: Vec<String> = data.running().map(|c| c.id.clone()).collect();
     // Longest chains first: activity streams have several pages each.
-    if need.campaigns() {
-        for id in &running {
-            let Ok(cid) = id.parse::<CampaignId>() else { continue };
-            let (c, key) = (client.clone(), id.clone());
-            let q = ActivityQuery::of_type("emailsSent").campaign(&cid);
-            jobs.spawn(async move { Part::Sent(key, c.activities(&q).await) });
-            let (c, key) = (client.clone(), id.clone());
-            let q = ActivityQuery::of_type("emailsOpened").campaign(&cid).first_only();
-            jobs.spawn(async move { Part::Opened(key, c.activities(&q).await) });
-            let (c, key) = (client.clone(), id.clone());
-            let q = ActivityQuery::of_type("emailsReplied").campaign(&cid);
-            jobs.spawn(async move { Part::Replied(key, c.activities(&q).await) });
-        }
+    for id in &running {
+        let Ok(cid) = id.parse::<CampaignId>() else { continue };
+        let (c, key) = (client.clone(), id.clone());
+        let q = ActivityQuery::of_type("emailsSent").campaign(&cid);
+        jobs.spawn(async move { Part::Sent(key, c.activities(&q).await) });
+        let (c, key) = (client.clone(), id.clone());
+        let q = ActivityQuery::of_type("emailsOpened").campaign(&cid).first_only();
+        jobs.spawn(async move { Part::Opened(key, c.activities(&q).await) });
+        let (c, key) = (client.clone(), id.clone());
+        let q = ActivityQuery::of_type("emailsReplied").campaign(&cid);
+        jobs.spawn(async move { Part::Replied(key, c.activities(&q).await) });
     }
     for id in &running {
         let Ok(cid) = id.parse::<CampaignId>() else {
@@ -115,33 +94,28 @@ pub async fn fetch(client: &LemlistClient, need: Need) -> Result<TeamData, Lemli
         let (c, key) = (client.clone(), id.clone());
         jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await) });
     }
-    if let Some(team) = team {
-        for campaign in &data.campaigns {
-            let Ok(cid) = campaign.id.parse::<CampaignId>() else {
-                data.details.insert(campaign.id.clone(), Err(invalid_id(&campaign.id)));
-                continue;
-            };
-            let (c, key) = (client.clone(), campaign.id.clone());
-            jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await) });
-        }
-        let mut user_ids: Vec<String> = team.users.iter().map(|u| u.user_id.clone()).collect();
-        if user_ids.is_empty() {
-            user_ids = team.user_ids.clone();
-        }
-        for (i, id) in user_ids.iter().enumerate() {
-            let result = match id.parse::<UserId>() {
-                Ok(uid) => {
-                    let c = client.clone();
-                    jobs.spawn(async move { Part::User(i, c.user(&uid).await) });
-                    Err(LemlistError::Transport {
-                        endpoint: "GET /users/{id}",
-                        message: "not fetched".into(),
-                    })
-                }
-                Err(e) => Err(LemlistError::Decode { endpoint: "GET /team", message: e.to_string() }),
-            };
-            data.users.push((id.clone(), result));
-        }
+    for campaign in &data.campaigns {
+        let Ok(cid) = campaign.id.parse::<CampaignId>() else {
+            data.details.insert(campaign.id.clone(), Err(invalid_id(&campaign.id)));
+            continue;
+        };
+        let (c, key) = (client.clone(), campaign.id.clone());
+        jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await) });
+    }
+    let mut user_ids: Vec<String> = team.users.iter().map(|u| u.user_id.clone()).collect();
+    if user_ids.is_empty() {
+        user_ids = team.user_ids.clone();
+    }
+    for (i, id) in user_ids.iter().enumerate() {
+        let result = match id.parse::<UserId>() {
+            Ok(uid) => {
+                let c = client.clone();
+                jobs.spawn(async move { Part::User(i, c.user(&uid).await) });
+                Err(LemlistError::Transport { endpoint: "GET /users/{id}", message: "not fetched".into() })
+            }
+            Err(e) => Err(LemlistError::Decode { endpoint: "GET /team", message: e.to_string() }),
+        };
+        data.users.push((id.clone(), result));
     }
 
     while let Some(done) = jobs.join_next().await {

@@ -14,13 +14,28 @@ pub struct MailboxRow {
     /// The address campaigns send as for this mailbox, else the mailbox's own.
     pub email: String,
     pub mailbox_id: Option<String>,
-    /// `"conflict"`, `"in use"`, `"warming up"` or `"stuck"`.
-    pub status: String,
+    pub status: MailboxStatus,
     /// For `"stuck"` and `"conflict"` only: the campaigns (any status) that send from it.
     pub campaigns: Option<Vec<String>>,
     /// Additive: what could not be fetched that bears on this row; absent when complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+}
+
+/// What a mailbox is doing, in the legacy's words. The order is the dashboard's: the mailboxes
+/// that need a person first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MailboxStatus {
+    /// Neither warming nor used by an active campaign: nobody is looking after it.
+    #[serde(rename = "stuck")]
+    Stuck,
+    /// Warming while an active campaign sends from it.
+    #[serde(rename = "conflict")]
+    Conflict,
+    #[serde(rename = "in use")]
+    InUse,
+    #[serde(rename = "warming up")]
+    WarmingUp,
 }
 
 /// What a mailbox row is computed from, kept with stored snapshots so that an action (lemwarm
@@ -42,28 +57,26 @@ pub struct MailboxFacts {
 impl MailboxFacts {
     pub fn row(&self) -> MailboxRow {
         let status = match (!self.busy_with.is_empty(), self.warming) {
-            (true, true) => "conflict",
-            (true, false) => "in use",
-            (false, true) => "warming up",
-            (false, false) => "stuck",
+            (true, true) => MailboxStatus::Conflict,
+            (true, false) => MailboxStatus::InUse,
+            (false, true) => MailboxStatus::WarmingUp,
+            (false, false) => MailboxStatus::Stuck,
         };
         MailboxRow {
             email: self.email.clone(),
             mailbox_id: Some(self.mailbox_id.clone()),
-            status: status.to_owned(),
-            campaigns: matches!(status, "stuck" | "conflict").then(|| self.sender_of.clone()),
+            status,
+            campaigns: matches!(status, MailboxStatus::Stuck | MailboxStatus::Conflict)
+                .then(|| self.sender_of.clone()),
             missing: self.missing.clone(),
         }
     }
 }
 
-const ORDER: [&str; 4] = ["stuck", "conflict", "in use", "warming up"];
-
 /// The rows in the dashboard's order: stuck, conflict, in use, warming up, then by email.
 pub fn rows(facts: &[MailboxFacts]) -> Vec<MailboxRow> {
     let mut rows: Vec<MailboxRow> = facts.iter().map(MailboxFacts::row).collect();
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
-    rows.sort_by(|a, b| rank(&a.status).cmp(&rank(&b.status)).then_with(|| a.email.cmp(&b.email)));
+    rows.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.email.cmp(&b.email)));
     rows
 }
 
@@ -226,15 +239,15 @@ mod tests {
         campaign(&mut d, "cam_old", "ended", &[(Some("idle@x.io"), "usm_idle"), (None, "usm_warm")]);
         d.leads.insert("cam_run".into(), Ok(vec![lead("readyToSend", None, None, None)]));
         let dash = mailboxes_dashboard(&d);
-        let got: Vec<(&str, &str)> =
-            dash.rows.iter().map(|r| (r.email.as_str(), r.status.as_str())).collect();
+        let got: Vec<(&str, MailboxStatus)> =
+            dash.rows.iter().map(|r| (r.email.as_str(), r.status)).collect();
         assert_eq!(
             got,
             [
-                ("idle@x.io", "stuck"),
-                ("alias@x.io", "conflict"),
-                ("busy@x.io", "in use"),
-                ("warm@x.io", "warming up")
+                ("idle@x.io", MailboxStatus::Stuck),
+                ("alias@x.io", MailboxStatus::Conflict),
+                ("busy@x.io", MailboxStatus::InUse),
+                ("warm@x.io", MailboxStatus::WarmingUp)
             ],
             "the alias a campaign uses names the mailbox; a mailbox with no address is left out"
         );
@@ -249,7 +262,7 @@ mod tests {
         let mut d = team(vec![mailbox("usm_a", Some("a@x.io"), false)]);
         campaign(&mut d, "cam_run", "running", &[(Some("a@x.io"), "usm_a")]);
         d.leads.insert("cam_run".into(), Ok(vec![lead("paused", Some("inProgress"), None, None)]));
-        assert_eq!(mailboxes_dashboard(&d).rows[0].status, "stuck");
+        assert_eq!(mailboxes_dashboard(&d).rows[0].status, MailboxStatus::Stuck);
     }
 
     #[test]

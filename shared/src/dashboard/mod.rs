@@ -10,9 +10,9 @@ pub mod fetch;
 pub mod leads;
 pub mod mailboxes;
 
-pub use campaigns::{CampaignRow, campaigns_dashboard};
-pub use fetch::{Need, TeamData, fetch};
-pub use mailboxes::{MailboxFacts, MailboxRow, mailboxes_dashboard, mailboxes_facts};
+pub use campaigns::{CampaignRow, CampaignStatus, campaigns_dashboard};
+pub use fetch::{TeamData, fetch};
+pub use mailboxes::{MailboxFacts, MailboxRow, MailboxStatus, mailboxes_dashboard, mailboxes_facts};
 
 /// A dashboard and what could not be fetched for it.
 #[derive(Debug, Clone, PartialEq)]

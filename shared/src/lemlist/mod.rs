@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode, Url, header};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use error::{BODY_SNIPPET, LemlistError};
 pub use headers::{RateLimitInfo, parse_reset, parse_retry_after};
@@ -29,12 +29,8 @@ use crate::ids::{CampaignId, MailboxId, UserId};
 use crate::limiter::{PermitSource, Priority};
 use crate::secret::ApiKey;
 
-/// lemlist's production API.
-pub const DEFAULT_BASE_URL: &str = "https://api.lemlist.com/api";
 /// lemlist's largest page.
 pub const PAGE_SIZE: usize = 100;
-/// The batch stats endpoint takes at most this many campaigns per call.
-pub const STATS_BATCH_SIZE: usize = 100;
 /// A list that has not ended after this many pages is a server that ignores paging.
 const MAX_PAGES: usize = 10_000;
 
@@ -328,11 +324,6 @@ impl LemlistClient {
         Ok(all)
     }
 
-    /// `GET /team/senders`: each sending user and their campaigns.
-    pub async fn team_senders(&self) -> Result<Vec<TeamSender>, LemlistError> {
-        self.get("GET /team/senders", "team/senders".into(), &[]).await
-    }
-
     /// `GET /users/{id}`: a user and their mailboxes.
     pub async fn user(&self, id: &UserId) -> Result<User, LemlistError> {
         self.get("GET /users/{id}", format!("users/{id}"), &[]).await
@@ -341,43 +332,6 @@ impl LemlistClient {
     /// `GET /team?version=v2`: the team and its members.
     pub async fn team(&self) -> Result<Team, LemlistError> {
         self.get("GET /team", "team".into(), &[("version", "v2".to_owned())]).await
-    }
-
-    /// `GET /v2/campaigns/{id}/stats` over `[start, end]`.
-    pub async fn campaign_stats(
-        &self,
-        id: &CampaignId,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<CampaignStats, LemlistError> {
-        let query = [("startDate", iso(start)), ("endDate", iso(end))];
-        self.get("GET /v2/campaigns/{id}/stats", format!("v2/campaigns/{id}/stats"), &query).await
-    }
-
-    /// `POST /v2/campaigns/stats/batch`, 100 campaigns per call. Per-campaign failures are in
-    /// the result's `errors`.
-    pub async fn campaign_stats_batch(
-        &self,
-        ids: &[CampaignId],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<BatchStats, LemlistError> {
-        let mut merged = BatchStats::default();
-        for chunk in ids.chunks(STATS_BATCH_SIZE) {
-            let body = json!({ "campaignIds": chunk, "startDate": iso(start), "endDate": iso(end) });
-            let call = Call {
-                endpoint: "POST /v2/campaigns/stats/batch",
-                method: Method::POST,
-                path: "v2/campaigns/stats/batch".into(),
-                query: &[],
-                body: Some(&body),
-                follow_up: false,
-            };
-            let part: BatchStats = self.send(call).await?;
-            merged.results.extend(part.results);
-            merged.errors.extend(part.errors);
-        }
-        Ok(merged)
     }
 
     /// `POST /lemwarm/{mailboxId}/start`.

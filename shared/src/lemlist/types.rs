@@ -137,28 +137,6 @@ pub struct Activity {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// One entry of `GET /team/senders`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TeamSender {
-    pub user_id: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub campaigns: Vec<SenderCampaign>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SenderCampaign {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub sending_channels: Vec<String>,
-}
-
 /// `GET /users/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -227,59 +205,6 @@ pub struct TeamMember {
     pub role: Option<String>,
 }
 
-/// `GET /v2/campaigns/{id}/stats`, and one result of the batch call. Absent counters are 0.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct CampaignStats {
-    /// Set in batch results only.
-    pub campaign_id: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_launched: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_reached: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_opened: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_answered: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_interested: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub nb_leads_unsubscribed: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub messages_sent: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub messages_bounced: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub delivered: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub opened: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub clicked: u64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub replied: u64,
-}
-
-/// `POST /v2/campaigns/stats/batch`: per-campaign failures come back in `errors`, not as an
-/// HTTP error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BatchStats {
-    #[serde(deserialize_with = "null_as_default")]
-    pub results: Vec<CampaignStats>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub errors: Vec<BatchStatsError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchStatsError {
-    pub campaign_id: String,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,13 +240,6 @@ mod tests {
         assert_eq!(lead.extra.get("Persona"), Some(&json!("IT")));
         assert_eq!(lead.extra.get("score"), Some(&json!(3)));
         assert!(lead.state_system.is_none());
-    }
-
-    #[test]
-    fn missing_and_null_counters_are_zero() {
-        let s: CampaignStats =
-            serde_json::from_value(json!({"nbLeads": 4, "opened": null, "new": 1})).unwrap();
-        assert_eq!((s.nb_leads, s.opened, s.replied), (4, 0, 0));
     }
 
     #[test]

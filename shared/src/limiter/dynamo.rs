@@ -31,8 +31,6 @@ fn lane_name(lane: usize) -> String {
     format!("l{lane:02}")
 }
 
-pub use crate::dynamo::{client_from_env, is_local_endpoint, local_client};
-
 /// Creates the limiter table if it is missing (on-demand, `pk` string key, TTL on
 /// `expires_at`). Only ever called against a local emulator.
 pub async fn create_table_if_missing(client: &Client, table: &str) -> Result<(), StoreError> {
@@ -159,13 +157,6 @@ impl LaneStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn local_endpoints_are_recognised() {
-        assert!(is_local_endpoint("http://127.0.0.1:8000"));
-        assert!(is_local_endpoint("http://localhost:8000"));
-        assert!(!is_local_endpoint("https://dynamodb.eu-west-1.amazonaws.com"));
-    }
 
     #[test]
     fn items_decode_into_lanes() {

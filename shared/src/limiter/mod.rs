@@ -1,6 +1,6 @@
 //! The right to send. Every lemlist request first asks one [`PermitSource`]; the client does not
 //! know whether the budget is kept by nobody ([`Unlimited`]), by this process ([`StrictPacer`]),
-//! or shared by every invocation through DynamoDB (a later adapter behind the same trait).
+//! or shared by every invocation through DynamoDB ([`SharedLimiter`] over [`dynamo::DynamoStore`]).
 //!
 //! lemlist allows 20 requests per 2 seconds per key, and most likely counts them in a fixed
 //! window that starts at the first request. A client is only safe against a window of unknown
@@ -67,26 +67,6 @@ impl PermitSource for Unlimited {
     }
 
     async fn pause_until(&self, _resume_at: SystemTime) {}
-}
-
-/// The permit source for one API key, as configured: the DynamoDB-backed shared limiter when
-/// a table is configured, otherwise the in-process strict pacer.
-pub async fn for_key(
-    config: &crate::config::LimiterConfig,
-    key: &crate::secret::ApiKey,
-) -> Result<std::sync::Arc<dyn PermitSource>, StoreError> {
-    let Some(table) = &config.table else {
-        tracing::info!("lemlist limiter: in-process pacer (no LIMITER_TABLE)");
-        return Ok(std::sync::Arc::new(StrictPacer::lemlist()));
-    };
-    let client = dynamo::client_from_env().await;
-    if config.local_endpoint.is_some() {
-        dynamo::create_table_if_missing(&client, table).await?;
-    }
-    tracing::info!(table, key = %key.fingerprint(), "lemlist limiter: shared through DynamoDB");
-    let store = dynamo::DynamoStore::new(client, table.clone());
-    let clock = std::sync::Arc::new(SystemClock::default());
-    Ok(std::sync::Arc::new(SharedLimiter::new(store, key.fingerprint(), clock, config.settings)))
 }
 
 /// A caller's place in a process's line of waiting callers: counts who is ahead on entry and

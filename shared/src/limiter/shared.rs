@@ -21,6 +21,7 @@ use super::lanes::{LANE_PERIOD_MS, LaneState, MAX_LATE_MS};
 use super::pacer::StrictPacer;
 use super::store::{LaneStore, Reserve, StoreError};
 use super::{InLine, Line, PermitError, PermitSource, Priority};
+use crate::secret::KeyFingerprint;
 
 /// Tuning of the shared limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +82,7 @@ struct Degraded {
 #[derive(Debug)]
 pub struct SharedLimiter<S> {
     store: S,
-    key: String,
+    key: KeyFingerprint,
     clock: Arc<dyn Clock>,
     settings: SharedSettings,
     /// The line of callers: its holder is the one that writes to the store.
@@ -110,7 +111,7 @@ fn wait_for(ms: i64) -> Duration {
 impl<S: LaneStore> SharedLimiter<S> {
     /// `key` identifies the API key in the store; it must not be the key itself (see
     /// [`crate::secret::ApiKey::fingerprint`]).
-    pub fn new(store: S, key: String, clock: Arc<dyn Clock>, settings: SharedSettings) -> Self {
+    pub fn new(store: S, key: KeyFingerprint, clock: Arc<dyn Clock>, settings: SharedSettings) -> Self {
         Self {
             store,
             key,
@@ -193,7 +194,7 @@ impl<S: LaneStore> SharedLimiter<S> {
 
     async fn write_pause(&self, resume_ms: i64) -> Result<(), StoreError> {
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
-        if self.store.pause(&self.key, resume_ms).await? {
+        if self.store.pause(self.key.as_str(), resume_ms).await? {
             self.counters.pauses.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 resume_in_ms = resume_ms - self.clock.now_ms(),
@@ -270,7 +271,7 @@ impl<S: LaneStore> SharedLimiter<S> {
             }
             self.counters.writes.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let outcome = self.store.reserve(&self.key, plan).await;
+            let outcome = self.store.reserve(self.key.as_str(), plan).await;
             self.record_write_time(sent.elapsed());
             match outcome {
                 Ok(Reserve::Taken(state)) => {
@@ -338,11 +339,12 @@ mod tests {
     use crate::limiter::clock::SystemClock;
     use crate::limiter::lanes::Reservation;
     use crate::limiter::store::MemoryStore;
+    use crate::secret::ApiKey;
 
     fn limiter(store: MemoryStore) -> SharedLimiter<MemoryStore> {
         SharedLimiter::new(
             store,
-            "lemlist#test".into(),
+            ApiKey::new("test").fingerprint(),
             Arc::new(SystemClock::default()),
             SharedSettings::default(),
         )
@@ -403,16 +405,25 @@ mod tests {
             }
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-        let a =
-            SharedLimiter::new(Shared(store.clone()), "k".into(), clock.clone(), SharedSettings::default());
-        let b = SharedLimiter::new(Shared(store.clone()), "k".into(), clock, SharedSettings::default());
+        let a = SharedLimiter::new(
+            Shared(store.clone()),
+            ApiKey::new("k").fingerprint(),
+            clock.clone(),
+            SharedSettings::default(),
+        );
+        let b = SharedLimiter::new(
+            Shared(store.clone()),
+            ApiKey::new("k").fingerprint(),
+            clock,
+            SharedSettings::default(),
+        );
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         assert_eq!(a.metrics().pauses, 1, "the second pause of the episode is absorbed");
         let err =
             b.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::Normal).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
-        assert_eq!(store.state("k").pauses, 1);
+        assert_eq!(store.state(ApiKey::new("k").fingerprint().as_str()).pauses, 1);
     }
 
     #[derive(Debug)]
@@ -432,7 +443,12 @@ mod tests {
     async fn a_failed_store_degrades_to_a_slower_local_pace_after_settling() {
         let settings =
             SharedSettings { horizon: Duration::from_millis(100), max_processes: 4, ..Default::default() };
-        let l = SharedLimiter::new(Broken, "k".into(), Arc::new(SystemClock::default()), settings);
+        let l = SharedLimiter::new(
+            Broken,
+            ApiKey::new("k").fingerprint(),
+            Arc::new(SystemClock::default()),
+            settings,
+        );
         let started = Instant::now();
         l.acquire(None, Priority::Normal).await.unwrap();
         l.acquire(None, Priority::Normal).await.unwrap();

@@ -20,24 +20,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dashboard::{CampaignRow, Dashboard, MailboxFacts, MailboxRow, mailboxes};
+use crate::ids::{CampaignId, MailboxId};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
-
-/// The snapshot store as configured: DynamoDB when `SNAPSHOT_TABLE` is set, else this process.
-pub async fn from_config(
-    config: &crate::config::SnapshotConfig,
-) -> Result<std::sync::Arc<dyn SnapshotStore>, SnapshotError> {
-    let Some(table) = &config.table else {
-        tracing::info!("snapshots kept in this process (no SNAPSHOT_TABLE)");
-        return Ok(std::sync::Arc::new(MemorySnapshots::default()));
-    };
-    let client = crate::dynamo::client_from_env().await;
-    if config.local_endpoint.is_some() {
-        dynamo::create_table_if_missing(&client, table).await?;
-    }
-    tracing::info!(table, "snapshots stored in DynamoDB");
-    Ok(std::sync::Arc::new(dynamo::DynamoSnapshots::new(client, table.clone())))
-}
 
 /// Which dashboard a snapshot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,9 +62,9 @@ pub struct RefreshFigures {
 #[serde(tag = "action", content = "id", rename_all = "snake_case")]
 pub enum Action {
     /// `set-inactive`: the campaign is paused, so no longer running.
-    CampaignPaused(String),
-    LemwarmStarted(String),
-    LemwarmStopped(String),
+    CampaignPaused(CampaignId),
+    LemwarmStarted(MailboxId),
+    LemwarmStopped(MailboxId),
 }
 
 impl Action {
@@ -108,7 +93,7 @@ pub trait Patchable: Sized {
 impl Patchable for CampaignRow {
     fn apply(rows: &mut Vec<Self>, action: &Action) {
         if let Action::CampaignPaused(id) = action {
-            rows.retain(|r| r.campaign_id != *id);
+            rows.retain(|r| r.campaign_id != id.as_str());
         }
     }
 }
@@ -116,10 +101,12 @@ impl Patchable for CampaignRow {
 impl Patchable for MailboxFacts {
     fn apply(rows: &mut Vec<Self>, action: &Action) {
         match action {
-            Action::CampaignPaused(id) => rows.iter_mut().for_each(|f| f.busy_with.retain(|c| c != id)),
+            Action::CampaignPaused(id) => {
+                rows.iter_mut().for_each(|f| f.busy_with.retain(|c| c != id.as_str()))
+            }
             Action::LemwarmStarted(id) | Action::LemwarmStopped(id) => {
                 let warming = matches!(action, Action::LemwarmStarted(_));
-                rows.iter_mut().filter(|f| f.mailbox_id == *id).for_each(|f| f.warming = warming);
+                rows.iter_mut().filter(|f| f.mailbox_id == id.as_str()).for_each(|f| f.warming = warming);
             }
         }
     }
@@ -235,17 +222,34 @@ impl Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dashboard::{CampaignStatus, MailboxStatus};
+
+    /// A valid id of `prefix` ending in `tail`.
+    fn id<T: std::str::FromStr>(prefix: &str, tail: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        format!("{prefix}{tail:0>17}").parse().unwrap()
+    }
+
+    fn cam(tail: &str) -> CampaignId {
+        id("cam_", tail)
+    }
+
+    fn usm(tail: &str) -> MailboxId {
+        id("usm_", tail)
+    }
 
     fn campaign(id: &str) -> CampaignRow {
         CampaignRow {
-            campaign_id: id.into(),
+            campaign_id: cam(id).to_string(),
             campaign_name: format!("name {id}"),
             people_count: 3,
             companies_count: 2,
             people_engaged: 3,
             open_rate: 33.33,
             reply_rate: 0.0,
-            campaign_status: "active".into(),
+            campaign_status: CampaignStatus::Active,
             missing: vec![],
         }
     }
@@ -253,9 +257,9 @@ mod tests {
     fn mailbox(id: &str, warming: bool, busy_with: &[&str]) -> MailboxFacts {
         MailboxFacts {
             email: format!("{id}@x.io"),
-            mailbox_id: id.into(),
+            mailbox_id: usm(id).to_string(),
             warming,
-            busy_with: busy_with.iter().map(|s| s.to_string()).collect(),
+            busy_with: busy_with.iter().map(|s| cam(s).to_string()).collect(),
             sender_of: vec!["Launch".into()],
             missing: vec![],
         }
@@ -273,7 +277,7 @@ mod tests {
 
     #[test]
     fn snapshots_round_trip_through_their_stored_form() {
-        let s = snapshot(vec![campaign("cam_a"), campaign("cam_b")], Utc::now());
+        let s = snapshot(vec![campaign("a"), campaign("b")], Utc::now());
         let bytes = encode(&s);
         assert_eq!(decode::<CampaignRow>(&bytes).unwrap(), s);
         assert!(matches!(decode::<CampaignRow>(b"not gzip"), Err(SnapshotError::Corrupt(_))));
@@ -282,29 +286,26 @@ mod tests {
     #[test]
     fn pausing_a_campaign_drops_its_row_and_frees_its_mailboxes() {
         let now = Utc::now();
-        let mut c = snapshot(vec![campaign("cam_a"), campaign("cam_b")], now);
-        let paused = Patch { at: now, action: Action::CampaignPaused("cam_a".into()) };
+        let mut c = snapshot(vec![campaign("a"), campaign("b")], now);
+        let paused = Patch { at: now, action: Action::CampaignPaused(cam("a")) };
         c.patch(paused.clone());
-        assert_eq!(c.rows.iter().map(|r| r.campaign_id.as_str()).collect::<Vec<_>>(), ["cam_b"]);
+        assert_eq!(c.rows.iter().map(|r| r.campaign_id.clone()).collect::<Vec<_>>(), [cam("b").to_string()]);
 
-        let mut m = snapshot(
-            vec![mailbox("usm_1", false, &["cam_a"]), mailbox("usm_2", true, &["cam_a", "cam_b"])],
-            now,
-        );
-        assert_eq!(m.rows[0].row().status, "in use");
+        let mut m = snapshot(vec![mailbox("1", false, &["a"]), mailbox("2", true, &["a", "b"])], now);
+        assert_eq!(m.rows[0].row().status, MailboxStatus::InUse);
         m.patch(paused);
-        assert_eq!(m.rows[0].row().status, "stuck");
+        assert_eq!(m.rows[0].row().status, MailboxStatus::Stuck);
         assert_eq!(m.rows[0].row().campaigns, Some(vec!["Launch".to_owned()]));
-        assert_eq!(m.rows[1].row().status, "conflict", "still busy with cam_b");
+        assert_eq!(m.rows[1].row().status, MailboxStatus::Conflict, "still busy with b");
     }
 
     #[test]
     fn lemwarm_actions_change_only_their_mailbox() {
-        let mut m = snapshot(vec![mailbox("usm_1", false, &[]), mailbox("usm_2", false, &[])], Utc::now());
-        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStarted("usm_2".into()) });
-        let statuses: Vec<String> = m.rows.iter().map(|f| f.row().status).collect();
-        assert_eq!(statuses, ["stuck", "warming up"]);
-        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStopped("usm_2".into()) });
+        let mut m = snapshot(vec![mailbox("1", false, &[]), mailbox("2", false, &[])], Utc::now());
+        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStarted(usm("2")) });
+        let statuses: Vec<MailboxStatus> = m.rows.iter().map(|f| f.row().status).collect();
+        assert_eq!(statuses, [MailboxStatus::Stuck, MailboxStatus::WarmingUp]);
+        m.patch(Patch { at: Utc::now(), action: Action::LemwarmStopped(usm("2")) });
         assert!(!m.rows[1].warming);
     }
 
@@ -313,22 +314,23 @@ mod tests {
         let fetched_at = Utc::now();
         let old = Patch {
             at: fetched_at - chrono::Duration::seconds(30),
-            action: Action::CampaignPaused("cam_a".into()),
+            action: Action::CampaignPaused(cam("a")),
         };
-        let new = Patch {
-            at: fetched_at + chrono::Duration::seconds(2),
-            action: Action::CampaignPaused("cam_b".into()),
-        };
-        let mut fresh = snapshot(vec![campaign("cam_a"), campaign("cam_b")], fetched_at);
+        let new =
+            Patch { at: fetched_at + chrono::Duration::seconds(2), action: Action::CampaignPaused(cam("b")) };
+        let mut fresh = snapshot(vec![campaign("a"), campaign("b")], fetched_at);
         fresh.carry_patches_from(&[old, new.clone()]);
-        // cam_a's pause happened before the fetch, so lemlist's answer already reflects it.
-        assert_eq!(fresh.rows.iter().map(|r| r.campaign_id.as_str()).collect::<Vec<_>>(), ["cam_a"]);
+        // a's pause happened before the fetch, so lemlist's answer already reflects it.
+        assert_eq!(
+            fresh.rows.iter().map(|r| r.campaign_id.clone()).collect::<Vec<_>>(),
+            [cam("a").to_string()]
+        );
         assert_eq!(fresh.patches, [new]);
     }
 
     #[test]
     fn the_served_form_is_the_contract_array_with_a_stable_etag() {
-        let s = snapshot(vec![mailbox("usm_w", true, &[]), mailbox("usm_s", false, &[])], Utc::now());
+        let s = snapshot(vec![mailbox("w", true, &[]), mailbox("s", false, &[])], Utc::now());
         let served = Served::decode(Board::Mailboxes, &encode(&s)).unwrap();
         let rows: Vec<serde_json::Value> = serde_json::from_str(&served.body).unwrap();
         assert_eq!(rows[0]["status"], "stuck", "served in the dashboard's order");

@@ -28,8 +28,9 @@ use hyper_util::rt::TokioIo;
 use lemdash_shared::refresh::Refresher;
 use lemdash_shared::secret::ApiKey;
 use lemdash_shared::snapshot::SnapshotStore;
-use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
-use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig, load};
+use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
+use lemdash_tests::load;
+use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 

@@ -14,14 +14,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lemdash_shared::dashboard::{self, Need};
+use lemdash_shared::dashboard;
+use lemdash_shared::dynamo::local_client;
 use lemdash_shared::ids::{CampaignId, UserId};
 use lemdash_shared::lemlist::{ActivityQuery, CampaignStatus, LemlistClient, LemlistError};
-use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{SharedLimiter, SharedSettings, SystemClock, Unlimited};
 use lemdash_shared::secret::ApiKey;
-use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table};
-use lemlist_sim::load::{self, lower_bound, window_floor};
+use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table};
+use lemdash_tests::load::{self, lower_bound, window_floor};
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const TABLE: &str = "lemdash-dashboard-bench";
@@ -54,8 +55,10 @@ async fn legacy_campaigns(client: &LemlistClient) -> Result<(), LemlistError> {
 }
 
 async fn legacy_mailboxes(client: &LemlistClient) -> Result<(), LemlistError> {
-    let senders = client.team_senders().await?;
-    if let Some(first) = senders.first() {
+    // The legacy reads `GET /team/senders` here; `GET /team` costs the same one call and names
+    // the same first user.
+    let team = client.team().await?;
+    if let Some(first) = team.users.first() {
         client.user(&first.user_id.parse::<UserId>().expect("valid id")).await?;
     }
     for c in client.campaigns(Some(CampaignStatus::Running)).await? {
@@ -95,7 +98,7 @@ async fn run(profile: Profile, lemdash: bool, dynamo: &str) -> Row {
             SharedSettings::default(),
         ));
         let client = load::client(&sim.base_url(), sim.key(), limiter);
-        let data = dashboard::fetch(&client, Need::Both).await.expect("lemdash fetches");
+        let data = dashboard::fetch(&client).await.expect("lemdash fetches");
         let (c, m) = (dashboard::campaigns_dashboard(&data), dashboard::mailboxes_dashboard(&data));
         assert!(c.missing.is_empty() && m.missing.is_empty());
     } else {

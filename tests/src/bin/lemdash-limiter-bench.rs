@@ -11,11 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::dynamo::local_client;
+use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{PermitSource, SharedLimiter, SharedSettings, SystemClock};
 use lemdash_shared::secret::ApiKey;
-use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table};
-use lemlist_sim::load::{self, Jittered};
+use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table};
+use lemdash_tests::load::{self, Jittered};
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const TABLE: &str = "lemdash-limiter-bench";

@@ -12,10 +12,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::dynamo::local_client;
+use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{SharedLimiter, SharedSettings, SystemClock};
 use lemdash_shared::secret::ApiKey;
-use lemlist_sim::load::{self, Jittered};
+use lemdash_tests::load::{self, Jittered};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use lemdash_shared::api::{Api, Cors, Function};
-use lemdash_shared::config::Trigger;
-use lemdash_shared::limiter::dynamo::{DynamoStore, local_client};
+use lemdash_shared::api::{Api, Function};
+use lemdash_shared::app::App;
+use lemdash_shared::dynamo::local_client;
+use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{SharedLimiter, SharedSettings, SystemClock};
-use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
-use lemlist_sim::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
-use lemlist_sim::load::{self, lower_bound, window_floor};
+use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
+use lemdash_tests::load::{self, lower_bound, window_floor};
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const LIMITER: &str = "lemdash-bench-limiter";
@@ -51,13 +52,8 @@ async fn api_for(profile: Profile, endpoint: &str) -> (Sim, Api) {
     );
     let client = load::client(&sim.base_url(), sim.key(), Arc::new(limiter));
     let store = snapshot_store(endpoint, SNAPSHOTS).await.expect("the snapshot table is created");
-    let api = Api {
-        refresher: Refresher::new(client, Arc::new(store), key, Duration::from_secs(30)),
-        cors: Cors { allowed_origins: vec![] },
-        budget: Duration::from_secs(25),
-        trigger: Trigger::InProcess,
-        auth_required: false,
-    };
+    let config = lemdash_tests::app::config(Duration::from_secs(25));
+    let api = App::from_parts(&config, client, Arc::new(store), key).api().clone();
     (sim, api)
 }
 
@@ -94,7 +90,7 @@ async fn main() {
     let mut served = None;
     for profile in [Profile::M, Profile::L] {
         let (sim, api) = api_for(profile, &dynamo.endpoint).await;
-        let Outcome::Refreshed(f) = api.refresher.run().await.expect("the refresh succeeds") else {
+        let Outcome::Refreshed(f) = api.refresher().run().await.expect("the refresh succeeds") else {
             panic!("nobody else refreshes this key");
         };
         let took = Duration::from_millis(f.duration_ms);

@@ -1,0 +1,206 @@
+//! The composition root: the one place that turns a [`Config`] into a running lemdash. It loads
+//! the AWS settings once (only when a table or a secret needs them) and hands them to every AWS
+//! client, picks the memory or DynamoDB adapters, resolves the key, and owns the start-up error.
+//! The three Lambda binaries and the local runner each build the app with one call here.
+
+use std::sync::Arc;
+
+use crate::api::{Api, Function};
+use crate::config::{Config, ConfigError, KeySource};
+use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
+use crate::limiter::{PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock};
+use crate::refresh::Refresher;
+use crate::secret::{ApiKey, KeyFingerprint};
+use crate::snapshot::{MemorySnapshots, SnapshotError, SnapshotStore};
+
+/// Why lemdash could not start. Named in the cold-start log, and fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("limiter table: {0}")]
+    Limiter(#[from] StoreError),
+    #[error("lemlist client: {0}")]
+    Client(#[from] LemlistError),
+    #[error("snapshot table: {0}")]
+    Snapshots(#[from] SnapshotError),
+    /// `LEMLIST_API_KEY_SECRET` could not be read.
+    #[error("LEMLIST_API_KEY_SECRET: {0}")]
+    Secret(String),
+}
+
+/// lemdash, assembled: the HTTP API and the refresh, sharing one lemlist client (one
+/// connection pool, one permit source) and one snapshot store.
+#[derive(Debug, Clone)]
+pub struct App {
+    api: Api,
+}
+
+impl App {
+    /// Reads the environment and assembles everything.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        Self::build(Config::from_env()?).await
+    }
+
+    /// Assembles everything from configuration already read.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let needs_aws = config.limiter.table.is_some()
+            || config.snapshots.table.is_some()
+            || matches!(config.lemlist.key, Some(KeySource::Secret(_)));
+        let aws = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let key = match &config.lemlist.key {
+            None => return Err(ConfigError::Missing("LEMLIST_API_KEY").into()),
+            Some(KeySource::Value(key)) => key.clone(),
+            Some(KeySource::Secret(id)) => secret_key(aws.as_ref().expect("loaded for a secret"), id)
+                .await
+                .map_err(StartupError::Secret)?,
+        };
+        let fingerprint = key.fingerprint();
+        let permits = permits(&config, aws.as_ref(), &fingerprint).await?;
+        let client = LemlistClient::new(client_config(&config, key), permits)?;
+        let store = snapshots(&config, aws.as_ref()).await?;
+        Ok(Self::from_parts(&config, client, store, fingerprint))
+    }
+
+    /// Assembles the app around a client and a store made elsewhere: what [`App::build`] does
+    /// once it has its adapters, and what tests do with theirs (a fault-injecting store, an
+    /// unpaced client).
+    pub fn from_parts(
+        config: &Config,
+        client: LemlistClient,
+        store: Arc<dyn SnapshotStore>,
+        key: KeyFingerprint,
+    ) -> Self {
+        let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease);
+        Self { api: Api::new(client, refresher, &config.http, config.snapshots.trigger) }
+    }
+
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    pub fn refresher(&self) -> &Refresher {
+        self.api.refresher()
+    }
+
+    pub fn client(&self) -> &LemlistClient {
+        self.api.client()
+    }
+}
+
+/// The lemlist client's settings for `key`.
+pub fn client_config(config: &Config, key: ApiKey) -> ClientConfig {
+    let mut c = ClientConfig::new(config.lemlist.base_url.clone(), key);
+    c.request_timeout = config.lemlist.timeout;
+    c
+}
+
+/// The permit source for the key: shared through DynamoDB when a limiter table is configured,
+/// otherwise the in-process strict pacer.
+async fn permits(
+    config: &Config,
+    aws: Option<&aws_config::SdkConfig>,
+    key: &KeyFingerprint,
+) -> Result<Arc<dyn PermitSource>, StoreError> {
+    let (Some(table), Some(aws)) = (&config.limiter.table, aws) else {
+        tracing::info!("lemlist limiter: in-process pacer (no LIMITER_TABLE)");
+        return Ok(Arc::new(StrictPacer::lemlist()));
+    };
+    let client = crate::dynamo::client(aws);
+    if config.local_dynamodb.is_some() {
+        crate::limiter::dynamo::create_table_if_missing(&client, table).await?;
+    }
+    tracing::info!(table, key = %key, "lemlist limiter: shared through DynamoDB");
+    let store = crate::limiter::dynamo::DynamoStore::new(client, table.clone());
+    let settings = SharedSettings {
+        horizon: config.limiter.horizon,
+        max_processes: config.limiter.max_processes,
+        ..SharedSettings::default()
+    };
+    Ok(Arc::new(SharedLimiter::new(store, key.clone(), Arc::new(SystemClock::default()), settings)))
+}
+
+/// The snapshot store: DynamoDB when `SNAPSHOT_TABLE` is set, else this process's memory.
+async fn snapshots(
+    config: &Config,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn SnapshotStore>, SnapshotError> {
+    let (Some(table), Some(aws)) = (&config.snapshots.table, aws) else {
+        tracing::info!("snapshots kept in this process (no SNAPSHOT_TABLE)");
+        return Ok(Arc::new(MemorySnapshots::default()));
+    };
+    let client = crate::dynamo::client(aws);
+    if config.local_dynamodb.is_some() {
+        crate::snapshot::dynamo::create_table_if_missing(&client, table).await?;
+    }
+    tracing::info!(table, "snapshots stored in DynamoDB");
+    Ok(Arc::new(crate::snapshot::dynamo::DynamoSnapshots::new(client, table.clone())))
+}
+
+/// Reads the key from AWS Secrets Manager: the secret `id` (a name or an ARN) holds the key as
+/// its plain string value. Errors name the secret, never its value.
+async fn secret_key(aws: &aws_config::SdkConfig, id: &str) -> Result<ApiKey, String> {
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
+        format!("cannot read secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+    })?;
+    match out.secret_string().map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(ApiKey::new(key)),
+        _ => Err(format!("secret {id} has no string value")),
+    }
+}
+
+/// A Lambda function serving `function`'s routes: logs, the app, then one event at a time.
+pub async fn run_http_function(function: Function) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await.inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    crate::api::lambda::run(app.api, function).await
+}
+
+/// The refresh function's app: as [`App::from_env`], and it needs a snapshot table (a refresh
+/// kept in the memory of a function that ends would be lost).
+pub async fn refresh_function() -> Result<Refresher, StartupError> {
+    crate::telemetry::init();
+    let config = Config::from_env()?;
+    if config.snapshots.table.is_none() {
+        return Err(ConfigError::Missing("SNAPSHOT_TABLE").into());
+    }
+    let app = App::build(config).await.inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    Ok(app.refresher().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let map: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
+        Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap()
+    }
+
+    #[test]
+    fn the_configured_limiter_defaults_are_the_limiters_own() {
+        let c = config(&[]);
+        let d = SharedSettings::default();
+        assert_eq!((c.limiter.horizon, c.limiter.max_processes), (d.horizon, d.max_processes));
+    }
+
+    #[tokio::test]
+    async fn without_a_key_the_start_up_error_names_the_variable() {
+        let e = App::build(config(&[])).await.unwrap_err();
+        assert_eq!(e.to_string(), "LEMLIST_API_KEY is not set");
+    }
+
+    #[tokio::test]
+    async fn with_a_key_and_no_tables_everything_stays_in_this_process() {
+        let app =
+            App::build(config(&[("LEMLIST_API_KEY", "k"), ("LEMLIST_TIMEOUT_SECS", "3")])).await.unwrap();
+        assert_eq!(app.client().stats().sent, 0);
+        assert!(format!("{:?}", app.refresher()).contains("MemorySnapshots"));
+        assert!(!format!("{app:?}").contains("\"k\""), "the key is not in Debug output");
+    }
+}

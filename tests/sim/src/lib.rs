@@ -1,0 +1,17 @@
+//! A stand-in for lemlist that speaks its API over real HTTP on 127.0.0.1, so that tests,
+//! benchmarks and local runs exercise the real client, network stack and timing. It is also
+//! lemdash's demo mode: `lemdash serve` without a key serves a simulated team.
+//!
+//! - [`data`]: seeded teams in profiles S, M, L and XL.
+//! - [`server`]: the HTTP API, rate limit, headers, latency and fault injection.
+//! - [`limit`]: the rate-limit models (anchored fixed window, strict sliding window).
+//! - [`log`]: what the simulator saw, for assertions.
+
+pub mod data;
+pub mod limit;
+pub mod log;
+pub mod server;
+
+pub use data::Profile;
+pub use limit::LimitMode;
+pub use server::{FaultKind, Faults, Latency, ListShape, ResetFormat, Settings, Sim, SimConfig};

@@ -1,0 +1,36 @@
+//! lemdash assembled around a test's own client and store, through the composition root.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lemdash_shared::app::App;
+use lemdash_shared::config::Config;
+use lemdash_shared::lemlist::LemlistClient;
+use lemdash_shared::secret::{ApiKey, KeyFingerprint};
+use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
+
+/// The origin the tests' browser requests come from; the test configuration allows it.
+pub const ORIGIN: &str = "https://app.example";
+
+/// The fingerprint the tests store their snapshots under.
+pub fn key() -> KeyFingerprint {
+    ApiKey::new("test").fingerprint()
+}
+
+/// The configuration of an empty environment, with [`ORIGIN`] allowed and `budget` per request.
+pub fn config(budget: Duration) -> Config {
+    let mut config = Config::from_lookup(|_| None).expect("defaults are valid");
+    config.http.allowed_origins = vec![ORIGIN.to_owned()];
+    config.http.budget = budget;
+    config
+}
+
+/// The app around `client` and `store` (refreshed in this process), as a cold start builds it.
+pub fn with(config: &Config, client: &LemlistClient, store: Arc<dyn SnapshotStore>) -> App {
+    App::from_parts(config, client.clone(), store, key())
+}
+
+/// The same with snapshots in this process's memory.
+pub fn in_memory(client: &LemlistClient, budget: Duration) -> App {
+    with(&config(budget), client, Arc::new(MemorySnapshots::default()))
+}
