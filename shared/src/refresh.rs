@@ -203,6 +203,13 @@ impl Refresher {
         let data = dashboard::fetch(&self.client).await?;
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
+        if !campaigns.missing.is_empty() || !mailboxes.missing.is_empty() {
+            tracing::warn!(
+                campaigns = ?campaigns.missing,
+                mailboxes = ?mailboxes.missing,
+                "refresh: parts of the dashboards are missing"
+            );
+        }
         let after = self.client.stats();
         let figures = RefreshFigures {
             calls: after.sent - before.sent,

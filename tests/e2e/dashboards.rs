@@ -8,7 +8,7 @@ use lemdash_shared::api::PARTIAL_HEADER;
 use lemdash_shared::dashboard;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_tests::truth;
-use lemlist_sim::{Faults, LimitMode, Profile, Settings, Sim};
+use lemlist_sim::{Faults, LeadShape, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
 
 use crate::support::{self, paced_client, sim, unpaced_client};
@@ -168,4 +168,54 @@ async fn with_injected_faults_the_dashboards_are_still_exact() {
     );
     assert!(client.stats().faults > 0);
     assert_eq!(log.rate_limited(), 0);
+    assert!(
+        log.max_arrivals_in(std::time::Duration::from_secs(2)) <= 20,
+        "lemlist's limit, measured at the server"
+    );
+}
+
+#[tokio::test]
+async fn a_lead_export_in_the_documented_shape_is_reported_missing_not_ended() {
+    let settings =
+        Settings { limit: LimitMode::Off, lead_shape: LeadShape::Documented, ..Settings::default() };
+    let sim = sim(Profile::S, 4, settings).await;
+    let base = serve(&unpaced_client(&sim), Duration::from_secs(60)).await;
+    let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
+    let truth = json(&truth::campaigns_dashboard(&sim.team()));
+    assert_eq!(campaigns.len(), truth.len(), "no row is dropped");
+    assert_eq!(partial, Some(truth.len().to_string()), "every running campaign's leads are unreadable");
+    for row in &campaigns {
+        let missing: Vec<&str> =
+            row["missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(missing, ["people_count", "companies_count", "campaign_status"], "{row}");
+        assert_eq!(row["campaign_status"], "active", "never \"ended\" for lack of states: {row}");
+    }
+    // The activity-based figures do not depend on lead states and stay exact.
+    for (row, want) in campaigns.iter().zip(&truth) {
+        for field in ["campaign_id", "people_engaged", "open_rate", "reply_rate"] {
+            assert_eq!(row[field], want[field], "{field}");
+        }
+    }
+    // The mailboxes that only those campaigns could make busy say so.
+    let (_, partial) = get_rows(&format!("{base}/api/mailboxes")).await;
+    assert!(partial.is_some());
+}
+
+#[tokio::test]
+async fn a_permanently_failing_export_serves_its_row_marked_missing() {
+    let sim = sim(Profile::S, 6, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let truth = json(&truth::campaigns_dashboard(&sim.team()));
+    let broken = truth[0]["campaign_id"].as_str().unwrap().to_owned();
+    sim.configure(|s| s.broken_exports = vec![broken.clone()]);
+    let base = serve(&unpaced_client(&sim), Duration::from_secs(60)).await;
+    let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
+    assert_eq!(partial.as_deref(), Some("1"), "one part is missing");
+    assert_eq!(campaigns.len(), truth.len(), "the row is kept");
+    assert_eq!(campaigns[0]["campaign_id"], broken.as_str());
+    assert_eq!(campaigns[0]["missing"], serde_json::json!(["leads"]));
+    assert_eq!(campaigns[0]["people_engaged"], truth[0]["people_engaged"], "what could be read is exact");
+    assert_rows_equal("the other rows", campaigns[1..].to_vec(), truth[1..].to_vec());
+    let retried =
+        sim.log().own().filter(|e| e.target.contains(&broken) && e.target.contains("export")).count();
+    assert!(retried > 1, "a 500 is retried before the part is reported missing ({retried} attempts)");
 }

@@ -9,6 +9,7 @@ mod client_faults;
 mod client_pacing;
 mod dashboards;
 mod deployment;
+mod errors;
 mod limiter_shared;
 mod secrets;
 mod snapshots;

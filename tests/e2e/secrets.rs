@@ -1,7 +1,7 @@
 //! The API key never shows: a full local run (start-up, dashboards, refreshes, actions,
 //! lemlist's errors, faults and 429s) logged at debug level, searched for the key.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use lemdash_shared::app::App;
@@ -10,32 +10,10 @@ use lemlist_sim::{Faults, LimitMode, Profile, Settings, Sim, SimConfig};
 
 const KEY: &str = "lemlist-live-KEY-9f8e7d6c5b4a";
 
-/// Everything the subscriber writes, kept for searching.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // One thread, so that the subscriber set for this test sees every task it spawns.
 #[tokio::test(flavor = "current_thread")]
 async fn the_key_never_appears_in_the_logs_of_a_full_run() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::support::capture_logs();
 
     let mut config = SimConfig::new(Profile::S, 12);
     config.keys = vec![KEY.to_owned()];
@@ -83,7 +61,7 @@ async fn the_key_never_appears_in_the_logs_of_a_full_run() {
     }
     while burst.join_next().await.is_some() {}
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert_eq!(statuses, [200, 200, 200, 200, 404, 400, 404]);
     assert!(logs.contains("lemlist answered 429"), "the run met 429s");
     assert!(logs.contains("refresh stored"));

@@ -39,8 +39,14 @@ fn live_leads(c: &Campaign) -> impl Iterator<Item = &Lead> {
     c.leads.iter().filter(|l| !l.is_paused())
 }
 
+/// The legacy's `round(part / whole * 100, 2)`. Rust formats a double with a fixed number of
+/// decimals from its exact binary value, ties to even, as Python rounds; parsing gives the
+/// nearest double. (lemdash itself rounds with integer arithmetic: two ways to one answer.)
 fn rate(part: usize, whole: usize) -> f64 {
-    if whole == 0 { 0.0 } else { (part as f64 / whole as f64 * 100.0 * 100.0).round() / 100.0 }
+    if whole == 0 {
+        return 0.0;
+    }
+    format!("{:.2}", part as f64 / whole as f64 * 100.0).parse().expect("a formatted number parses")
 }
 
 fn name_of(c: &Campaign) -> String {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
-use super::leads::{company, has_sendable, live};
+use super::leads::{company, has_sendable, live, states_absent};
 use super::{Dashboard, display_name, percent};
 use crate::lemlist::Activity;
 
@@ -36,6 +36,26 @@ pub enum CampaignStatus {
 
 fn distinct_leads(activities: &[Activity]) -> usize {
     activities.iter().filter_map(|a| a.lead_id.as_deref()).collect::<HashSet<_>>().len()
+}
+
+/// An activity stream whose rows lack `leadId` cannot be counted by distinct lead: the part is
+/// reported missing (its count covers only the rows that have one), never shown as complete.
+fn without_lead_ids(
+    what: &str,
+    campaign_id: &str,
+    activities: Option<&[Activity]>,
+    row: &mut Vec<String>,
+    all: &mut Vec<String>,
+) {
+    let Some(activities) = activities else { return };
+    let lacking = activities.iter().filter(|a| a.lead_id.is_none()).count();
+    if lacking > 0 {
+        row.push(what.to_owned());
+        all.push(format!(
+            "{what} of {campaign_id}: {lacking} of {} activities have no leadId",
+            activities.len()
+        ));
+    }
 }
 
 /// One part of a row: its value when fetched, or a note in the row's and the dashboard's
@@ -70,10 +90,18 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
         .map(|c| {
             let mut missing = Vec::new();
             let id = c.id.as_str();
-            let leads = part("leads", id, data.leads.get(id), &mut missing, &mut all).unwrap_or_default();
+            let mut leads = part("leads", id, data.leads.get(id), &mut missing, &mut all).unwrap_or_default();
+            if let Some(reason) = states_absent(leads) {
+                missing.extend(["people_count", "companies_count", "campaign_status"].map(String::from));
+                all.push(format!("leads of {id}: {reason}"));
+                leads = &[];
+            }
             let sent = part("emailsSent", id, data.sent.get(id), &mut missing, &mut all);
             let opened = part("emailsOpened", id, data.opened.get(id), &mut missing, &mut all);
             let replied = part("emailsReplied", id, data.replied.get(id), &mut missing, &mut all);
+            without_lead_ids("emailsSent", id, sent, &mut missing, &mut all);
+            without_lead_ids("emailsOpened", id, opened, &mut missing, &mut all);
+            without_lead_ids("emailsReplied", id, replied, &mut missing, &mut all);
 
             let live_count = live(leads).count();
             let companies: HashSet<&str> = live(leads).filter_map(company).collect();
@@ -184,6 +212,34 @@ mod tests {
             campaigns_dashboard(&data_with(busy, &["a"], &[], &[])).rows[0].campaign_status,
             CampaignStatus::Active
         );
+    }
+
+    #[test]
+    fn leads_without_states_and_activities_without_lead_ids_are_missing_not_zero_or_ended() {
+        let documented = |i: usize| crate::lemlist::Lead {
+            state: None,
+            last_state: Some("emailsSent".into()),
+            id: Some(format!("lea_{i}")),
+            ..lead("x", None, Some("Acme"), None)
+        };
+        let mut d = data_with((0..3).map(documented).collect(), &["a", "b"], &["a"], &[]);
+        if let Some(Ok(opened)) = d.opened.get_mut("cam_1") {
+            opened.push(Activity { lead_id: None, ..activity("emailsOpened", "x") });
+        }
+        let dash = campaigns_dashboard(&d);
+        let row = &dash.rows[0];
+        assert_eq!(row.missing, ["people_count", "companies_count", "campaign_status", "emailsOpened"]);
+        assert_eq!(
+            (row.people_count, row.companies_count, row.campaign_status),
+            (0, 0, CampaignStatus::Active)
+        );
+        assert!(
+            dash.missing[0].starts_with("leads of cam_1: lead states absent from lemlist's export"),
+            "{:?}",
+            dash.missing
+        );
+        assert_eq!(dash.missing[1], "emailsOpened of cam_1: 1 of 2 activities have no leadId");
+        assert_eq!((row.people_engaged, row.open_rate), (2, 50.0), "the rows with an id still count");
     }
 
     #[test]

@@ -23,6 +23,40 @@ pub fn has_sendable(leads: &[Lead]) -> bool {
     live(leads).any(is_sendable)
 }
 
+/// Why a campaign's lead rows cannot be judged by the rules above, if they cannot: more than
+/// one row in twenty carries neither `state` nor `stateSystem` (lemlist's documented export
+/// shape has `lastState`/`status` instead). Such rows would otherwise count as not paused and
+/// not sendable, silently. The reason names the fields the rows did carry.
+pub fn states_absent(leads: &[Lead]) -> Option<String> {
+    let absent: Vec<&Lead> = leads.iter().filter(|l| l.state.is_none() && l.state_system.is_none()).collect();
+    if absent.is_empty() || absent.len() * 20 <= leads.len() {
+        return None;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for lead in &absent {
+        let typed = [
+            ("_id", lead.id.is_some()),
+            ("email", lead.email.is_some()),
+            ("companyName", lead.company_name.is_some()),
+            ("company", lead.company.is_some()),
+            ("lastState", lead.last_state.is_some()),
+            ("status", lead.status.is_some()),
+        ];
+        seen.extend(typed.iter().filter(|(_, present)| *present).map(|(name, _)| *name));
+        seen.extend(lead.extra.keys().map(String::as_str));
+    }
+    let mut fields: Vec<&str> = seen.into_iter().take(12).collect();
+    if fields.len() == 12 {
+        fields.push("…");
+    }
+    Some(format!(
+        "lead states absent from lemlist's export ({} of {} rows have neither state nor stateSystem; fields seen: {})",
+        absent.len(),
+        leads.len(),
+        fields.join(", ")
+    ))
+}
+
 /// The lead's company, trimmed: `companyName`, or `company` when `companyName` is absent.
 pub fn company(lead: &Lead) -> Option<&str> {
     lead.company_name.as_deref().or(lead.company.as_deref()).map(str::trim).filter(|c| !c.is_empty())
@@ -70,6 +104,29 @@ mod tests {
             !is_sendable(&lead("inProgress", Some("done"), None, None)),
             "inProgress counts in stateSystem only"
         );
+    }
+
+    #[test]
+    fn rows_in_the_documented_shape_have_no_state_to_judge() {
+        let documented = |i: usize| Lead {
+            state: None,
+            state_system: None,
+            last_state: Some("emailsSent".into()),
+            status: Some("done".into()),
+            id: Some(format!("lea_{i}")),
+            ..lead("x", None, None, None)
+        };
+        let all: Vec<Lead> = (0..4).map(documented).collect();
+        let reason = states_absent(&all).expect("no row has a state");
+        assert!(reason.starts_with("lead states absent from lemlist's export (4 of 4 rows"), "{reason}");
+        assert!(reason.contains("fields seen: _id, lastState, status"), "{reason}");
+        let mut mostly_real: Vec<Lead> =
+            (0..40).map(|_| lead("emailsSent", Some("done"), None, None)).collect();
+        mostly_real.push(documented(0));
+        assert_eq!(states_absent(&mostly_real), None, "one stray row in 41 is tolerated");
+        mostly_real.extend((1..4).map(documented));
+        assert!(states_absent(&mostly_real).is_some(), "4 of 44 is more than a small share");
+        assert_eq!(states_absent(&[]), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
-use super::leads::has_sendable;
+use super::leads::{has_sendable, states_absent};
 use super::{Dashboard, display_name};
 use crate::lemlist::{CampaignDetail, Mailbox};
 
@@ -149,7 +149,13 @@ pub fn mailboxes_facts(data: &TeamData) -> Dashboard<MailboxFacts> {
             Some(Ok(d)) => d.senders.iter().filter_map(|s| s.email.as_deref()).collect(),
             _ => HashSet::new(),
         };
-        match data.leads.get(&c.id) {
+        let leads = data.leads.get(&c.id).map(|r| {
+            r.as_ref().map_err(ToString::to_string).and_then(|leads| match states_absent(leads) {
+                Some(reason) => Err(reason),
+                None => Ok(leads),
+            })
+        });
+        match leads {
             Some(Ok(leads)) if has_sendable(leads) => busy.push((c.id.as_str(), emails)),
             Some(Ok(_)) => {}
             Some(Err(e)) => {

@@ -19,6 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode, Url, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 
 pub use error::{BODY_SNIPPET, LemlistError};
 pub use headers::{RateLimitInfo, parse_reset, parse_retry_after};
@@ -374,34 +375,25 @@ impl LemlistClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // Pages after the first and retries go ahead of calls that have not started yet.
-            let priority = if call.follow_up || attempt > 1 { Priority::Urgent } else { Priority::Normal };
-            let waiting = Waiting::start(&inner.counters.waiting);
-            let permit = inner.permits.acquire(self.deadline, priority).await;
-            drop(waiting);
-            permit.map_err(|e| LemlistError::from_permit(call.endpoint, e))?;
-            inner.counters.sent.fetch_add(1, Ordering::Relaxed);
-            if attempt > 1 {
-                inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            let started = Instant::now();
-            let outcome = self.attempt::<T>(&call, url.clone(), attempt).await;
-            let failure = match outcome {
+            // One span per attempt: a request's story in the logs shows each call, its wait for
+            // a permit and lemlist's answer.
+            let span = tracing::info_span!(
+                "lemlist_call",
+                endpoint = call.endpoint,
+                attempt,
+                wait_ms = tracing::field::Empty,
+                status = tracing::field::Empty,
+            );
+            let failure = match self.attempt_paced::<T>(&call, &url, attempt).instrument(span.clone()).await {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
+            let _entered = span.enter();
             let (after, error) = match failure {
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry { after, error } => (after, error),
             };
-            tracing::warn!(
-                endpoint = call.endpoint,
-                attempt,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                retry_in_ms = after.as_millis() as u64,
-                error = %error,
-                "lemlist call failed"
-            );
+            tracing::warn!(retry_in_ms = after.as_millis() as u64, error = %error, "lemlist call failed");
             if attempt >= policy.max_attempts {
                 return Err(match error {
                     LemlistError::Status { status: 429, .. } => {
@@ -413,8 +405,32 @@ impl LemlistClient {
             if self.deadline.is_some_and(|d| Instant::now() + after > d) {
                 return Err(LemlistError::Deadline { endpoint: call.endpoint, wait: after });
             }
+            drop(_entered);
             tokio::time::sleep(after).await;
         }
+    }
+
+    /// One attempt, after waiting for its permit.
+    async fn attempt_paced<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        attempt: u32,
+    ) -> Result<T, Attempt> {
+        let inner = &*self.inner;
+        // Pages after the first and retries go ahead of calls that have not started yet.
+        let priority = if call.follow_up || attempt > 1 { Priority::Urgent } else { Priority::Normal };
+        let waiting = Waiting::start(&inner.counters.waiting);
+        let asked = Instant::now();
+        let permit = inner.permits.acquire(self.deadline, priority).await;
+        drop(waiting);
+        tracing::Span::current().record("wait_ms", asked.elapsed().as_millis() as u64);
+        permit.map_err(|e| Attempt::Fail(LemlistError::from_permit(call.endpoint, e)))?;
+        inner.counters.sent.fetch_add(1, Ordering::Relaxed);
+        if attempt > 1 {
+            inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        self.attempt::<T>(call, url.clone(), attempt).await
     }
 
     /// One attempt: send, read the headers and the body, classify.
@@ -459,12 +475,13 @@ impl LemlistClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
         let body = response.bytes().await.map_err(|e| transient(describe(&e)))?;
-        tracing::debug!(endpoint, status = status.as_u16(), attempt, remaining = ?info.remaining, "lemlist call");
+        tracing::Span::current().record("status", status.as_u16());
+        tracing::debug!(remaining = ?info.remaining, "lemlist call");
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
             // The deployment's alarm counts this exact message.
-            tracing::warn!(endpoint, attempt, "lemlist answered 429");
+            tracing::warn!(endpoint, "lemlist answered 429");
             // Everyone sharing the key pauses until the reset; this request waits a little more,
             // to be sure, with jitter so that refused requests do not all return at once.
             inner.permits.pause_until(SystemTime::now() + info.pause_after_429(now)).await;

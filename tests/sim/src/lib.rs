@@ -14,4 +14,4 @@ pub mod server;
 
 pub use data::Profile;
 pub use limit::LimitMode;
-pub use server::{FaultKind, Faults, Latency, ListShape, ResetFormat, Settings, Sim, SimConfig};
+pub use server::{FaultKind, Faults, Latency, LeadShape, ListShape, ResetFormat, Settings, Sim, SimConfig};

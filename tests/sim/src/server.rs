@@ -125,6 +125,21 @@ pub struct Settings {
     pub ignore_paging: bool,
     pub latency: Latency,
     pub faults: Faults,
+    /// Which shape the lead export takes.
+    pub lead_shape: LeadShape,
+    /// Campaigns whose lead export always fails (HTTP 500): a permanent upstream failure.
+    pub broken_exports: Vec<String>,
+}
+
+/// The two shapes of `GET /campaigns/{id}/export/leads` in lemlist's material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeadShape {
+    /// What real JSON exports carry: `state` and `stateSystem` (and here also `lastState` and
+    /// `status`).
+    #[default]
+    Real,
+    /// lemlist's documented schema: `lastState` and `status`, no `state` nor `stateSystem`.
+    Documented,
 }
 
 impl Default for Settings {
@@ -136,6 +151,8 @@ impl Default for Settings {
             ignore_paging: false,
             latency: Latency::NONE,
             faults: Faults::none(),
+            lead_shape: LeadShape::Real,
+            broken_exports: Vec::new(),
         }
     }
 }
@@ -511,9 +528,13 @@ fn route(
             if query.get("format").map(String::as_str) != Some("json") {
                 return Answer::text(StatusCode::BAD_REQUEST, "the simulator only exports format=json");
             }
+            if settings.broken_exports.iter().any(|b| b == id) {
+                return Answer::text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            }
             match find_campaign(&team, id) {
                 Some(c) => {
-                    let rows: Vec<Value> = c.leads.iter().map(lead_json).collect();
+                    let rows: Vec<Value> =
+                        c.leads.iter().map(|l| lead_json(l, settings.lead_shape)).collect();
                     Answer::json(Value::Array(rows), 150.0 + 1.5 * c.leads.len() as f64)
                 }
                 None => Answer::text(StatusCode::NOT_FOUND, "Campaign not found"),
@@ -668,7 +689,7 @@ fn campaign_detail(c: &Campaign) -> Value {
     v
 }
 
-fn lead_json(l: &data::Lead) -> Value {
+fn lead_json(l: &data::Lead, shape: LeadShape) -> Value {
     let mut o = Map::new();
     o.insert("_id".into(), json!(l.id));
     o.insert("email".into(), json!(l.email));
@@ -679,9 +700,11 @@ fn lead_json(l: &data::Lead) -> Value {
     if let Some(c) = &l.company {
         o.insert("company".into(), json!(c));
     }
-    o.insert("state".into(), json!(l.state));
-    if let Some(s) = &l.state_system {
-        o.insert("stateSystem".into(), json!(s));
+    if shape == LeadShape::Real {
+        o.insert("state".into(), json!(l.state));
+        if let Some(s) = &l.state_system {
+            o.insert("stateSystem".into(), json!(s));
+        }
     }
     o.insert("lastState".into(), json!(l.state));
     o.insert("status".into(), json!(if l.state == "interested" { "interested" } else { "done" }));
