@@ -68,6 +68,14 @@ async fn four_processes(mode: LimitMode, seed: u64, dynamo: String) -> Sim {
         let line = String::from_utf8_lossy(&out.stdout);
         println!("{mode:?} process: {}", line.trim());
         assert!(out.status.success(), "{mode:?}: a process had failures: {line}");
+        // The budget was shared through the table, not kept by each process on its own.
+        let report: serde_json::Value = serde_json::from_str(line.trim()).expect("the process reports JSON");
+        assert_eq!(
+            report["granted_degraded"], 0,
+            "{mode:?}: no process fell back to degraded pacing: {line}"
+        );
+        let (granted, writes) = (report["granted"].as_u64().unwrap(), report["writes"].as_u64().unwrap());
+        assert!(granted > 0 && writes >= granted, "{mode:?}: each grant is a write to the table: {line}");
     }
     sim
 }
@@ -150,9 +158,13 @@ async fn a_dynamodb_outage_degrades_without_exceeding_the_limit() {
         .collect();
     let load = run_invocations(&sim, &jittered, 8, 6);
     let outage = async {
-        while sim.log().total() < 40 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let forty = async {
+            while sim.log().total() < 40 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        // Fail, not hang, if the load never gets there.
+        tokio::time::timeout(Duration::from_secs(60), forty).await.expect("40 requests within 60 s");
         dynamo.stop();
     };
     let (reports, ()) = tokio::join!(load, outage);
