@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lemdash_shared::api::REQUEST_ID_HEADER;
-use lemdash_shared::snapshot::{Board, Lease, SnapshotError, SnapshotStore, Stored};
+use lemdash_shared::snapshot::{Board, SnapshotError, SnapshotStore, Stored};
 use lemlist_sim::{FaultKind, Faults, LimitMode, Profile, Settings};
 use serde_json::Value;
 
@@ -30,9 +30,6 @@ impl SnapshotStore for Down {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn release_lease(&self, _: &str, _: &str) -> Result<(), SnapshotError> {
-        Err(SnapshotError::Store(STORE_TEXT.into()))
-    }
-    async fn lease(&self, _: &str) -> Result<Option<Lease>, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn request_refresh(&self, _: &str, _: i64) -> Result<(), SnapshotError> {

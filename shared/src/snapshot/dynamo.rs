@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 
-use super::store::{Lease, SnapshotStore, Stored};
+use super::store::{SnapshotStore, Stored};
 use super::{Board, SnapshotError};
 
 /// The snapshot table's partition key (a string). The infra template declares the same.
@@ -297,21 +297,6 @@ impl SnapshotStore for DynamoSnapshots {
             Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
-    }
-
-    async fn lease(&self, key: &str) -> Result<Option<Lease>, SnapshotError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(key, LEASE_SORT_KEY)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item.and_then(|item| {
-            Some(Lease { holder: text(&item, "holder")?.to_owned(), until_ms: number(&item, "until_ms")? })
-        }))
     }
 
     async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
