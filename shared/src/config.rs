@@ -89,7 +89,8 @@ pub struct LimiterConfig {
     /// `LIMITER_MAX_PROCESSES` (1–20, default 4): the most processes sharing the key at once;
     /// it sets the degraded pace when the table is unreachable.
     pub max_processes: u32,
-    /// `LIMITER_HORIZON_MS` (100–60000, default 1000): how far ahead a process may reserve.
+    /// `LIMITER_HORIZON_MS` (100–60000, default 250): how far ahead a process may reserve. A
+    /// slot reserved before a pause was known may still be used up to this long after it.
     pub horizon: Duration,
 }
 
@@ -167,7 +168,7 @@ impl Config {
             }
         };
         let horizon = match var("LIMITER_HORIZON_MS") {
-            None => Duration::from_secs(1),
+            None => Duration::from_millis(250),
             Some(raw) => raw
                 .parse()
                 .ok()
@@ -291,7 +292,7 @@ mod tests {
         assert_eq!(c.lemlist.timeout, Duration::from_secs(20));
         assert_eq!(
             c.limiter,
-            LimiterConfig { table: None, max_processes: 4, horizon: Duration::from_secs(1) }
+            LimiterConfig { table: None, max_processes: 4, horizon: Duration::from_millis(250) }
         );
         assert_eq!(
             c.snapshots,

@@ -111,8 +111,8 @@ async fn foreign_traffic_costs_one_shared_pause_per_episode() {
     let sim =
         crate::support::sim(Profile::S, 43, Settings { limit: LimitMode::Anchored, ..Settings::default() })
             .await;
-    // Another tool takes 3 of the key's 10 requests per second.
-    sim.start_foreign_traffic(0, 3.0);
+    // Another tool takes 6 of the key's 10 requests per second: lemdash meets spent windows early.
+    sim.start_foreign_traffic(0, 6.0);
 
     // Two invocations of lemdash at once, each with eight concurrent calls.
     let limiters: Vec<_> =
@@ -127,7 +127,7 @@ async fn foreign_traffic_costs_one_shared_pause_per_episode() {
     let store = DynamoStore::new(local_client(&dynamo.endpoint), TABLE);
     let pauses = store.state(ApiKey::new(sim.key()).fingerprint().as_str()).await.unwrap().pauses as usize;
     println!(
-        "foreign traffic 3/s: {} requests, {} answered 429, {episodes} windows exhausted, {pauses} shared pauses",
+        "foreign traffic 6/s: {} requests, {} answered 429, {episodes} windows exhausted, {pauses} shared pauses",
         log.total(),
         log.rate_limited()
     );
@@ -139,7 +139,28 @@ async fn foreign_traffic_costs_one_shared_pause_per_episode() {
         pauses >= 1 && pauses <= episodes,
         "one shared pause per episode at most: {pauses} for {episodes}"
     );
-    assert!(log.rate_limited() <= 20 * episodes, "429s stay bounded: {}", log.rate_limited());
+    check_inside(&log);
+    // What a correct limiter can still meet: the calls in flight when another tool takes the
+    // window's last slots, at most one per concurrent task of each process, per episode.
+    assert!(log.rate_limited() <= 2 * 8 * episodes, "{} 429s in {episodes} episodes", log.rate_limited());
+}
+
+fn check_inside(log: &lemlist_sim::log::RequestLog) {
+    // Once a window is known to be spent (a 429, or `Remaining: 0`, answered to either
+    // process), nobody sends into it again: the pause is shared through the table. Only calls
+    // already on their way may still arrive: slots reserved before the pause was known (at most
+    // the reservation horizon ahead) and the network's latency.
+    let grace = SharedSettings::default().horizon + Duration::from_millis(100);
+    let own: Vec<_> = log.own().collect();
+    let mut inside = Vec::new();
+    for spent in own.iter().filter(|e| e.status == 429 || e.remaining == Some(0)) {
+        let later = own.iter().filter(|e| e.window == spent.window && e.at > spent.at + grace);
+        inside.extend(later.map(|e| (e.at, e.status)));
+    }
+    inside.sort();
+    inside.dedup();
+    println!("arrivals inside a known-spent window after {grace:?}: {inside:?}");
+    assert!(inside.is_empty(), "every process honours the pause: {inside:?}");
 }
 
 #[tokio::test]

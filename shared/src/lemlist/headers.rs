@@ -35,34 +35,38 @@ impl RateLimitInfo {
         }
     }
 
-    /// The best estimate of how long until the server's window resets, measured on the server's
-    /// clock when the response carries a `Date` (this removes our clock's offset from
-    /// lemlist's). Both headers are given to the second, so the estimate may be up to a second
-    /// early or late.
-    pub fn until_reset(&self, local_now: DateTime<Utc>) -> Option<Duration> {
+    /// How long until the server's window has surely reset, measured on the server's clock when
+    /// the response carries a `Date` (this removes our clock's offset from lemlist's): the
+    /// estimate plus one second, since both headers are given to the second. `None` when the headers give no reset, or one
+    /// more than a second past (a stale header).
+    fn until_surely_reset(&self, local_now: DateTime<Utc>) -> Option<Duration> {
         let reset = self.reset?;
         let now = self.server_date.unwrap_or(local_now);
-        (reset - now).to_std().ok()
+        let estimate = (reset - now).num_milliseconds();
+        (estimate > -1000).then(|| Duration::from_millis((estimate + 1000) as u64))
     }
 
-    /// The response says the window is used up and resets later: everybody should pause until
-    /// then.
+    /// The response says the window is used up: everybody should pause until it has surely
+    /// reset.
     pub fn exhausted_until(&self, local_now: DateTime<Utc>) -> Option<Duration> {
-        if self.remaining == Some(0) { self.until_reset(local_now).filter(|d| !d.is_zero()) } else { None }
+        if self.remaining == Some(0) { self.until_surely_reset(local_now) } else { None }
     }
 
-    /// After a 429, how long every caller of the key should pause: until the estimated reset,
-    /// else as `Retry-After` says, else one whole window (2 s).
+    /// After a 429, how long every caller of the key should pause: until the window has surely
+    /// reset, else as `Retry-After` says, else one whole window (2 s).
     pub fn pause_after_429(&self, local_now: DateTime<Utc>) -> Duration {
-        self.until_reset(local_now).or(self.retry_after).unwrap_or(Duration::from_secs(2))
+        self.until_surely_reset(local_now).or(self.retry_after).unwrap_or(Duration::from_secs(2))
     }
 
     /// After a 429, how long the refused request itself waits: long enough to be sure the window
     /// has passed (one second more than the estimate, since the reset is given to the second),
     /// or `Retry-After` if that is longer, and one whole window when neither header is usable.
     pub fn retry_after_429(&self, local_now: DateTime<Utc>) -> Duration {
-        let sure_reset = self.until_reset(local_now).map(|d| d + Duration::from_secs(1));
-        sure_reset.into_iter().chain(self.retry_after).max().unwrap_or(Duration::from_secs(2))
+        self.until_surely_reset(local_now)
+            .into_iter()
+            .chain(self.retry_after)
+            .max()
+            .unwrap_or(Duration::from_secs(2))
     }
 }
 
@@ -149,12 +153,16 @@ mod tests {
         };
         // Our clock is far off; the server's Date is what counts.
         let local = utc("2030-01-01T00:00:00Z");
-        assert_eq!(info.exhausted_until(local), Some(Duration::from_secs(1)));
-        assert_eq!(info.pause_after_429(local), Duration::from_secs(1));
-        assert_eq!(info.retry_after_429(local), Duration::from_secs(2), "one second more, to be sure");
+        // The reset is 1 s away to the second: surely over 2 s from now.
+        assert_eq!(info.exhausted_until(local), Some(Duration::from_secs(2)), "one second more, to be sure");
+        assert_eq!(info.pause_after_429(local), Duration::from_secs(2));
+        assert_eq!(info.retry_after_429(local), Duration::from_secs(2));
         let with_hint = RateLimitInfo { retry_after: Some(Duration::from_secs(5)), ..info };
         assert_eq!(with_hint.retry_after_429(local), Duration::from_secs(5));
-        assert_eq!(with_hint.pause_after_429(local), Duration::from_secs(1));
+        assert_eq!(with_hint.pause_after_429(local), Duration::from_secs(2));
+        // A reset given as this very second may still be up to a second away.
+        let now = RateLimitInfo { reset: info.server_date, ..info };
+        assert_eq!(now.exhausted_until(local), Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct SharedSettings {
 
 impl Default for SharedSettings {
     fn default() -> Self {
-        Self { horizon: Duration::from_secs(1), max_processes: 4, probe_after: Duration::from_secs(15) }
+        Self { horizon: Duration::from_millis(250), max_processes: 4, probe_after: Duration::from_secs(15) }
     }
 }
 
@@ -307,6 +307,13 @@ impl<S: LaneStore> PermitSource for SharedLimiter<S> {
             tokio::time::sleep(wait_for(slot - self.clock.now_ms())).await;
             if self.clock.now_ms() - slot > MAX_LATE_MS {
                 // The write or the wake-up was slow: sending now would crowd the lane.
+                self.counters.discarded.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if self.view().paused_until.is_some_and(|resume| resume > slot) {
+                // A pause became known while this slot was waiting (written by this process, or
+                // read back by one of its writes): lemlist's window is spent, so the slot is
+                // given up and the caller queues again behind the pause.
                 self.counters.discarded.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
