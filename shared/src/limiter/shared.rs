@@ -434,6 +434,75 @@ mod tests {
         assert_eq!(store.state(ApiKey::new("k").fingerprint().as_str()).pauses, 1);
     }
 
+    /// The system clock, which jumps 200 ms ahead from its `jump_at`-th read on: a process
+    /// descheduled while it slept towards its slot.
+    #[derive(Debug)]
+    struct Jumpy {
+        reads: AtomicUsize,
+        jump_at: usize,
+    }
+
+    impl Clock for Jumpy {
+        fn now_ms(&self) -> i64 {
+            let read = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
+            SystemClock::default().now_ms() + if read >= self.jump_at { 200 } else { 0 }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slot_woken_up_too_late_is_given_up_and_another_reserved() {
+        // Reads: 1 plans the slot, 2 sets the sleep, 3 checks the wake-up: 200 ms late.
+        let clock = Arc::new(Jumpy { reads: AtomicUsize::new(0), jump_at: 3 });
+        let l = SharedLimiter::new(
+            MemoryStore::default(),
+            ApiKey::new("k").fingerprint(),
+            clock,
+            SharedSettings::default(),
+        );
+        l.acquire(None, Priority::Normal).await.unwrap();
+        let m = l.metrics();
+        assert_eq!((m.discarded, m.granted, m.writes), (1, 1, 2), "the late slot was not used");
+    }
+
+    #[tokio::test]
+    async fn a_slot_waiting_when_a_pause_becomes_known_is_given_up() {
+        let store = Arc::new(MemoryStore::default());
+        #[derive(Debug)]
+        struct Shared(Arc<MemoryStore>);
+        #[async_trait::async_trait]
+        impl LaneStore for Shared {
+            async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
+                self.0.reserve(key, r).await
+            }
+            async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
+                self.0.pause(key, resume_ms).await
+            }
+        }
+        // A horizon wide enough that the caller below holds its reservation while it waits.
+        let settings = SharedSettings { horizon: Duration::from_secs(5), ..SharedSettings::default() };
+        let l = Arc::new(SharedLimiter::new(
+            Shared(store),
+            ApiKey::new("k").fingerprint(),
+            Arc::new(SystemClock::default()),
+            settings,
+        ));
+        // Use the twenty lanes up, so that the next slot is a lane period ahead.
+        for _ in 0..20 {
+            l.acquire(None, Priority::Normal).await.unwrap();
+        }
+        let waiting = {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire(None, Priority::Normal).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // lemlist says the window is spent while that caller waits for its slot.
+        l.pause_until(SystemTime::now() + Duration::from_secs(4)).await;
+        let paused_at = Instant::now();
+        waiting.await.unwrap().unwrap();
+        assert!(paused_at.elapsed() >= Duration::from_secs(3), "it waited for the pause to end");
+        assert_eq!(l.metrics().discarded, 1, "its slot inside the pause was given up");
+    }
+
     #[derive(Debug)]
     struct Broken;
 
