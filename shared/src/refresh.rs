@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -123,7 +123,7 @@ impl Refresher {
     /// The latest snapshot of `board`, as served.
     pub async fn latest(&self, board: Board) -> Result<Option<Served>, SnapshotError> {
         match self.store.load(self.key.as_str(), board).await? {
-            Some(stored) => Served::decode(board, &stored.bytes).map(Some),
+            Some(stored) => Served::decode(board, &stored.bytes),
             None => Ok(None),
         }
     }
@@ -263,11 +263,23 @@ impl Refresher {
         T: Patchable + Serialize + DeserializeOwned,
     {
         for _ in 0..SAVE_ATTEMPTS {
-            // Nothing stored yet: the first refresh will read lemlist's new state.
-            let Some(stored) = self.store.load(self.key.as_str(), board).await? else { return Ok(()) };
-            let mut snapshot = decode::<T>(&stored.bytes)?;
+            let stored = self.store.load(self.key.as_str(), board).await?;
+            let mut snapshot = match &stored {
+                Some(stored) => decode::<T>(&stored.bytes)?,
+                // Nothing stored yet: the first refresh may have read lemlist before this action;
+                // keep it for that refresh to apply.
+                None => Snapshot {
+                    computed_at: DateTime::<Utc>::UNIX_EPOCH,
+                    figures: RefreshFigures::default(),
+                    missing: vec![],
+                    rows: vec![],
+                    patches: vec![],
+                    placeholder: true,
+                },
+            };
             snapshot.patch(patch.clone());
-            if self.store.save(self.key.as_str(), board, encode(&snapshot), Some(stored.version)).await? {
+            let expected = stored.map(|s| s.version);
+            if self.store.save(self.key.as_str(), board, encode(&snapshot), expected).await? {
                 return Ok(());
             }
         }

@@ -16,7 +16,7 @@ const STORE_TEXT: &str = "ResourceNotFoundException: Requested resource not foun
 
 /// A snapshot store that is down.
 #[derive(Debug)]
-struct Down;
+pub(crate) struct Down;
 
 #[async_trait::async_trait]
 impl SnapshotStore for Down {

@@ -7,6 +7,7 @@ mod support;
 mod client_decoding;
 mod client_faults;
 mod client_pacing;
+mod cors;
 mod dashboards;
 mod deployment;
 mod errors;

@@ -286,3 +286,58 @@ async fn unchanged_dashboards_cost_a_304_and_refresh_true_recomputes() {
     let bad = http.get(format!("{url}?refresh=maybe")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn a_forced_refresh_that_outlives_the_request_serves_the_previous_snapshot_with_its_age() {
+    let sim = sim(Profile::M, 10, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    // A 2 s budget, against a refresh of profile M that takes about 10 s.
+    let api = support::api(&paced_client(&sim), Duration::from_secs(2));
+    let Outcome::Refreshed(_) = api.refresher().run().await.unwrap() else { panic!("no other refresh") };
+    let base = support::serve(api).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/mailboxes");
+    let first = http.get(&url).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let last_modified = first.headers()["last-modified"].to_str().unwrap().to_owned();
+
+    let calls = sim.log().total();
+    let forced = http.get(format!("{url}?refresh=true")).send().await.unwrap();
+    assert_eq!(forced.status(), 200, "the previous snapshot, not an error");
+    assert_eq!(forced.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(forced.headers()["last-modified"].to_str().unwrap(), last_modified, "its own age");
+    let age: u64 = forced.headers()["x-lemdash-age"].to_str().unwrap().parse().unwrap();
+    assert!(age >= 2, "the age counts from the previous refresh: {age}");
+    assert_eq!(forced.json::<Value>().await.unwrap(), truth_json(&sim, Board::Mailboxes));
+    // The refresh it started goes on in the background.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sim.log().total() > calls, "the forced refresh is under way");
+}
+
+#[tokio::test]
+async fn an_action_during_a_refresh_is_applied_on_top_of_its_result() {
+    let sim = sim(Profile::M, 11, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    let api = support::api(&paced_client(&sim), Duration::from_secs(60));
+    let refresher = api.refresher().clone();
+    let base = support::serve(api).await;
+    // A refresh reads the campaign list first, then takes about 10 s for the rest.
+    let running = tokio::spawn(async move { refresher.run().await });
+    while sim.log().calls_by_endpoint().get("GET /campaigns").copied().unwrap_or(0) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let campaign = sim.team().campaigns.iter().find(|c| c.status == "running").unwrap().id.clone();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/campaigns/{campaign}/set-inactive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!running.is_finished(), "the action landed while the refresh ran");
+    let Outcome::Refreshed(_) = running.await.unwrap().unwrap() else { panic!("the refresh ran") };
+    // The refresh read the campaign as running; the stored result still shows it paused.
+    let rows: Value =
+        reqwest::get(format!("{base}/api/campaigns/dashboard")).await.unwrap().json().await.unwrap();
+    assert!(!rows.as_array().unwrap().iter().any(|r| r["campaign_id"] == campaign.as_str()));
+    assert_eq!(rows, truth_json(&sim, Board::Campaigns));
+    let rows: Value = reqwest::get(format!("{base}/api/mailboxes")).await.unwrap().json().await.unwrap();
+    assert_eq!(rows, truth_json(&sim, Board::Mailboxes));
+}

@@ -380,6 +380,7 @@ pub(crate) mod tests {
             missing: vec![],
             rows: vec![],
             patches: vec![],
+            placeholder: false,
         };
         let key = ApiKey::new("k").fingerprint();
         store.save(key.as_str(), Board::Campaigns, encode(&s), None).await.unwrap();

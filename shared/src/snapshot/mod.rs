@@ -124,6 +124,10 @@ pub struct Snapshot<T> {
     /// Actions applied to `rows` after `computed_at`.
     #[serde(default)]
     pub patches: Vec<Patch>,
+    /// No refresh has stored rows yet: this only keeps the actions that succeeded meanwhile,
+    /// for the first refresh (which may have read lemlist before them) to apply. Never served.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder: bool,
 }
 
 impl<T> Snapshot<T> {
@@ -135,6 +139,7 @@ impl<T> Snapshot<T> {
             missing: dashboard.missing,
             rows: dashboard.rows,
             patches: vec![],
+            placeholder: false,
         }
     }
 }
@@ -203,17 +208,17 @@ impl Served {
         Self { etag: format!("\"{hex}\""), body, computed_at, missing }
     }
 
-    /// Decodes a stored snapshot of `board` into what is served.
-    pub fn decode(board: Board, bytes: &[u8]) -> Result<Self, SnapshotError> {
+    /// Decodes a stored snapshot of `board` into what is served; `None` for a placeholder.
+    pub fn decode(board: Board, bytes: &[u8]) -> Result<Option<Self>, SnapshotError> {
         Ok(match board {
             Board::Campaigns => {
                 let s: CampaignsSnapshot = decode(bytes)?;
-                Self::new(&s.rows, s.computed_at, s.missing)
+                (!s.placeholder).then(|| Self::new(&s.rows, s.computed_at, s.missing))
             }
             Board::Mailboxes => {
                 let s: MailboxesSnapshot = decode(bytes)?;
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
-                Self::new(&rows, s.computed_at, s.missing)
+                (!s.placeholder).then(|| Self::new(&rows, s.computed_at, s.missing))
             }
         })
     }
@@ -272,6 +277,7 @@ mod tests {
             missing: vec![],
             rows,
             patches: vec![],
+            placeholder: false,
         }
     }
 
@@ -329,13 +335,30 @@ mod tests {
     }
 
     #[test]
+    fn a_placeholder_keeps_actions_for_the_first_refresh_and_is_never_served() {
+        let at = Utc::now();
+        let mut placeholder = snapshot(Vec::<CampaignRow>::new(), DateTime::<Utc>::UNIX_EPOCH);
+        placeholder.placeholder = true;
+        placeholder.patch(Patch { at, action: Action::CampaignPaused(cam("a")) });
+        assert_eq!(Served::decode(Board::Campaigns, &encode(&placeholder)).unwrap(), None);
+        // The first refresh began before the action: it applies it.
+        let mut fresh = snapshot(vec![campaign("a"), campaign("b")], at - chrono::Duration::seconds(5));
+        fresh.carry_patches_from(&placeholder.patches);
+        assert_eq!(
+            fresh.rows.iter().map(|r| r.campaign_id.clone()).collect::<Vec<_>>(),
+            [cam("b").to_string()]
+        );
+        assert!(!fresh.placeholder && Served::decode(Board::Campaigns, &encode(&fresh)).unwrap().is_some());
+    }
+
+    #[test]
     fn the_served_form_is_the_contract_array_with_a_stable_etag() {
         let s = snapshot(vec![mailbox("w", true, &[]), mailbox("s", false, &[])], Utc::now());
-        let served = Served::decode(Board::Mailboxes, &encode(&s)).unwrap();
+        let served = Served::decode(Board::Mailboxes, &encode(&s)).unwrap().unwrap();
         let rows: Vec<serde_json::Value> = serde_json::from_str(&served.body).unwrap();
         assert_eq!(rows[0]["status"], "stuck", "served in the dashboard's order");
         assert!(rows[0].get("busy_with").is_none(), "facts stay internal");
-        let again = Served::decode(Board::Mailboxes, &encode(&s)).unwrap();
+        let again = Served::decode(Board::Mailboxes, &encode(&s)).unwrap().unwrap();
         assert_eq!(served.etag, again.etag);
         assert!(served.etag.starts_with('"') && served.etag.len() == 22);
     }
