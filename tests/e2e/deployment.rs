@@ -233,3 +233,187 @@ fn the_watch_router_is_the_route_table() {
         ROUTES.iter().map(|r| (r.path.to_owned(), r.function.binary().to_owned())).collect();
     assert_eq!(declared, expected);
 }
+
+/// Every part of the HTTP API the code relies on: payload format 2.0 (the adapter reads
+/// `requestContext` in that shape), an integration timeout above the request budget, the JWT
+/// authorizer on the Authorization header, and CORS headers that are the code's own.
+#[test]
+fn the_http_api_is_wired_as_the_code_expects() {
+    let t = template();
+    let integrations: Vec<_> = of_type(&t, "AWS::ApiGatewayV2::Integration").collect();
+    assert_eq!(integrations.len(), 2);
+    for (name, i) in &integrations {
+        let p = &i["Properties"];
+        assert_eq!(p["PayloadFormatVersion"], "2.0", "{name}");
+        assert_eq!(p["IntegrationType"], "AWS_PROXY", "{name}");
+        // HTTP APIs allow 30 s at most (the default): the request budget must end before.
+        let timeout_ms = p["TimeoutInMillis"].as_u64().unwrap_or(30_000);
+        assert!(timeout_ms <= 30_000, "{name}");
+        let function =
+            tagged(&p["IntegrationUri"], "!GetAtt").and_then(Value::as_str).unwrap().trim_end_matches(".Arn");
+        let f = &t["Resources"][function]["Properties"];
+        let budget = f["Environment"]["Variables"]["REQUEST_BUDGET_SECS"].as_u64().expect("a request budget");
+        let lambda_timeout = f["Timeout"].as_u64().unwrap();
+        assert!(budget * 1000 < timeout_ms, "{name}: the budget ends before API Gateway gives up");
+        assert!(budget < lambda_timeout, "{name}: and before the function is stopped");
+    }
+
+    let authorizer = &t["Resources"]["JwtAuthorizer"];
+    assert_eq!(authorizer["Condition"], "AuthEnabled");
+    let p = &authorizer["Properties"];
+    assert_eq!(
+        (p["AuthorizerType"].as_str(), strings(&p["IdentitySource"])),
+        (Some("JWT"), vec!["$request.header.Authorization".to_owned()])
+    );
+    assert_eq!(tagged(&p["JwtConfiguration"]["Issuer"], "!Ref").unwrap(), "JwtIssuer");
+    assert_eq!(tagged(&p["JwtConfiguration"]["Audience"], "!Ref").unwrap(), "JwtAudience");
+    for (name, route) in of_type(&t, "AWS::ApiGatewayV2::Route") {
+        let id = &route["Properties"]["AuthorizerId"];
+        if route["Properties"]["RouteKey"] == "GET /health" {
+            continue;
+        }
+        let choice = tagged(id, "!If").and_then(Value::as_sequence).expect("the authorizer follows AuthMode");
+        assert_eq!(tagged(&choice[1], "!Ref").unwrap(), "JwtAuthorizer", "{name}");
+    }
+
+    let cors = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let sorted = |v: &Value| {
+        let mut s = strings(v);
+        s.sort();
+        s
+    };
+    assert_eq!(sorted(&cors["ExposeHeaders"]), lemdash_shared::api::EXPOSED_HEADERS.to_vec());
+    assert_eq!(sorted(&cors["AllowHeaders"]), lemdash_shared::api::ALLOWED_HEADERS.to_vec());
+    assert_eq!(tagged(&cors["AllowOrigins"], "!Ref").unwrap(), "AllowedOrigins");
+}
+
+/// The snapshot table streams new images (the refresh function reads `NewImage`), and both
+/// tables expire items on the attribute the code writes.
+#[test]
+fn the_snapshot_stream_and_ttl_are_what_the_code_reads_and_writes() {
+    let t = template();
+    let snapshots = &t["Resources"]["SnapshotTable"]["Properties"];
+    assert_eq!(snapshots["StreamSpecification"]["StreamViewType"], "NEW_IMAGE");
+    for (table, attribute) in [
+        ("SnapshotTable", lemdash_shared::snapshot::dynamo::TTL_ATTRIBUTE),
+        ("LimiterTable", lemdash_shared::limiter::dynamo::TTL_ATTRIBUTE),
+    ] {
+        let ttl = &t["Resources"][table]["Properties"]["TimeToLiveSpecification"];
+        assert_eq!(
+            (ttl["Enabled"].as_bool(), ttl["AttributeName"].as_str()),
+            (Some(true), Some(attribute)),
+            "{table}"
+        );
+    }
+    let mapping = of_type(&t, "AWS::Serverless::Function")
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "lemdash-refresh")
+        .and_then(|(_, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .unwrap()
+                .values()
+                .find(|e| e["Type"] == "DynamoDB")
+                .cloned()
+        })
+        .expect("the refresh function reads the snapshot table's stream");
+    assert_eq!(tagged(&mapping["Properties"]["Stream"], "!GetAtt").unwrap(), "SnapshotTable.StreamArn");
+}
+
+/// Beyond DynamoDB, each role may write to its own log group, read its one secret, and (the
+/// refresh) read its one stream; `dynamodb:ListStreams` on `*` is the one wildcard, as the
+/// event source mapping requires.
+#[test]
+fn each_roles_other_statements_are_scoped_to_their_one_resource() {
+    let t = template();
+    let log_group_of = |role: &str| -> String {
+        of_type(&t, "AWS::Serverless::Function")
+            .find(|(_, f)| {
+                tagged(&f["Properties"]["Role"], "!GetAtt").and_then(Value::as_str)
+                    == Some(&format!("{role}.Arn"))
+            })
+            .map(|(_, f)| {
+                tagged(&f["Properties"]["LoggingConfig"]["LogGroup"], "!Ref")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .expect("the role belongs to a function")
+    };
+    for (name, role) in of_type(&t, "AWS::IAM::Role") {
+        let statements =
+            role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        for s in statements {
+            let actions = strings(&s["Action"]);
+            let resource = &s["Resource"];
+            if actions.iter().all(|a| {
+                a.starts_with("dynamodb:")
+                    && a != "dynamodb:ListStreams"
+                    && !a.contains("Stream")
+                    && a != "dynamodb:GetRecords"
+                    && a != "dynamodb:GetShardIterator"
+            }) {
+                continue; // checked against the code by `each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more`
+            }
+            if actions.iter().any(|a| a.starts_with("logs:")) {
+                let sub = tagged(resource, "!Sub").and_then(Value::as_str).unwrap_or_default();
+                let group = log_group_of(name);
+                assert_eq!(sub, format!("${{{group}.Arn}}:*"), "{name}: logs only to its own group");
+            } else if actions == ["secretsmanager:GetSecretValue"] {
+                let sub = tagged(resource, "!Sub").and_then(Value::as_str).unwrap();
+                assert!(
+                    sub.contains(":secret:${LemlistApiKeySecretName}-??????"),
+                    "{name}: the one secret: {sub}"
+                );
+            } else if actions == ["dynamodb:ListStreams"] {
+                assert_eq!(resource, "*", "{name}");
+            } else {
+                assert_eq!(
+                    tagged(resource, "!GetAtt").and_then(Value::as_str),
+                    Some("SnapshotTable.StreamArn"),
+                    "{name}: {actions:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The alarms count log lines by their message: the patterns match the lines the code writes
+/// in its Lambda JSON format (a 429 from lemlist, a stored refresh), captured from a run.
+#[tokio::test(flavor = "current_thread")]
+async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
+    use lemlist_sim::{LimitMode, Profile, Settings};
+    let (captured, _guard) = crate::support::capture_logs();
+    let sim =
+        crate::support::sim(Profile::S, 52, Settings { limit: LimitMode::Anchored, ..Settings::default() })
+            .await;
+    let client = crate::support::unpaced_client(&sim);
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let client = client.clone();
+        burst.spawn(async move { client.team().await.map(drop) });
+    }
+    while burst.join_next().await.is_some() {}
+    assert!(sim.log().rate_limited() > 0, "the burst met a 429");
+    let api = crate::support::api(&client, std::time::Duration::from_secs(60));
+    api.refresher().run().await.unwrap();
+
+    let lines: Vec<serde_json::Value> = captured
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
+        .collect();
+    let t = template();
+    let filters: Vec<_> = of_type(&t, "AWS::Logs::MetricFilter").collect();
+    assert_eq!(filters.len(), 4);
+    for (name, f) in filters {
+        let pattern = f["Properties"]["FilterPattern"].as_str().unwrap();
+        // `{ $.field = "value" }`: the one form the template uses.
+        let inner = pattern.trim().strip_prefix('{').and_then(|p| p.strip_suffix('}')).unwrap().trim();
+        let (field, value) = inner.split_once('=').unwrap();
+        let field = field.trim().strip_prefix("$.").unwrap();
+        let value = value.trim().trim_matches('"');
+        let matched = lines.iter().filter(|l| l[field] == value).count();
+        assert!(matched > 0, "{name}: {pattern} matches no line the code wrote");
+    }
+}

@@ -79,15 +79,13 @@ impl std::io::Write for Captured {
     }
 }
 
-/// Captures this thread's logs at debug level as JSON lines until the guard is dropped. Use in
-/// a `current_thread` test, so that every task it spawns logs to the same subscriber.
+/// Captures this thread's logs at debug level, in the Lambda functions' own JSON format, until
+/// the guard is dropped. Use in a `current_thread` test, so that every task it spawns logs to
+/// the same subscriber.
 pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
+    let filter = tracing_subscriber::EnvFilter::new("debug");
+    let subscriber = lemdash_shared::telemetry::lambda_subscriber(filter, move || writer.clone());
     (captured, tracing::subscriber::set_default(subscriber))
 }

@@ -26,7 +26,7 @@ use crate::refresh::{Outcome, RefreshError, Refresher};
 use crate::snapshot::{Action, Board, Served};
 
 pub use error::ApiError;
-pub use response::{AGE_HEADER, Cors, PARTIAL_HEADER, REQUEST_ID_HEADER};
+pub use response::{AGE_HEADER, ALLOWED_HEADERS, Cors, EXPOSED_HEADERS, PARTIAL_HEADER, REQUEST_ID_HEADER};
 pub use routes::{Function, ROUTES, Route, RouteSpec};
 
 /// A refresh spawned in this process.

@@ -14,8 +14,11 @@ pub const AGE_HEADER: &str = "x-lemdash-age";
 /// Header naming the request in the logs: API Gateway's request id in Lambda, a generated one
 /// elsewhere.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// What a browser script may read of a response.
-const EXPOSED: &str = "x-lemdash-partial, x-lemdash-age, x-request-id, etag";
+/// What a browser script may read of a response (the deployment's CORS configuration exposes
+/// the same).
+pub const EXPOSED_HEADERS: [&str; 4] = ["etag", "x-lemdash-age", "x-lemdash-partial", "x-request-id"];
+/// What a browser may send (the deployment's CORS configuration allows the same).
+pub const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "if-none-match"];
 
 pub fn json(status: StatusCode, body: String) -> Response<String> {
     let mut r = Response::new(body);
@@ -98,7 +101,9 @@ pub fn preflight(methods: &str) -> Response<String> {
     if let Ok(methods) = HeaderValue::from_str(methods) {
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
     }
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, authorization"));
+    if let Ok(allowed) = HeaderValue::from_str(&ALLOWED_HEADERS.join(", ")) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+    }
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     r
 }
@@ -126,7 +131,9 @@ impl Cors {
             && let Ok(value) = HeaderValue::from_str(origin)
         {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+            if let Ok(exposed) = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")) {
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+            }
         }
     }
 }
