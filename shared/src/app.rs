@@ -76,7 +76,7 @@ impl App {
         key: KeyFingerprint,
     ) -> Self {
         let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease);
-        Self { api: Api::new(client, refresher, &config.http, config.snapshots.trigger) }
+        Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
     }
 
     pub fn api(&self) -> &Api {
@@ -106,22 +106,30 @@ async fn permits(
     aws: Option<&aws_config::SdkConfig>,
     key: &KeyFingerprint,
 ) -> Result<Arc<dyn PermitSource>, StoreError> {
+    let share = config.limiter.budget_share;
     let (Some(table), Some(aws)) = (&config.limiter.table, aws) else {
-        tracing::info!("lemlist limiter: in-process pacer (no LIMITER_TABLE)");
-        return Ok(Arc::new(StrictPacer::lemlist()));
+        tracing::info!(share, "lemlist limiter: in-process pacer (no LIMITER_TABLE)");
+        return Ok(Arc::new(StrictPacer::lemlist_with_share(share)));
     };
     let client = crate::dynamo::client(aws);
     if config.local_dynamodb.is_some() {
         crate::limiter::dynamo::create_table_if_missing(&client, table).await?;
     }
-    tracing::info!(table, key = %key, "lemlist limiter: shared through DynamoDB");
+    tracing::info!(table, key = %key, share, "lemlist limiter: shared through DynamoDB");
     let store = crate::limiter::dynamo::DynamoStore::new(client, table.clone());
     let settings = SharedSettings {
         horizon: config.limiter.horizon,
         max_processes: config.limiter.max_processes,
+        share_lanes: share_lanes(share),
         ..SharedSettings::default()
     };
     Ok(Arc::new(SharedLimiter::new(store, key.clone(), Arc::new(SystemClock::default()), settings)))
+}
+
+/// The lanes that scheduled and background work may use for a budget `share`: at least one.
+pub fn share_lanes(share: f64) -> usize {
+    let lanes = crate::limiter::lanes::LANES;
+    ((lanes as f64 * share).floor() as usize).clamp(1, lanes)
 }
 
 /// The snapshot store: DynamoDB when `SNAPSHOT_TABLE` is set, else this process's memory.
@@ -187,6 +195,14 @@ mod tests {
         let c = config(&[]);
         let d = SharedSettings::default();
         assert_eq!((c.limiter.horizon, c.limiter.max_processes), (d.horizon, d.max_processes));
+    }
+
+    #[test]
+    fn the_budget_share_is_a_whole_number_of_lanes() {
+        assert_eq!(share_lanes(0.75), 15);
+        assert_eq!(share_lanes(0.5), 10);
+        assert_eq!(share_lanes(1.0), 20);
+        assert_eq!(share_lanes(0.01), 1, "never none");
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 16] = [
+pub const ENV_VARS: [&str; 18] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -20,6 +20,8 @@ pub const ENV_VARS: [&str; 16] = [
     "LIMITER_TABLE",
     "LIMITER_MAX_PROCESSES",
     "LIMITER_HORIZON_MS",
+    "LEMLIST_BUDGET_SHARE",
+    "FORCED_REFRESH_MIN_SECS",
     "SNAPSHOT_TABLE",
     "REFRESH_LEASE_SECS",
     "REFRESH_TRIGGER",
@@ -81,7 +83,7 @@ pub enum KeySource {
 }
 
 /// Where the lemlist budget is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LimiterConfig {
     /// `LIMITER_TABLE`: the DynamoDB table shared by every invocation. Unset: the in-process
     /// strict pacer (one process per key, e.g. a local run).
@@ -92,6 +94,10 @@ pub struct LimiterConfig {
     /// `LIMITER_HORIZON_MS` (100–60000, default 250): how far ahead a process may reserve. A
     /// slot reserved before a pause was known may still be used up to this long after it.
     pub horizon: Duration,
+    /// `LEMLIST_BUDGET_SHARE` (above 0, up to 1; default 0.75): the share of the key's 20
+    /// requests per 2 s that scheduled and background work may use. People's requests may use
+    /// the whole budget; the rest is headroom for the team's other lemlist tools.
+    pub budget_share: f64,
 }
 
 /// How a request that needs a refresh gets one started.
@@ -115,6 +121,9 @@ pub struct SnapshotConfig {
     /// `REFRESH_TRIGGER` (`in-process` or `table`). Default: `table` in Lambda with a
     /// `SNAPSHOT_TABLE`, otherwise `in-process`.
     pub trigger: Trigger,
+    /// `FORCED_REFRESH_MIN_SECS` (0–3600, default 15): `?refresh=true` starts a computation only
+    /// when the newest snapshot is at least this old; sooner, it is served as it is.
+    pub forced_refresh_min: Duration,
 }
 
 /// The HTTP side of the functions.
@@ -176,7 +185,13 @@ impl Config {
                 .map(Duration::from_millis)
                 .ok_or_else(|| invalid("LIMITER_HORIZON_MS", format!("{raw:?} is not 100 to 60000")))?,
         };
-        let limiter = LimiterConfig { table: var("LIMITER_TABLE"), max_processes, horizon };
+        let budget_share = match var("LEMLIST_BUDGET_SHARE") {
+            None => 0.75,
+            Some(raw) => raw.parse::<f64>().ok().filter(|s| *s > 0.0 && *s <= 1.0).ok_or_else(|| {
+                invalid("LEMLIST_BUDGET_SHARE", format!("{raw:?} is not a fraction above 0 and up to 1"))
+            })?,
+        };
+        let limiter = LimiterConfig { table: var("LIMITER_TABLE"), max_processes, horizon, budget_share };
 
         let table = var("SNAPSHOT_TABLE");
         let lease = match var("REFRESH_LEASE_SECS") {
@@ -197,7 +212,16 @@ impl Config {
                 return Err(invalid("REFRESH_TRIGGER", format!("{other:?} is not `in-process` or `table`")));
             }
         };
-        let snapshots = SnapshotConfig { table, lease, trigger };
+        let forced_refresh_min = match var("FORCED_REFRESH_MIN_SECS") {
+            None => Duration::from_secs(15),
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid("FORCED_REFRESH_MIN_SECS", format!("{raw:?} is not 0 to 3600")))?,
+        };
+        let snapshots = SnapshotConfig { table, lease, trigger, forced_refresh_min };
 
         let allowed_origins = var("ALLOWED_ORIGINS")
             .map(|v| {
@@ -292,11 +316,21 @@ mod tests {
         assert_eq!(c.lemlist.timeout, Duration::from_secs(20));
         assert_eq!(
             c.limiter,
-            LimiterConfig { table: None, max_processes: 4, horizon: Duration::from_millis(250) }
+            LimiterConfig {
+                table: None,
+                max_processes: 4,
+                horizon: Duration::from_millis(250),
+                budget_share: 0.75
+            }
         );
         assert_eq!(
             c.snapshots,
-            SnapshotConfig { table: None, lease: Duration::from_secs(30), trigger: Trigger::InProcess }
+            SnapshotConfig {
+                table: None,
+                lease: Duration::from_secs(30),
+                trigger: Trigger::InProcess,
+                forced_refresh_min: Duration::from_secs(15)
+            }
         );
         assert_eq!(
             c.http,
@@ -314,6 +348,7 @@ mod tests {
             ("LIMITER_TABLE", "lemdash-limiter"),
             ("LIMITER_MAX_PROCESSES", "8"),
             ("LIMITER_HORIZON_MS", "500"),
+            ("LEMLIST_BUDGET_SHARE", "0.5"),
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
             ("ALLOWED_ORIGINS", "https://a.example/, https://b.example,,"),
             ("REQUEST_BUDGET_SECS", "10"),
@@ -326,7 +361,8 @@ mod tests {
             LimiterConfig {
                 table: Some("lemdash-limiter".into()),
                 max_processes: 8,
-                horizon: Duration::from_millis(500)
+                horizon: Duration::from_millis(500),
+                budget_share: 0.5
             }
         );
         assert_eq!(c.local_dynamodb.as_deref(), Some("http://127.0.0.1:8000"));
@@ -367,6 +403,9 @@ mod tests {
             ("REFRESH_LEASE_SECS", "1"),
             ("REQUEST_BUDGET_SECS", "-1"),
             ("AUTH_REQUIRED", "yes"),
+            ("LEMLIST_BUDGET_SHARE", "0"),
+            ("LEMLIST_BUDGET_SHARE", "1.5"),
+            ("FORCED_REFRESH_MIN_SECS", "-1"),
         ] {
             let e = error(&[(name, value)]);
             assert!(e.starts_with(&format!("{name} is invalid")), "{name}={value}: {e}");

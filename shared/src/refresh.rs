@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::dashboard;
 use crate::lemlist::{LemlistClient, LemlistError};
+use crate::limiter::Class;
 use crate::secret::KeyFingerprint;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
@@ -137,7 +138,12 @@ impl Refresher {
             }
             Invocation::Requested { .. } | Invocation::Scheduled => {}
         }
-        Ok(match self.run().await? {
+        // A request comes from a person waiting on a page; the schedule is nobody's wait.
+        let class = match invocation {
+            Invocation::Requested { .. } => Class::Interactive,
+            _ => Class::Scheduled,
+        };
+        Ok(match self.run_as(class).await? {
             Outcome::Refreshed(f) => Report::Refreshed(f),
             Outcome::AlreadyRunning => Report::AlreadyRunning,
         })
@@ -154,8 +160,14 @@ impl Refresher {
         Ok(true)
     }
 
-    /// Refreshes both snapshots, unless another refresh of the key is running.
+    /// Refreshes both snapshots as scheduled work, unless another refresh of the key is running.
     pub async fn run(&self) -> Result<Outcome, RefreshError> {
+        self.run_as(Class::Scheduled).await
+    }
+
+    /// The same, its calls taking their place in the budget as `class` (interactive when a
+    /// person waits for it).
+    pub async fn run_as(&self, class: Class) -> Result<Outcome, RefreshError> {
         let holder = format!("{:016x}", rand::random::<u64>());
         let lease_ms = self.lease.as_millis() as i64;
         if !self.store.acquire_lease(self.key.as_str(), &holder, now_ms(), now_ms() + lease_ms).await? {
@@ -179,18 +191,25 @@ impl Refresher {
                 }
             }))
         };
-        let result = self.refresh_holding_lease().await;
+        let result = self.refresh_holding_lease(class).await;
         drop(renewal);
         if let Err(e) = self.store.release_lease(self.key.as_str(), &holder).await {
             tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
         }
         match &result {
             Ok(f) => tracing::info!(
+                class = class.as_str(),
                 calls = f.calls,
                 rate_limited = f.rate_limited,
                 faults = f.faults,
                 duration_ms = f.duration_ms,
                 missing = f.missing,
+                // Since this process started: what people and machines each spent, and how long
+                // a person's request waited at most for the budget.
+                calls_interactive = self.client.stats().sent_by_class[0],
+                calls_scheduled = self.client.stats().sent_by_class[1],
+                calls_background = self.client.stats().sent_by_class[2],
+                longest_interactive_wait_ms = self.client.stats().longest_interactive_wait_ms,
                 "refresh stored"
             ),
             Err(e) => tracing::error!(error = %e, "refresh failed"),
@@ -198,9 +217,9 @@ impl Refresher {
         result.map(Outcome::Refreshed)
     }
 
-    async fn refresh_holding_lease(&self) -> Result<RefreshFigures, RefreshError> {
+    async fn refresh_holding_lease(&self, class: Class) -> Result<RefreshFigures, RefreshError> {
         let (started, computed_at, before) = (Instant::now(), Utc::now(), self.client.stats());
-        let data = dashboard::fetch(&self.client).await?;
+        let data = dashboard::fetch(&self.client.with_class(class)).await?;
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
         if !campaigns.missing.is_empty() || !mailboxes.missing.is_empty() {
@@ -212,7 +231,9 @@ impl Refresher {
         }
         let after = self.client.stats();
         let figures = RefreshFigures {
-            calls: after.sent - before.sent,
+            // This refresh's own calls: the client is shared with people's requests, which take
+            // another class.
+            calls: after.sent_by_class[class as usize] - before.sent_by_class[class as usize],
             rate_limited: after.rate_limited - before.rate_limited,
             faults: after.faults - before.faults,
             duration_ms: started.elapsed().as_millis() as u64,

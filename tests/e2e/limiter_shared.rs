@@ -346,8 +346,8 @@ async fn a_throttled_store_degrades_like_an_outage_and_says_so() {
         SharedSettings { max_processes: 4, horizon: Duration::from_millis(100), ..SharedSettings::default() };
     let limiter = SharedLimiter::new(store, key, Arc::new(SystemClock::default()), settings);
     let started = std::time::Instant::now();
-    limiter.acquire(None, lemdash_shared::limiter::Priority::Normal).await.unwrap();
-    limiter.acquire(None, lemdash_shared::limiter::Priority::Normal).await.unwrap();
+    limiter.acquire(None, lemdash_shared::limiter::Priority::default()).await.unwrap();
+    limiter.acquire(None, lemdash_shared::limiter::Priority::default()).await.unwrap();
     assert!(limiter.is_degraded());
     assert_eq!(limiter.metrics().granted_degraded, 2);
     // The settle (horizon + one lane period) and one degraded period (440 ms) come first.

@@ -12,5 +12,6 @@ mod dashboards;
 mod deployment;
 mod errors;
 mod limiter_shared;
+mod people_first;
 mod secrets;
 mod snapshots;

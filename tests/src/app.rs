@@ -22,6 +22,8 @@ pub fn config(budget: Duration) -> Config {
     let mut config = Config::from_lookup(|_| None).expect("defaults are valid");
     config.http.allowed_origins = vec![ORIGIN.to_owned()];
     config.http.budget = budget;
+    // Tests force refreshes back to back; the throttle has its own test.
+    config.snapshots.forced_refresh_min = Duration::ZERO;
     config
 }
 

@@ -20,13 +20,16 @@ use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::config::{HttpConfig, Trigger};
+use crate::config::{HttpConfig, SnapshotConfig, Trigger};
 use crate::lemlist::LemlistClient;
+use crate::limiter::Class;
 use crate::refresh::{Outcome, RefreshError, Refresher};
 use crate::snapshot::{Action, Board, Served};
 
 pub use error::ApiError;
-pub use response::{AGE_HEADER, ALLOWED_HEADERS, Cors, EXPOSED_HEADERS, PARTIAL_HEADER, REQUEST_ID_HEADER};
+pub use response::{
+    AGE_HEADER, ALLOWED_HEADERS, Cors, EXPOSED_HEADERS, PARTIAL_HEADER, REFRESH_HEADER, REQUEST_ID_HEADER,
+};
 pub use routes::{Function, ROUTES, Route, RouteSpec};
 
 /// A refresh spawned in this process.
@@ -59,17 +62,53 @@ pub struct Api {
     trigger: Trigger,
     /// Whether Lambda requests must carry the authorizer's identity ([`lambda`]).
     auth_required: bool,
+    /// How old the newest snapshot must be for `?refresh=true` to compute a new one.
+    forced_refresh_min: Duration,
+}
+
+/// How a `?refresh=true` was answered (the [`REFRESH_HEADER`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forced {
+    /// This request's refresh computed the snapshot served.
+    Computed,
+    /// A refresh was already running; the request waited for it.
+    Joined,
+    /// The refresh function was asked; its snapshot is served.
+    Requested,
+    /// The newest snapshot is younger than `FORCED_REFRESH_MIN_SECS`: served as it is.
+    Recent,
+    /// The refresh outlived the request's budget and goes on; the previous snapshot is served.
+    Pending,
+}
+
+impl Forced {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Computed => "computed",
+            Self::Joined => "joined",
+            Self::Requested => "requested",
+            Self::Recent => "recent",
+            Self::Pending => "pending",
+        }
+    }
 }
 
 impl Api {
-    pub fn new(client: LemlistClient, refresher: Refresher, http: &HttpConfig, trigger: Trigger) -> Self {
+    pub fn new(
+        client: LemlistClient,
+        refresher: Refresher,
+        http: &HttpConfig,
+        snapshots: &SnapshotConfig,
+    ) -> Self {
         Self {
-            client,
+            // A person waits for every call this API makes.
+            client: client.with_class(Class::Interactive),
             refresher,
             cors: Cors::new(http.allowed_origins.clone()),
             budget: http.budget,
-            trigger,
+            trigger: snapshots.trigger,
             auth_required: http.auth_required,
+            forced_refresh_min: snapshots.forced_refresh_min,
         }
     }
 
@@ -165,14 +204,25 @@ impl Api {
     ) -> Result<Response<String>, ApiError> {
         let forced = wants_refresh(request.uri().query())?;
         let mut served = self.refresher.latest(board).await?;
-        if forced || served.is_none() {
+        let mut how = None;
+        let age = |s: &Served| (chrono::Utc::now() - s.computed_at).to_std().unwrap_or_default();
+        if forced && served.as_ref().is_some_and(|s| age(s) < self.forced_refresh_min) {
+            // A forced refresh is not free: at most one per FORCED_REFRESH_MIN_SECS per key.
+            how = Some(Forced::Recent);
+        } else if forced || served.is_none() {
             let seen = served.as_ref().map(|s| s.computed_at);
-            if let Some(newer) = self.refresh_and_wait(board, seen, deadline).await? {
-                served = Some(newer);
-            }
+            let (newer, started) = self.refresh_and_wait(board, seen, deadline).await?;
+            how = Some(if newer.is_some() { started } else { Forced::Pending });
+            served = newer.or(served);
         }
         match served {
-            Some(served) => Ok(response::snapshot(served, request.headers())),
+            Some(served) => {
+                let mut r = response::snapshot(served, request.headers());
+                if let Some(how) = how.filter(|_| forced) {
+                    r.headers_mut().insert(REFRESH_HEADER, HeaderValue::from_static(how.as_str()));
+                }
+                Ok(r)
+            }
             None => {
                 let waiting = self.client.stats().waiting;
                 Err(ApiError::NotReady { retry_after: if waiting > 0 { waiting / 10 + 2 } else { 15 } })
@@ -181,31 +231,34 @@ impl Api {
     }
 
     /// Starts a refresh (or joins the one running) and waits until `deadline` for a snapshot of
-    /// `board` newer than `seen`.
+    /// `board` newer than `seen`; says how the refresh came about.
     async fn refresh_and_wait(
         &self,
         board: Board,
         seen: Option<chrono::DateTime<chrono::Utc>>,
         deadline: Instant,
-    ) -> Result<Option<Served>, ApiError> {
-        if let Some(running) = self.start_refresh().await? {
-            match tokio::time::timeout_at(deadline.into(), running).await {
-                Err(_) => return Ok(None),
+    ) -> Result<(Option<Served>, Forced), ApiError> {
+        let how = match self.start_refresh().await? {
+            None => Forced::Requested,
+            Some(running) => match tokio::time::timeout_at(deadline.into(), running).await {
+                Err(_) => return Ok((None, Forced::Pending)),
                 Ok(Err(e)) => return Err(ApiError::Internal(format!("the refresh task failed: {e}"))),
                 Ok(Ok(Err(e))) => return Err(e.into()),
-                Ok(Ok(Ok(Outcome::Refreshed(_)))) => return Ok(self.refresher.latest(board).await?),
+                Ok(Ok(Ok(Outcome::Refreshed(_)))) => {
+                    return Ok((self.refresher.latest(board).await?, Forced::Computed));
+                }
                 // Wait for the one running, below.
-                Ok(Ok(Ok(Outcome::AlreadyRunning))) => {}
-            }
-        }
+                Ok(Ok(Ok(Outcome::AlreadyRunning))) => Forced::Joined,
+            },
+        };
         loop {
             if let Some(s) = self.refresher.latest(board).await?
                 && seen.is_none_or(|t| s.computed_at > t)
             {
-                return Ok(Some(s));
+                return Ok((Some(s), how));
             }
             if Instant::now() + POLL > deadline {
-                return Ok(None);
+                return Ok((None, how));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -217,7 +270,8 @@ impl Api {
         match self.trigger {
             Trigger::InProcess => {
                 let refresher = self.refresher.clone();
-                Ok(Some(tokio::spawn(async move { refresher.run().await })))
+                // Started by a request: a person waits for it.
+                Ok(Some(tokio::spawn(async move { refresher.run_as(Class::Interactive).await })))
             }
             Trigger::Table => {
                 self.refresher.request().await?;
@@ -275,7 +329,13 @@ pub(crate) mod tests {
         let client = LemlistClient::new(config, Arc::new(Unlimited)).unwrap();
         let refresher = Refresher::new(client.clone(), store, key.fingerprint(), Duration::from_secs(5));
         let http = HttpConfig { allowed_origins: vec!["https://app.example".into()], budget, auth_required };
-        Api::new(client, refresher, &http, Trigger::InProcess)
+        let snapshots = SnapshotConfig {
+            table: None,
+            lease: Duration::from_secs(5),
+            trigger: Trigger::InProcess,
+            forced_refresh_min: Duration::from_secs(15),
+        };
+        Api::new(client, refresher, &http, &snapshots)
     }
 
     pub(crate) fn api() -> Api {

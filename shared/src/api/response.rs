@@ -11,12 +11,18 @@ use crate::snapshot::Served;
 pub const PARTIAL_HEADER: &str = "x-lemdash-partial";
 /// Header giving a served dashboard's age in whole seconds (since its data was fetched).
 pub const AGE_HEADER: &str = "x-lemdash-age";
+/// Header saying how a `?refresh=true` was answered: `computed`, `joined` (a refresh was
+/// running), `requested` (of the refresh function), `recent` (the newest snapshot is younger than
+/// `FORCED_REFRESH_MIN_SECS`) or `pending` (the refresh outlived the request; the previous
+/// snapshot is served).
+pub const REFRESH_HEADER: &str = "x-lemdash-refresh";
 /// Header naming the request in the logs: API Gateway's request id in Lambda, a generated one
 /// elsewhere.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What a browser script may read of a response (the deployment's CORS configuration exposes
 /// the same).
-pub const EXPOSED_HEADERS: [&str; 4] = ["etag", "x-lemdash-age", "x-lemdash-partial", "x-request-id"];
+pub const EXPOSED_HEADERS: [&str; 5] =
+    ["etag", "x-lemdash-age", "x-lemdash-partial", "x-lemdash-refresh", "x-request-id"];
 /// What a browser may send (the deployment's CORS configuration allows the same).
 pub const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "if-none-match"];
 

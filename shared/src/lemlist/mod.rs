@@ -27,7 +27,7 @@ pub use retry::RetryPolicy;
 pub use types::*;
 
 use crate::ids::{CampaignId, MailboxId, UserId};
-use crate::limiter::{PermitSource, Priority};
+use crate::limiter::{Class, PermitSource, Priority};
 use crate::secret::ApiKey;
 
 /// lemlist's largest page.
@@ -146,6 +146,10 @@ pub struct CallStats {
     pub retries: u64,
     /// Requests waiting for a permit right now: with `sent`, how much work is known so far.
     pub waiting: u64,
+    /// Requests sent per class (interactive, scheduled, background).
+    pub sent_by_class: [u64; 3],
+    /// The longest an interactive request waited for its permit, in ms.
+    pub longest_interactive_wait_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +159,8 @@ struct Counters {
     faults: AtomicU64,
     retries: AtomicU64,
     waiting: AtomicU64,
+    sent_by_class: [AtomicU64; 3],
+    longest_interactive_wait_ms: AtomicU64,
 }
 
 /// Counts a request as waiting for its permit until dropped, however the wait ends.
@@ -179,6 +185,8 @@ impl Drop for Waiting<'_> {
 pub struct LemlistClient {
     inner: Arc<Inner>,
     deadline: Option<Instant>,
+    /// Who waits for this handle's requests: their place in the budget.
+    class: Class,
 }
 
 #[derive(Debug)]
@@ -217,13 +225,23 @@ impl LemlistClient {
         Ok(Self {
             inner: Arc::new(Inner { http, config, permits, counters: Counters::default() }),
             deadline: None,
+            class: Class::default(),
         })
     }
 
     /// A handle whose requests must all be made before `deadline` (a Lambda's remaining time, an
     /// HTTP request's budget). Waits that would end later fail at once.
     pub fn with_deadline(&self, deadline: Instant) -> Self {
-        Self { inner: self.inner.clone(), deadline: Some(deadline) }
+        Self { deadline: Some(deadline), ..self.clone() }
+    }
+
+    /// A handle whose requests take their place in the budget as `class` (default: scheduled).
+    pub fn with_class(&self, class: Class) -> Self {
+        Self { class, ..self.clone() }
+    }
+
+    pub fn class(&self) -> Class {
+        self.class
     }
 
     pub fn stats(&self) -> CallStats {
@@ -234,6 +252,8 @@ impl LemlistClient {
             faults: c.faults.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             waiting: c.waiting.load(Ordering::Relaxed),
+            sent_by_class: std::array::from_fn(|i| c.sent_by_class[i].load(Ordering::Relaxed)),
+            longest_interactive_wait_ms: c.longest_interactive_wait_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -419,14 +439,20 @@ impl LemlistClient {
     ) -> Result<T, Attempt> {
         let inner = &*self.inner;
         // Pages after the first and retries go ahead of calls that have not started yet.
-        let priority = if call.follow_up || attempt > 1 { Priority::Urgent } else { Priority::Normal };
+        let priority = Priority::of(self.class);
+        let priority = if call.follow_up || attempt > 1 { priority.follow_up() } else { priority };
         let waiting = Waiting::start(&inner.counters.waiting);
         let asked = Instant::now();
         let permit = inner.permits.acquire(self.deadline, priority).await;
         drop(waiting);
-        tracing::Span::current().record("wait_ms", asked.elapsed().as_millis() as u64);
+        let waited_ms = asked.elapsed().as_millis() as u64;
+        tracing::Span::current().record("wait_ms", waited_ms);
         permit.map_err(|e| Attempt::Fail(LemlistError::from_permit(call.endpoint, e)))?;
         inner.counters.sent.fetch_add(1, Ordering::Relaxed);
+        inner.counters.sent_by_class[self.class as usize].fetch_add(1, Ordering::Relaxed);
+        if self.class == Class::Interactive {
+            inner.counters.longest_interactive_wait_ms.fetch_max(waited_ms, Ordering::Relaxed);
+        }
         if attempt > 1 {
             inner.counters.retries.fetch_add(1, Ordering::Relaxed);
         }

@@ -55,15 +55,22 @@ impl LaneState {
     /// on the earliest lane, or with `spread` (after a lost race) on one of the [`SPREAD`]
     /// earliest.
     pub fn plan(&self, now: i64, pick: usize, spread: bool) -> Reservation {
+        self.plan_within(now, pick, spread, LANES)
+    }
+
+    /// The same on the first `usable` lanes only (1 to [`LANES`]): the budget share that
+    /// scheduled and background work keeps to, leaving the other lanes free for people.
+    pub fn plan_within(&self, now: i64, pick: usize, spread: bool, usable: usize) -> Reservation {
+        let usable = usable.clamp(1, LANES);
         let floor = self.paused_until.map_or(now, |p| p.max(now));
-        let free: Vec<usize> = (0..LANES).filter(|&i| self.lanes[i].is_none_or(|t| t <= floor)).collect();
+        let free: Vec<usize> = (0..usable).filter(|&i| self.lanes[i].is_none_or(|t| t <= floor)).collect();
         if !free.is_empty() {
             return Reservation { lane: free[pick % free.len()], slot: floor };
         }
         let mut busy: Vec<(i64, usize)> =
-            self.lanes.iter().enumerate().map(|(i, t)| (t.unwrap_or(i64::MIN), i)).collect();
+            self.lanes[..usable].iter().enumerate().map(|(i, t)| (t.unwrap_or(i64::MIN), i)).collect();
         busy.sort_unstable();
-        let (next, lane) = if spread { busy[pick % SPREAD] } else { busy[0] };
+        let (next, lane) = if spread { busy[pick % SPREAD.min(usable)] } else { busy[0] };
         Reservation { lane, slot: next.max(floor) }
     }
 
@@ -94,11 +101,18 @@ impl LaneState {
     /// Others may have reserved since, so this is a lower bound: enough to refuse at once a
     /// caller that cannot make its deadline.
     pub fn earliest_slot_for(&self, now: i64, ahead: usize) -> i64 {
+        self.earliest_slot_within(now, ahead, LANES)
+    }
+
+    /// The same on the first `usable` lanes only.
+    pub fn earliest_slot_within(&self, now: i64, ahead: usize, usable: usize) -> i64 {
+        let usable = usable.clamp(1, LANES);
         let floor = self.paused_until.map_or(now, |p| p.max(now));
-        let mut free: Vec<i64> = self.lanes.iter().map(|t| t.unwrap_or(i64::MIN).max(floor)).collect();
+        let mut free: Vec<i64> =
+            self.lanes[..usable].iter().map(|t| t.unwrap_or(i64::MIN).max(floor)).collect();
         free.sort_unstable();
-        let rounds = (ahead / LANES) as i64;
-        free[ahead % LANES] + rounds * LANE_PERIOD_MS
+        let rounds = (ahead / usable) as i64;
+        free[ahead % usable] + rounds * LANE_PERIOD_MS
     }
 }
 
@@ -237,6 +251,22 @@ mod tests {
 
     /// Under saturation the lanes deliver 20 requests per 2.2 s, and spreading after lost races
     /// costs little.
+    #[test]
+    fn a_share_keeps_to_its_lanes_and_leaves_the_rest_free() {
+        let mut s = LaneState::default();
+        for i in 0..40 {
+            let r = s.plan_within(0, i * 7919, i % 3 == 0, 15);
+            assert!(r.lane < 15, "{r:?}");
+            assert!(s.try_reserve(r));
+        }
+        // Forty within fifteen lanes: the last round starts two lane periods in.
+        assert_eq!(s.earliest_slot_within(0, 0, 15), 2 * LANE_PERIOD_MS);
+        // The five other lanes are free at once for whoever may use them all.
+        let people = s.plan(0, 0, false);
+        assert_eq!(people.slot, 0);
+        assert!(people.lane >= 15);
+    }
+
     #[test]
     fn sustained_throughput_is_twenty_per_lane_period() {
         for spread in [false, true] {

@@ -30,16 +30,61 @@ pub enum PermitError {
     Deadline { wait: Duration },
 }
 
-/// Where a caller joins a process's line of callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Priority {
-    /// A request that starts new work: it queues behind everyone already waiting.
+/// Who is waiting for a request. People come before machines: a higher class takes the next
+/// free slot ahead of every caller of a lower class still waiting, and only the interactive
+/// class may use the whole budget (the others keep to `LEMLIST_BUDGET_SHARE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Class {
+    /// A person waits: an action, a forced refresh, a page waiting on a cold snapshot.
+    Interactive,
+    /// The periodic refresh.
     #[default]
-    Normal,
-    /// A request that continues work under way (the next page of a list, a retry): it goes
-    /// ahead of the normal callers still waiting. Chains of dependent calls then finish early
-    /// and independent calls fill the end, instead of a chain's last pages trailing alone.
-    Urgent,
+    Scheduled,
+    /// Work nobody waits for (first syncs, full re-syncs, continuations).
+    Background,
+}
+
+impl Class {
+    pub const ALL: [Class; 3] = [Class::Interactive, Class::Scheduled, Class::Background];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Scheduled => "scheduled",
+            Self::Background => "background",
+        }
+    }
+}
+
+/// Where a caller joins a process's line of callers: by class, and within a class a request
+/// that continues work under way (the next page of a list, a retry) goes ahead of requests that
+/// start new work, so that chains of dependent calls finish early and independent calls fill
+/// the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Priority {
+    pub class: Class,
+    pub follow_up: bool,
+}
+
+impl Priority {
+    pub const fn of(class: Class) -> Self {
+        Self { class, follow_up: false }
+    }
+
+    /// The same class, continuing work under way.
+    pub const fn follow_up(self) -> Self {
+        Self { class: self.class, follow_up: true }
+    }
+
+    /// Lower is served first.
+    fn level(self) -> u8 {
+        self.class as u8 * 2 + u8::from(!self.follow_up)
+    }
+
+    /// Whether this caller keeps to the budget share left by the team's other tools.
+    pub fn within_share(self) -> bool {
+        self.class != Class::Interactive
+    }
 }
 
 /// A source of permission to send one request to lemlist with one API key.
@@ -69,45 +114,91 @@ impl PermitSource for Unlimited {
     async fn pause_until(&self, _resume_at: SystemTime) {}
 }
 
-/// A caller's place in a process's line of waiting callers: counts who is ahead on entry and
-/// leaves the line when dropped, however the wait ends.
-pub(crate) struct InLine<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> InLine<'a> {
-    /// Joins the line; returns how many callers were already in it.
-    pub(crate) fn join(line: &'a std::sync::atomic::AtomicUsize) -> (usize, Self) {
-        (line.fetch_add(1, std::sync::atomic::Ordering::SeqCst), Self(line))
-    }
-}
-
-impl Drop for InLine<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// A process's line of callers, in two classes. Normal callers first queue behind each other,
-/// so at most one of them waits for the head at a time; urgent callers queue for the head
-/// directly and so pass every normal caller but that one. Both queues are fair (FIFO).
+/// A process's line of callers, ordered by [`Priority`] and, within one priority, by arrival.
+/// The holder of the [`Turn`] is served; dropping it hands the turn to the first caller still
+/// waiting. A caller that stops waiting (its deadline passed) leaves the line cleanly.
 #[derive(Debug, Default)]
 pub(crate) struct Line {
-    normal: tokio::sync::Mutex<()>,
-    head: tokio::sync::Mutex<()>,
+    state: std::sync::Mutex<LineState>,
 }
 
-/// The head of a [`Line`]: held while its owner is served; dropping it lets the next one in.
+#[derive(Debug, Default)]
+struct LineState {
+    busy: bool,
+    next: u64,
+    waiting: std::collections::BTreeMap<(u8, u64), tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The head of a [`Line`]: held while its owner is served.
 pub(crate) struct Turn<'a> {
-    _head: tokio::sync::MutexGuard<'a, ()>,
-    _normal: Option<tokio::sync::MutexGuard<'a, ()>>,
+    line: &'a Line,
+}
+
+/// A caller waiting in a [`Line`]; leaves it when dropped.
+struct Waiting<'a> {
+    line: &'a Line,
+    key: (u8, u64),
+    handed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Line {
+    fn state(&self) -> std::sync::MutexGuard<'_, LineState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many callers a caller of `priority` would find ahead of it (the one served included).
+    pub(crate) fn ahead(&self, priority: Priority) -> usize {
+        let s = self.state();
+        usize::from(s.busy) + s.waiting.keys().filter(|(level, _)| *level <= priority.level()).count()
+    }
+
     pub(crate) async fn enter(&self, priority: Priority) -> Turn<'_> {
-        let normal = match priority {
-            Priority::Normal => Some(self.normal.lock().await),
-            Priority::Urgent => None,
+        let mut waiting = {
+            let mut s = self.state();
+            if !s.busy {
+                s.busy = true;
+                return Turn { line: self };
+            }
+            let key = (priority.level(), s.next);
+            s.next += 1;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            s.waiting.insert(key, tx);
+            Waiting { line: self, key, handed: Some(rx) }
         };
-        Turn { _head: self.head.lock().await, _normal: normal }
+        if let Some(rx) = waiting.handed.as_mut() {
+            // The sender is only ever used to hand the turn over, under the lock.
+            let _ = rx.await;
+        }
+        waiting.handed = None;
+        Turn { line: self }
+    }
+
+    /// Hands the turn to the first caller still waiting, or frees the line.
+    fn release(&self) {
+        let mut s = self.state();
+        while let Some((_, tx)) = s.waiting.pop_first() {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+        s.busy = false;
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.line.release();
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.handed.take() else { return };
+        let removed = self.line.state().waiting.remove(&self.key).is_some();
+        // Not in the line any more: the turn was handed to this caller as it gave up.
+        if !removed && rx.try_recv().is_ok() {
+            self.line.release();
+        }
     }
 }
 
@@ -126,30 +217,51 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use super::{Line, Priority};
+    use super::{Class, Line, Priority};
 
     #[tokio::test]
-    async fn urgent_callers_pass_the_normal_ones_still_waiting() {
+    async fn callers_are_served_by_class_then_follow_ups_then_arrival() {
         let line = Arc::new(Line::default());
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = line.enter(Priority::Normal).await;
+        let first = line.enter(Priority::default()).await;
         let mut waiting = Vec::new();
-        for (name, priority) in [("n1", Priority::Normal), ("n2", Priority::Normal), ("u1", Priority::Urgent)]
-        {
+        let scheduled = Priority::of(Class::Scheduled);
+        let interactive = Priority::of(Class::Interactive);
+        for (name, priority) in [
+            ("bg", Priority::of(Class::Background)),
+            ("s1", scheduled),
+            ("s2", scheduled),
+            ("s-follow", scheduled.follow_up()),
+            ("i1", interactive),
+            ("i2", interactive),
+        ] {
             let (line, order) = (line.clone(), order.clone());
             waiting.push(tokio::spawn(async move {
                 let _turn = line.enter(priority).await;
                 order.lock().unwrap().push(name);
-                tokio::time::sleep(Duration::from_millis(5)).await;
             }));
             // Let each one take its place before the next arrives.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        assert_eq!(line.ahead(interactive), 3, "the holder and the two interactive callers");
+        assert_eq!(line.ahead(Priority::of(Class::Background)), 7);
         drop(first);
         for task in waiting {
             task.await.unwrap();
         }
-        // The normal callers queued behind the head's holder; u1 went straight to the head.
-        assert_eq!(*order.lock().unwrap(), ["u1", "n1", "n2"]);
+        assert_eq!(*order.lock().unwrap(), ["i1", "i2", "s-follow", "s1", "s2", "bg"]);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_leaves_the_line_and_never_blocks_it() {
+        let line = Arc::new(Line::default());
+        let first = line.enter(Priority::default()).await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), line.enter(Priority::default())).await;
+        assert!(gave_up.is_err());
+        assert_eq!(line.ahead(Priority::default()), 1, "only the holder is left");
+        drop(first);
+        let _again = tokio::time::timeout(Duration::from_secs(5), line.enter(Priority::default()))
+            .await
+            .expect("the line is free");
     }
 }

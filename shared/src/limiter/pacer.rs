@@ -12,13 +12,12 @@
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant, SystemTime};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 
-use super::{InLine, Line, PermitError, PermitSource, Priority, instant_for};
+use super::{Line, PermitError, PermitSource, Priority, instant_for};
 
 /// lemlist's documented budget: this many requests…
 pub const LEMLIST_LIMIT: u32 = 20;
@@ -40,9 +39,11 @@ pub struct StrictPacer {
     limiter: Direct,
     clock: DefaultClock,
     period: Duration,
+    /// The pace of scheduled and background callers, when they keep to a share of the budget
+    /// (interactive callers are held by `limiter` alone).
+    share: Option<(Direct, Duration)>,
     /// The line of callers; its head is the next to be paced.
     line: Line,
-    waiting: AtomicUsize,
     paused_until: Mutex<Option<Instant>>,
 }
 
@@ -50,6 +51,18 @@ impl StrictPacer {
     /// The pacer lemdash uses for one lemlist key: 20 per 2.2 s, one every 110 ms.
     pub fn lemlist() -> Self {
         Self::new(LEMLIST_LIMIT, SAFE_WINDOW)
+    }
+
+    /// The same, with scheduled and background callers kept to `share` of it (0 < share ≤ 1):
+    /// one every 110 ms ÷ share for them, the whole pace for interactive callers.
+    pub fn lemlist_with_share(share: f64) -> Self {
+        let mut pacer = Self::lemlist();
+        if share < 1.0 {
+            let period = pacer.period.div_f64(share.clamp(0.01, 1.0));
+            let quota = Quota::with_period(period).expect("a positive period");
+            pacer.share = Some((RateLimiter::direct_with_clock(quota, pacer.clock.clone()), period));
+        }
+        pacer
     }
 
     /// One request every `window / limit`.
@@ -84,8 +97,8 @@ impl StrictPacer {
             limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
             clock,
             period,
+            share: None,
             line: Line::default(),
-            waiting: AtomicUsize::new(0),
             paused_until: Mutex::new(None),
         }
     }
@@ -112,18 +125,29 @@ impl StrictPacer {
 #[async_trait::async_trait]
 impl PermitSource for StrictPacer {
     async fn acquire(&self, deadline: Option<Instant>, priority: Priority) -> Result<(), PermitError> {
-        let (ahead, _in_line) = InLine::join(&self.waiting);
+        let share = self.share.as_ref().filter(|_| priority.within_share());
         if let Some(deadline) = deadline {
-            // Only estimate when someone is ahead or a pause is on: otherwise the line is empty
-            // and the fast path below decides exactly.
+            // Only callers of the same or a higher priority are ahead. Only estimate when someone
+            // is ahead or a pause is on: otherwise the fast path below decides exactly.
+            let ahead = self.line.ahead(priority);
             if ahead > 0 || !self.pause_remaining(Instant::now()).is_zero() {
-                let wait = self.pause_remaining(Instant::now()) + self.period * ahead as u32;
+                let period = share.map_or(self.period, |(_, p)| *p);
+                let wait = self.pause_remaining(Instant::now()) + period * ahead as u32;
                 if Instant::now() + wait > deadline {
                     return Err(PermitError::Deadline { wait });
                 }
             }
         }
-        let _turn = self.line.enter(priority).await;
+        let enter = || async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
+                    .await
+                    .map_err(|_| PermitError::Deadline { wait: Duration::ZERO }),
+                None => Ok(self.line.enter(priority).await),
+            }
+        };
+        let mut turn = enter().await?;
+        let mut share_taken = false;
         loop {
             let now = Instant::now();
             let pause = self.pause_remaining(now);
@@ -133,6 +157,23 @@ impl PermitSource for StrictPacer {
                 }
                 tokio::time::sleep(pause).await;
                 continue;
+            }
+            if let Some((limiter, _)) = share.filter(|_| !share_taken) {
+                match limiter.check() {
+                    Ok(()) => share_taken = true,
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(self.clock.now());
+                        if deadline.is_some_and(|d| now + wait > d) {
+                            return Err(PermitError::Deadline { wait });
+                        }
+                        // Wait for the share's pace out of the line: a person's request that
+                        // arrives meanwhile goes first.
+                        drop(turn);
+                        tokio::time::sleep(wait).await;
+                        turn = enter().await?;
+                        continue;
+                    }
+                }
             }
             match self.limiter.check() {
                 Ok(()) => return Ok(()),
@@ -174,7 +215,7 @@ mod tests {
         for _ in 0..30 {
             let p = p.clone();
             tasks.push(tokio::spawn(async move {
-                p.acquire(None, Priority::Normal).await.unwrap();
+                p.acquire(None, Priority::default()).await.unwrap();
                 start.elapsed()
             }));
         }
@@ -201,7 +242,7 @@ mod tests {
         for i in 0..10 {
             let (p, order) = (p.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                p.acquire(None, Priority::Normal).await.unwrap();
+                p.acquire(None, Priority::default()).await.unwrap();
                 order.lock().unwrap().push((i, start.elapsed()));
             }));
             tokio::task::yield_now().await;
@@ -220,10 +261,10 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_cannot_be_served_before_its_deadline_is_told_at_once() {
         let p = StrictPacer::new(1, Duration::from_secs(10));
-        p.acquire(None, Priority::Normal).await.unwrap();
+        p.acquire(None, Priority::default()).await.unwrap();
         let started = Instant::now();
         let err =
-            p.acquire(Some(Instant::now() + Duration::from_secs(5)), Priority::Normal).await.unwrap_err();
+            p.acquire(Some(Instant::now() + Duration::from_secs(5)), Priority::default()).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(9)));
         // A pacer that waited for the deadline before refusing would take 5 s.
         assert!(started.elapsed() < Duration::from_millis(2500), "told at once");
@@ -234,7 +275,7 @@ mod tests {
         let p = StrictPacer::lemlist();
         p.pause_until(SystemTime::now() + Duration::from_secs(30)).await;
         let err =
-            p.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::Normal).await.unwrap_err();
+            p.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::default()).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(29)));
         // An earlier pause does not shorten a later one.
         p.pause_until(SystemTime::now()).await;

@@ -13,14 +13,15 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::clock::Clock;
+use super::lanes::LANES;
 use super::lanes::{LANE_PERIOD_MS, LaneState, MAX_LATE_MS};
 use super::pacer::StrictPacer;
 use super::store::{LaneStore, Reserve, StoreError};
-use super::{InLine, Line, PermitError, PermitSource, Priority};
+use super::{Line, PermitError, PermitSource, Priority};
 use crate::secret::KeyFingerprint;
 
 /// Tuning of the shared limiter.
@@ -34,11 +35,19 @@ pub struct SharedSettings {
     pub max_processes: u32,
     /// How long to stay in degraded mode before trying the store again.
     pub probe_after: Duration,
+    /// How many of the twenty lanes scheduled and background work may use (1–20); interactive
+    /// callers may use them all.
+    pub share_lanes: usize,
 }
 
 impl Default for SharedSettings {
     fn default() -> Self {
-        Self { horizon: Duration::from_millis(250), max_processes: 4, probe_after: Duration::from_secs(15) }
+        Self {
+            horizon: Duration::from_millis(250),
+            max_processes: 4,
+            probe_after: Duration::from_secs(15),
+            share_lanes: LANES,
+        }
     }
 }
 
@@ -87,8 +96,6 @@ pub struct SharedLimiter<S> {
     settings: SharedSettings,
     /// The line of callers: its holder is the one that writes to the store.
     line: Line,
-    /// How many callers are in the line.
-    waiting: AtomicUsize,
     /// This process's last view of the item (from its last write).
     view: Mutex<LaneState>,
     degraded: Mutex<Option<Degraded>>,
@@ -118,7 +125,6 @@ impl<S: LaneStore> SharedLimiter<S> {
             clock,
             settings,
             line: Line::default(),
-            waiting: AtomicUsize::new(0),
             view: Mutex::new(LaneState::default()),
             degraded: Mutex::new(None),
             recovering: AtomicBool::new(false),
@@ -230,21 +236,26 @@ impl<S: LaneStore> SharedLimiter<S> {
         deadline: Option<Instant>,
         priority: Priority,
     ) -> Result<Option<i64>, PermitError> {
-        let (ahead, _in_line) = InLine::join(&self.waiting);
+        let usable = if priority.within_share() { self.settings.share_lanes } else { LANES };
         if let Some(deadline) = deadline {
             // Refuse at once a caller whose turn cannot come in time, rather than let it queue.
+            // Only callers of the same or a higher priority are ahead of it.
             let now = self.clock.now_ms();
-            let wait = wait_for(self.view().earliest_slot_for(now, ahead) - now);
+            let ahead = self.line.ahead(priority);
+            let wait = wait_for(self.view().earliest_slot_within(now, ahead, usable) - now);
             if Instant::now() + wait > deadline {
                 return Err(PermitError::Deadline { wait });
             }
         }
-        let _turn = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
-                .await
-                .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
-            None => self.line.enter(priority).await,
+        let enter = || async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
+                    .await
+                    .map_err(|_| PermitError::Deadline { wait: Duration::ZERO }),
+                None => Ok(self.line.enter(priority).await),
+            }
         };
+        let mut turn = enter().await?;
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
             // have all had the chance to notice the store is back.
@@ -259,14 +270,18 @@ impl<S: LaneStore> SharedLimiter<S> {
         let mut lost = false;
         loop {
             let now = self.clock.now_ms();
-            let plan = self.view().plan(now + self.lead_ms(), rand::random::<u32>() as usize, lost);
+            let pick = rand::random::<u32>() as usize;
+            let plan = self.view().plan_within(now + self.lead_ms(), pick, lost, usable);
             let wait = wait_for(plan.slot - now);
             if deadline.is_some_and(|d| Instant::now() + wait > d) {
                 return Err(PermitError::Deadline { wait });
             }
             if wait > self.settings.horizon {
-                // Too far ahead to reserve yet: wait at the head of the line.
+                // Too far ahead to reserve yet. Wait out of the line, so that a caller of a
+                // higher class (whose lanes may be free now) is not held behind this one.
+                drop(turn);
                 tokio::time::sleep(wait - self.settings.horizon).await;
+                turn = enter().await?;
                 continue;
             }
             self.counters.writes.fetch_add(1, Ordering::Relaxed);
@@ -347,6 +362,7 @@ mod tests {
     use crate::limiter::lanes::Reservation;
     use crate::limiter::store::MemoryStore;
     use crate::secret::ApiKey;
+    use std::sync::atomic::AtomicUsize;
 
     fn limiter(store: MemoryStore) -> SharedLimiter<MemoryStore> {
         SharedLimiter::new(
@@ -363,12 +379,14 @@ mod tests {
         for _ in 0..20 {
             // A permit that had to wait would be refused against this deadline: each of the
             // twenty finds its lane free now, however slowly the machine runs.
-            l.acquire(Some(Instant::now() + Duration::from_millis(100)), Priority::Normal).await.unwrap();
+            l.acquire(Some(Instant::now() + Duration::from_millis(100)), Priority::default()).await.unwrap();
         }
         let m = l.metrics();
         assert_eq!((m.granted, m.writes, m.conflicts), (20, 20, 0));
-        let err =
-            l.acquire(Some(Instant::now() + Duration::from_millis(100)), Priority::Normal).await.unwrap_err();
+        let err = l
+            .acquire(Some(Instant::now() + Duration::from_millis(100)), Priority::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
         assert_eq!(l.metrics().writes, 20, "a refused caller costs no write");
     }
@@ -377,19 +395,19 @@ mod tests {
     async fn a_caller_deep_in_the_line_is_refused_at_once() {
         let l = Arc::new(limiter(MemoryStore::default()));
         for _ in 0..20 {
-            l.acquire(None, Priority::Normal).await.unwrap();
+            l.acquire(None, Priority::default()).await.unwrap();
         }
         // Twenty callers queue for the next round; one more with a 3 s deadline cannot make it:
         // the round after that is 4.4 s away.
         let mut queued = Vec::new();
         for _ in 0..20 {
             let l = l.clone();
-            queued.push(tokio::spawn(async move { l.acquire(None, Priority::Normal).await }));
+            queued.push(tokio::spawn(async move { l.acquire(None, Priority::default()).await }));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let asked = Instant::now();
         let err =
-            l.acquire(Some(Instant::now() + Duration::from_secs(3)), Priority::Normal).await.unwrap_err();
+            l.acquire(Some(Instant::now() + Duration::from_secs(3)), Priority::default()).await.unwrap_err();
         // Waiting for the deadline before refusing would take 3 s.
         assert!(asked.elapsed() < Duration::from_millis(1500), "told at once");
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(3)), "{err:?}");
@@ -429,7 +447,7 @@ mod tests {
         a.pause_until(SystemTime::now() + Duration::from_secs(3)).await;
         assert_eq!(a.metrics().pauses, 1, "the second pause of the episode is absorbed");
         let err =
-            b.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::Normal).await.unwrap_err();
+            b.acquire(Some(Instant::now() + Duration::from_secs(1)), Priority::default()).await.unwrap_err();
         assert!(matches!(err, PermitError::Deadline { wait } if wait > Duration::from_secs(2)));
         assert_eq!(store.state(ApiKey::new("k").fingerprint().as_str()).pauses, 1);
     }
@@ -459,7 +477,7 @@ mod tests {
             clock,
             SharedSettings::default(),
         );
-        l.acquire(None, Priority::Normal).await.unwrap();
+        l.acquire(None, Priority::default()).await.unwrap();
         let m = l.metrics();
         assert_eq!((m.discarded, m.granted, m.writes), (1, 1, 2), "the late slot was not used");
     }
@@ -488,11 +506,11 @@ mod tests {
         ));
         // Use the twenty lanes up, so that the next slot is a lane period ahead.
         for _ in 0..20 {
-            l.acquire(None, Priority::Normal).await.unwrap();
+            l.acquire(None, Priority::default()).await.unwrap();
         }
         let waiting = {
             let l = l.clone();
-            tokio::spawn(async move { l.acquire(None, Priority::Normal).await })
+            tokio::spawn(async move { l.acquire(None, Priority::default()).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         // lemlist says the window is spent while that caller waits for its slot.
@@ -527,8 +545,8 @@ mod tests {
             settings,
         );
         let started = Instant::now();
-        l.acquire(None, Priority::Normal).await.unwrap();
-        l.acquire(None, Priority::Normal).await.unwrap();
+        l.acquire(None, Priority::default()).await.unwrap();
+        l.acquire(None, Priority::default()).await.unwrap();
         let elapsed = started.elapsed();
         // Settle: horizon + one lane period; then 2.2 s ÷ ⌊20 ÷ 4⌋ = 440 ms between requests.
         assert!(elapsed >= Duration::from_millis(2300 + 400), "{elapsed:?}");

@@ -5,6 +5,9 @@
 //! ```text
 //! lemdash-load --base-url URL --key KEY --dynamo URL --table NAME
 //!              [--tasks 8] [--requests 5] [--offset-ms 0] [--jitter-ms 100] [--max-processes 4]
+//!              [--share-lanes 20]
+//!
+//! Its calls are scheduled work: with `--share-lanes N` they keep to N of the 20 lanes.
 //! ```
 
 use std::collections::HashMap;
@@ -31,7 +34,7 @@ async fn main() -> ExitCode {
         (get("base-url"), get("key"), get("dynamo"), get("table"))
     else {
         eprintln!(
-            "usage: lemdash-load --base-url URL --key KEY --dynamo URL --table NAME [--tasks N] [--requests N] [--offset-ms N] [--jitter-ms N] [--max-processes N]"
+            "usage: lemdash-load --base-url URL --key KEY --dynamo URL --table NAME [--tasks N] [--requests N] [--offset-ms N] [--jitter-ms N] [--max-processes N] [--share-lanes N]"
         );
         return ExitCode::from(2);
     };
@@ -42,9 +45,10 @@ async fn main() -> ExitCode {
             num("offset-ms", 0)?,
             num("jitter-ms", 100)?,
             num("max-processes", 4)?,
+            num("share-lanes", 20)?,
         ))
     })();
-    let (tasks, requests, offset_ms, jitter_ms, max_processes) = match numbers {
+    let (tasks, requests, offset_ms, jitter_ms, max_processes, share_lanes) = match numbers {
         Ok(n) => n,
         Err(e) => {
             eprintln!("lemdash-load: {e}");
@@ -58,7 +62,11 @@ async fn main() -> ExitCode {
             .init();
     }
 
-    let settings = SharedSettings { max_processes: max_processes as u32, ..SharedSettings::default() };
+    let settings = SharedSettings {
+        max_processes: max_processes as u32,
+        share_lanes: share_lanes as usize,
+        ..SharedSettings::default()
+    };
     let store = DynamoStore::new(local_client(dynamo), table);
     let limiter = Arc::new(SharedLimiter::new(
         store,
