@@ -116,28 +116,62 @@ impl PermitSource for Unlimited {
 
 /// A process's line of callers, ordered by [`Priority`] and, within one priority, by arrival.
 /// The holder of the [`Turn`] is served; dropping it hands the turn to the first caller still
-/// waiting. A caller that stops waiting (its deadline passed) leaves the line cleanly.
+/// waiting. A caller that must wait a while for its slot can [`Turn::park`]: it steps out of
+/// the way of the callers of a higher priority but keeps its place ahead of those of its own and
+/// lower priorities. A caller that stops waiting (its deadline passed) leaves the line cleanly.
 #[derive(Debug, Default)]
 pub(crate) struct Line {
     state: std::sync::Mutex<LineState>,
 }
 
+/// A place in the line: priority level, then arrival.
+type Place = (u8, u64);
+
 #[derive(Debug, Default)]
 struct LineState {
     busy: bool,
     next: u64,
-    waiting: std::collections::BTreeMap<(u8, u64), tokio::sync::oneshot::Sender<()>>,
+    waiting: std::collections::BTreeMap<Place, tokio::sync::oneshot::Sender<()>>,
+    parked: std::collections::BTreeSet<Place>,
+}
+
+impl LineState {
+    /// Whether the caller at `place` may be served now: no parked caller comes before it.
+    fn eligible(&self, place: Place) -> bool {
+        self.parked.first().is_none_or(|first| place < *first)
+    }
+
+    /// While the line is free, hands the turn to the first eligible caller still waiting.
+    fn hand_over(&mut self) {
+        while !self.busy {
+            let Some((&place, _)) = self.waiting.first_key_value() else { return };
+            if !self.eligible(place) {
+                return;
+            }
+            let tx = self.waiting.remove(&place).expect("just seen");
+            self.busy = tx.send(()).is_ok();
+        }
+    }
 }
 
 /// The head of a [`Line`]: held while its owner is served.
 pub(crate) struct Turn<'a> {
     line: &'a Line,
+    place: Place,
+    released: bool,
+}
+
+/// A caller that stepped out of the line's head for a while and keeps its place.
+pub(crate) struct Parked<'a> {
+    line: &'a Line,
+    place: Place,
+    resumed: bool,
 }
 
 /// A caller waiting in a [`Line`]; leaves it when dropped.
 struct Waiting<'a> {
     line: &'a Line,
-    key: (u8, u64),
+    place: Place,
     handed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
@@ -146,57 +180,103 @@ impl Line {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many callers a caller of `priority` would find ahead of it (the one served included).
+    /// How many callers a caller of `priority` would find ahead of it (the one served and the
+    /// parked ones included).
     pub(crate) fn ahead(&self, priority: Priority) -> usize {
         let s = self.state();
-        usize::from(s.busy) + s.waiting.keys().filter(|(level, _)| *level <= priority.level()).count()
+        let before = |place: &Place| place.0 <= priority.level();
+        usize::from(s.busy)
+            + s.waiting.keys().filter(|p| before(p)).count()
+            + s.parked.iter().filter(|p| before(p)).count()
     }
 
     pub(crate) async fn enter(&self, priority: Priority) -> Turn<'_> {
+        let place = {
+            let mut s = self.state();
+            s.next += 1;
+            (priority.level(), s.next)
+        };
+        self.enter_at(place).await
+    }
+
+    async fn enter_at(&self, place: Place) -> Turn<'_> {
         let mut waiting = {
             let mut s = self.state();
-            if !s.busy {
+            if !s.busy && s.eligible(place) {
                 s.busy = true;
-                return Turn { line: self };
+                return Turn { line: self, place, released: false };
             }
-            let key = (priority.level(), s.next);
-            s.next += 1;
             let (tx, rx) = tokio::sync::oneshot::channel();
-            s.waiting.insert(key, tx);
-            Waiting { line: self, key, handed: Some(rx) }
+            s.waiting.insert(place, tx);
+            Waiting { line: self, place, handed: Some(rx) }
         };
         if let Some(rx) = waiting.handed.as_mut() {
             // The sender is only ever used to hand the turn over, under the lock.
             let _ = rx.await;
         }
         waiting.handed = None;
-        Turn { line: self }
+        Turn { line: self, place, released: false }
     }
 
-    /// Hands the turn to the first caller still waiting, or frees the line.
+    /// Frees the line and hands the turn to the first eligible caller.
     fn release(&self) {
         let mut s = self.state();
-        while let Some((_, tx)) = s.waiting.pop_first() {
-            if tx.send(()).is_ok() {
-                return;
-            }
-        }
         s.busy = false;
+        s.hand_over();
+    }
+}
+
+impl<'a> Turn<'a> {
+    /// Steps out of the head while keeping this caller's place (see [`Line`]).
+    pub(crate) fn park(mut self) -> Parked<'a> {
+        self.released = true;
+        let mut s = self.line.state();
+        s.parked.insert(self.place);
+        s.busy = false;
+        s.hand_over();
+        Parked { line: self.line, place: self.place, resumed: false }
+    }
+}
+
+impl<'a> Parked<'a> {
+    /// Takes the turn again, ahead of everyone behind this caller's place.
+    pub(crate) async fn resume(mut self) -> Turn<'a> {
+        self.resumed = true;
+        {
+            let mut s = self.line.state();
+            s.parked.remove(&self.place);
+        }
+        self.line.enter_at(self.place).await
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        self.line.release();
+        if !self.released {
+            self.line.release();
+        }
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if !self.resumed {
+            let mut s = self.line.state();
+            s.parked.remove(&self.place);
+            s.hand_over();
+        }
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let Some(mut rx) = self.handed.take() else { return };
-        let removed = self.line.state().waiting.remove(&self.key).is_some();
-        // Not in the line any more: the turn was handed to this caller as it gave up.
-        if !removed && rx.try_recv().is_ok() {
+        let removed = self.line.state().waiting.remove(&self.place).is_some();
+        if removed {
+            // Its place no longer holds anyone back.
+            self.line.state().hand_over();
+        } else if rx.try_recv().is_ok() {
+            // Not in the line any more: the turn was handed to this caller as it gave up.
             self.line.release();
         }
     }
@@ -250,6 +330,34 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), ["i1", "i2", "s-follow", "s1", "s2", "bg"]);
+    }
+
+    #[tokio::test]
+    async fn a_parked_caller_lets_higher_classes_pass_and_keeps_its_place_in_its_own() {
+        let line = Arc::new(Line::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let scheduled = Priority::of(Class::Scheduled);
+        let parked = line.enter(scheduled).await.park();
+        let mut waiting = Vec::new();
+        for (name, priority) in [
+            ("s2", scheduled),
+            ("i1", Priority::of(Class::Interactive)),
+            ("bg", Priority::of(Class::Background)),
+        ] {
+            let (line, order) = (line.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let _turn = line.enter(priority).await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*order.lock().unwrap(), ["i1"], "only the higher class went while it was parked");
+        assert_eq!(line.ahead(scheduled), 2, "the parked caller and s2");
+        drop(parked.resume().await);
+        for task in waiting {
+            task.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["i1", "s2", "bg"]);
     }
 
     #[tokio::test]

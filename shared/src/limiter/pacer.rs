@@ -168,9 +168,14 @@ impl PermitSource for StrictPacer {
                         }
                         // Wait for the share's pace out of the line: a person's request that
                         // arrives meanwhile goes first.
-                        drop(turn);
+                        let parked = turn.park();
                         tokio::time::sleep(wait).await;
-                        turn = enter().await?;
+                        turn = match deadline {
+                            Some(d) => tokio::time::timeout_at(d.into(), parked.resume())
+                                .await
+                                .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
+                            None => parked.resume().await,
+                        };
                         continue;
                     }
                 }

@@ -279,9 +279,14 @@ impl<S: LaneStore> SharedLimiter<S> {
             if wait > self.settings.horizon {
                 // Too far ahead to reserve yet. Wait out of the line, so that a caller of a
                 // higher class (whose lanes may be free now) is not held behind this one.
-                drop(turn);
+                let parked = turn.park();
                 tokio::time::sleep(wait - self.settings.horizon).await;
-                turn = enter().await?;
+                turn = match deadline {
+                    Some(d) => tokio::time::timeout_at(d.into(), parked.resume())
+                        .await
+                        .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
+                    None => parked.resume().await,
+                };
                 continue;
             }
             self.counters.writes.fetch_add(1, Ordering::Relaxed);
