@@ -80,10 +80,28 @@ impl DynamoLocal {
     }
 
     /// Starts it again on the same port, empty (it keeps its tables in memory): the end of an
-    /// outage.
+    /// outage. Returns once a fresh JVM answers quickly, as a warm DynamoDB does.
     pub fn restart(&mut self) -> Result<(), String> {
         self.stop();
-        self.launch()
+        self.launch()?;
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let endpoint = self.endpoint.clone();
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                let client = lemdash_shared::dynamo::local_client(&endpoint);
+                let mut quick = 0;
+                let started = Instant::now();
+                while quick < 5 && started.elapsed() < Duration::from_secs(30) {
+                    let asked = Instant::now();
+                    let answered = client.list_tables().send().await.is_ok();
+                    quick =
+                        if answered && asked.elapsed() < Duration::from_millis(100) { quick + 1 } else { 0 };
+                }
+            })
+        })
+        .join()
+        .map_err(|_| "warming DynamoDB Local up failed".to_owned())
     }
 }
 

@@ -258,8 +258,9 @@ impl<S: LaneStore> SharedLimiter<S> {
         let mut turn = enter().await?;
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
-            // have all had the chance to notice the store is back.
-            let resume = self.clock.now_ms() + ms(self.settings.probe_after) + LANE_PERIOD_MS;
+            // have all had the chance to notice the store is back, even one whose probe fails
+            // once more (a store that answers slowly while it comes back).
+            let resume = self.clock.now_ms() + 2 * ms(self.settings.probe_after) + LANE_PERIOD_MS;
             if let Err(e) = self.write_pause(resume).await {
                 self.enter_degraded(&e);
                 return Ok(None);
