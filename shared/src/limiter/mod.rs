@@ -190,6 +190,15 @@ impl Line {
             + s.parked.iter().filter(|p| before(p)).count()
     }
 
+    /// [`Line::enter`], giving up when `deadline` passes first.
+    pub(crate) async fn enter_by(
+        &self,
+        priority: Priority,
+        deadline: Option<Instant>,
+    ) -> Result<Turn<'_>, PermitError> {
+        until(deadline, self.enter(priority)).await
+    }
+
     pub(crate) async fn enter(&self, priority: Priority) -> Turn<'_> {
         let place = {
             let mut s = self.state();
@@ -227,6 +236,17 @@ impl Line {
 }
 
 impl<'a> Turn<'a> {
+    /// Parks for `wait`, then takes the turn again; fails when `deadline` passes first.
+    pub(crate) async fn park_for(
+        self,
+        wait: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Turn<'a>, PermitError> {
+        let parked = self.park();
+        tokio::time::sleep(wait).await;
+        until(deadline, parked.resume()).await
+    }
+
     /// Steps out of the head while keeping this caller's place (see [`Line`]).
     pub(crate) fn park(mut self) -> Parked<'a> {
         self.released = true;
@@ -279,6 +299,19 @@ impl Drop for Waiting<'_> {
             // Not in the line any more: the turn was handed to this caller as it gave up.
             self.line.release();
         }
+    }
+}
+
+/// Waits for `turn`, or fails when `deadline` passes first.
+async fn until<'a>(
+    deadline: Option<Instant>,
+    turn: impl std::future::Future<Output = Turn<'a>>,
+) -> Result<Turn<'a>, PermitError> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d.into(), turn)
+            .await
+            .map_err(|_| PermitError::Deadline { wait: Duration::ZERO }),
+        None => Ok(turn.await),
     }
 }
 

@@ -138,15 +138,7 @@ impl PermitSource for StrictPacer {
                 }
             }
         }
-        let enter = || async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
-                    .await
-                    .map_err(|_| PermitError::Deadline { wait: Duration::ZERO }),
-                None => Ok(self.line.enter(priority).await),
-            }
-        };
-        let mut turn = enter().await?;
+        let mut turn = self.line.enter_by(priority, deadline).await?;
         let mut share_taken = false;
         loop {
             let now = Instant::now();
@@ -168,14 +160,7 @@ impl PermitSource for StrictPacer {
                         }
                         // Wait for the share's pace out of the line: a person's request that
                         // arrives meanwhile goes first.
-                        let parked = turn.park();
-                        tokio::time::sleep(wait).await;
-                        turn = match deadline {
-                            Some(d) => tokio::time::timeout_at(d.into(), parked.resume())
-                                .await
-                                .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
-                            None => parked.resume().await,
-                        };
+                        turn = turn.park_for(wait, deadline).await?;
                         continue;
                     }
                 }

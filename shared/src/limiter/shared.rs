@@ -247,15 +247,7 @@ impl<S: LaneStore> SharedLimiter<S> {
                 return Err(PermitError::Deadline { wait });
             }
         }
-        let enter = || async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), self.line.enter(priority))
-                    .await
-                    .map_err(|_| PermitError::Deadline { wait: Duration::ZERO }),
-                None => Ok(self.line.enter(priority).await),
-            }
-        };
-        let mut turn = enter().await?;
+        let mut turn = self.line.enter_by(priority, deadline).await?;
         if self.recovering.swap(false, Ordering::SeqCst) {
             // Degraded processes may still be sending on their own: hold the key until they
             // have all had the chance to notice the store is back, even one whose probe fails
@@ -280,14 +272,7 @@ impl<S: LaneStore> SharedLimiter<S> {
             if wait > self.settings.horizon {
                 // Too far ahead to reserve yet. Wait out of the line, so that a caller of a
                 // higher class (whose lanes may be free now) is not held behind this one.
-                let parked = turn.park();
-                tokio::time::sleep(wait - self.settings.horizon).await;
-                turn = match deadline {
-                    Some(d) => tokio::time::timeout_at(d.into(), parked.resume())
-                        .await
-                        .map_err(|_| PermitError::Deadline { wait: Duration::ZERO })?,
-                    None => parked.resume().await,
-                };
+                turn = turn.park_for(wait - self.settings.horizon, deadline).await?;
                 continue;
             }
             self.counters.writes.fetch_add(1, Ordering::Relaxed);
@@ -370,6 +355,20 @@ mod tests {
     use crate::secret::ApiKey;
     use std::sync::atomic::AtomicUsize;
 
+    /// One store seen by several limiters (processes).
+    #[derive(Debug)]
+    struct Shared(Arc<MemoryStore>);
+
+    #[async_trait::async_trait]
+    impl LaneStore for Shared {
+        async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
+            self.0.reserve(key, r).await
+        }
+        async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
+            self.0.pause(key, resume_ms).await
+        }
+    }
+
     fn limiter(store: MemoryStore) -> SharedLimiter<MemoryStore> {
         SharedLimiter::new(
             store,
@@ -425,17 +424,6 @@ mod tests {
     #[tokio::test]
     async fn a_pause_from_one_process_holds_another() {
         let store = Arc::new(MemoryStore::default());
-        #[derive(Debug)]
-        struct Shared(Arc<MemoryStore>);
-        #[async_trait::async_trait]
-        impl LaneStore for Shared {
-            async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
-                self.0.reserve(key, r).await
-            }
-            async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
-                self.0.pause(key, resume_ms).await
-            }
-        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
         let a = SharedLimiter::new(
             Shared(store.clone()),
@@ -491,17 +479,6 @@ mod tests {
     #[tokio::test]
     async fn a_slot_waiting_when_a_pause_becomes_known_is_given_up() {
         let store = Arc::new(MemoryStore::default());
-        #[derive(Debug)]
-        struct Shared(Arc<MemoryStore>);
-        #[async_trait::async_trait]
-        impl LaneStore for Shared {
-            async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
-                self.0.reserve(key, r).await
-            }
-            async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
-                self.0.pause(key, resume_ms).await
-            }
-        }
         // A horizon wide enough that the caller below holds its reservation while it waits.
         let settings = SharedSettings { horizon: Duration::from_secs(5), ..SharedSettings::default() };
         let l = Arc::new(SharedLimiter::new(
