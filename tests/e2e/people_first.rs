@@ -218,3 +218,49 @@ async fn forced_refreshes_in_a_row_compute_at_most_once_per_window_and_say_so() 
     let plain = http.get(format!("{base}/api/campaigns/dashboard")).send().await.unwrap();
     assert!(plain.headers().get(REFRESH_HEADER).is_none(), "only forced requests say how");
 }
+
+#[tokio::test]
+async fn with_another_tool_on_the_key_nothing_is_lost_and_every_class_pauses_together() {
+    let sim = sim(Profile::M, 66, settings()).await;
+    // Another tool takes 4 requests per second: with lemdash's share, more than the key holds.
+    sim.start_foreign_traffic(0, 4.0);
+    let client = client_with(&sim, Arc::new(StrictPacer::lemlist_with_share(0.75)));
+    let api = support::api(&client, Duration::from_secs(25));
+    let refresher = api.refresher().clone();
+    let base = support::serve(api).await;
+    let refresh = tokio::spawn(async move { refresher.run().await });
+    let took = ten_actions(&base, &sim, Duration::from_millis(800)).await;
+    let Outcome::Refreshed(f) = refresh.await.unwrap().unwrap() else { panic!("the refresh ran") };
+    sim.stop_foreign_traffic();
+    let log = sim.log();
+    println!(
+        "another tool at 4/s: refresh {} calls in {:.1} s, {} of lemdash's {} calls answered 429 in {} exhausted windows; actions took {}",
+        f.calls,
+        f.duration_ms as f64 / 1000.0,
+        log.rate_limited(),
+        log.total(),
+        log.exhaustion_episodes(),
+        percentiles(took)
+    );
+    assert_eq!(f.missing, 0, "nothing lost");
+    let rows: Value =
+        reqwest::get(format!("{base}/api/campaigns/dashboard")).await.unwrap().json().await.unwrap();
+    assert_eq!(rows, serde_json::to_value(truth::campaigns_dashboard(&sim.team())).unwrap());
+    let rows: Value = reqwest::get(format!("{base}/api/mailboxes")).await.unwrap().json().await.unwrap();
+    assert_eq!(rows, serde_json::to_value(truth::mailboxes_dashboard(&sim.team())).unwrap());
+    // Once lemlist says a window is spent, no call of any class is sent into it (beyond the
+    // calls already on their way).
+    let own: Vec<_> = log.own().collect();
+    let mut inside = Vec::new();
+    for spent in own.iter().filter(|e| e.status == 429 || e.remaining == Some(0)) {
+        let grace = Duration::from_millis(300);
+        inside.extend(
+            own.iter()
+                .filter(|e| e.window == spent.window && e.at > spent.at + grace)
+                .map(|e| (e.at, e.status)),
+        );
+    }
+    inside.sort();
+    inside.dedup();
+    assert!(inside.is_empty(), "every class paused: {inside:?}");
+}
