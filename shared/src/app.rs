@@ -93,7 +93,7 @@ impl App {
 }
 
 /// The lemlist client's settings for `key`.
-pub fn client_config(config: &Config, key: ApiKey) -> ClientConfig {
+fn client_config(config: &Config, key: ApiKey) -> ClientConfig {
     let mut c = ClientConfig::new(config.lemlist.base_url.clone(), key);
     c.request_timeout = config.lemlist.timeout;
     c
@@ -127,7 +127,7 @@ async fn permits(
 }
 
 /// The lanes that scheduled and background work may use for a budget `share`: at least one.
-pub fn share_lanes(share: f64) -> usize {
+fn share_lanes(share: f64) -> usize {
     let lanes = crate::limiter::lanes::LANES;
     ((lanes as f64 * share).floor() as usize).clamp(1, lanes)
 }

@@ -165,26 +165,9 @@ impl Config {
         };
         let timeout = seconds(&var, "LEMLIST_TIMEOUT_SECS", 20.0, 0.0, 900.0)?;
 
-        let max_processes = match var("LIMITER_MAX_PROCESSES") {
-            None => 4,
-            Some(raw) => {
-                raw.parse().ok().filter(|n| (1..=MAX_SHARING_PROCESSES).contains(n)).ok_or_else(|| {
-                    invalid(
-                        "LIMITER_MAX_PROCESSES",
-                        format!("{raw:?} is not a whole number from 1 to {MAX_SHARING_PROCESSES}"),
-                    )
-                })?
-            }
-        };
-        let horizon = match var("LIMITER_HORIZON_MS") {
-            None => Duration::from_millis(250),
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|ms| (100..=60_000).contains(ms))
-                .map(Duration::from_millis)
-                .ok_or_else(|| invalid("LIMITER_HORIZON_MS", format!("{raw:?} is not 100 to 60000")))?,
-        };
+        let max_processes =
+            whole(&var, "LIMITER_MAX_PROCESSES", 4, 1..=u64::from(MAX_SHARING_PROCESSES))? as u32;
+        let horizon = Duration::from_millis(whole(&var, "LIMITER_HORIZON_MS", 250, 100..=60_000)?);
         let budget_share = match var("LEMLIST_BUDGET_SHARE") {
             None => 0.75,
             Some(raw) => raw.parse::<f64>().ok().filter(|s| *s > 0.0 && *s <= 1.0).ok_or_else(|| {
@@ -194,15 +177,7 @@ impl Config {
         let limiter = LimiterConfig { table: var("LIMITER_TABLE"), max_processes, horizon, budget_share };
 
         let table = var("SNAPSHOT_TABLE");
-        let lease = match var("REFRESH_LEASE_SECS") {
-            None => Duration::from_secs(30),
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|s| (5..=900).contains(s))
-                .map(Duration::from_secs)
-                .ok_or_else(|| invalid("REFRESH_LEASE_SECS", format!("{raw:?} is not 5 to 900")))?,
-        };
+        let lease = Duration::from_secs(whole(&var, "REFRESH_LEASE_SECS", 30, 5..=900)?);
         let trigger = match var("REFRESH_TRIGGER").as_deref() {
             None if in_lambda && table.is_some() => Trigger::Table,
             None | Some("in-process") => Trigger::InProcess,
@@ -212,15 +187,7 @@ impl Config {
                 return Err(invalid("REFRESH_TRIGGER", format!("{other:?} is not `in-process` or `table`")));
             }
         };
-        let forced_refresh_min = match var("FORCED_REFRESH_MIN_SECS") {
-            None => Duration::from_secs(15),
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|s| *s <= 3600)
-                .map(Duration::from_secs)
-                .ok_or_else(|| invalid("FORCED_REFRESH_MIN_SECS", format!("{raw:?} is not 0 to 3600")))?,
-        };
+        let forced_refresh_min = Duration::from_secs(whole(&var, "FORCED_REFRESH_MIN_SECS", 15, 0..=3600)?);
         let snapshots = SnapshotConfig { table, lease, trigger, forced_refresh_min };
 
         let allowed_origins = var("ALLOWED_ORIGINS")
@@ -254,6 +221,19 @@ impl Config {
 
 fn invalid(name: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { name, reason }
+}
+
+/// A whole number in `range`, or `default` when unset.
+fn whole(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = var(name) else { return Ok(default) };
+    raw.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        invalid(name, format!("{raw:?} is not a whole number from {} to {}", range.start(), range.end()))
+    })
 }
 
 /// A number of seconds in `(min, max]`, or `default` when unset.

@@ -196,6 +196,7 @@ impl Refresher {
         if let Err(e) = self.store.release_lease(self.key.as_str(), &holder).await {
             tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
         }
+        let process = self.client.stats();
         match &result {
             Ok(f) => tracing::info!(
                 class = class.as_str(),
@@ -206,10 +207,10 @@ impl Refresher {
                 missing = f.missing,
                 // Since this process started: what people and machines each spent, and how long
                 // a person's request waited at most for the budget.
-                calls_interactive = self.client.stats().sent_by_class[0],
-                calls_scheduled = self.client.stats().sent_by_class[1],
-                calls_background = self.client.stats().sent_by_class[2],
-                longest_interactive_wait_ms = self.client.stats().longest_interactive_wait_ms,
+                calls_interactive = process.sent_by_class[0],
+                calls_scheduled = process.sent_by_class[1],
+                calls_background = process.sent_by_class[2],
+                longest_interactive_wait_ms = process.longest_interactive_wait_ms,
                 "refresh stored"
             ),
             Err(e) => tracing::error!(error = %e, "refresh failed"),

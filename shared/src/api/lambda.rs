@@ -47,10 +47,7 @@ pub async fn handle_event(api: &Api, function: Function, event: lambda_http::Req
         tracing::info!(path = event.uri().path(), request_id = %request_id.0, "refused: no identity from the authorizer");
         let mut r = response::error(&ApiError::Unauthorized, &request_id.0);
         let origin = event.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok());
-        api.cors.apply(r.headers_mut(), origin);
-        if let Ok(v) = http::HeaderValue::from_str(&request_id.0) {
-            r.headers_mut().insert(super::REQUEST_ID_HEADER, v);
-        }
+        api.finish(&mut r, origin, &request_id.0);
         return r;
     }
     let (mut parts, body) = event.into_parts();

@@ -156,10 +156,7 @@ impl Api {
                 Err(e) => response::error(&e, &id),
             }
         };
-        self.cors.apply(response.headers_mut(), origin.as_deref());
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
+        self.finish(&mut response, origin.as_deref(), &id);
         tracing::info!(
             path,
             status = response.status().as_u16(),
@@ -167,6 +164,15 @@ impl Api {
             "request"
         );
         response
+    }
+
+    /// What every response carries, whichever adapter answers it: CORS for the caller's origin
+    /// and the request's id.
+    fn finish(&self, response: &mut Response<String>, origin: Option<&str>, request_id: &str) {
+        self.cors.apply(response.headers_mut(), origin);
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
     }
 
     async fn dispatch(&self, route: Route, request: &Request<Bytes>) -> Result<Response<String>, ApiError> {

@@ -119,11 +119,14 @@ pub fn preflight(methods: &str) -> Response<String> {
 pub struct Cors {
     /// Exact origins, or `*` for any.
     allowed_origins: Vec<String>,
+    /// [`EXPOSED_HEADERS`] as one header value, made once.
+    exposed: HeaderValue,
 }
 
 impl Cors {
     pub fn new(allowed_origins: Vec<String>) -> Self {
-        Self { allowed_origins }
+        let exposed = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")).expect("header names are ASCII");
+        Self { allowed_origins, exposed }
     }
 
     fn allows(&self, origin: &str) -> bool {
@@ -137,9 +140,7 @@ impl Cors {
             && let Ok(value) = HeaderValue::from_str(origin)
         {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            if let Ok(exposed) = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")) {
-                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
-            }
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed.clone());
         }
     }
 }

@@ -291,14 +291,13 @@ impl Drop for Parked<'_> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let Some(mut rx) = self.handed.take() else { return };
-        let removed = self.line.state().waiting.remove(&self.place).is_some();
-        if removed {
-            // Its place no longer holds anyone back.
-            self.line.state().hand_over();
-        } else if rx.try_recv().is_ok() {
+        let mut s = self.line.state();
+        if s.waiting.remove(&self.place).is_none() && rx.try_recv().is_ok() {
             // Not in the line any more: the turn was handed to this caller as it gave up.
-            self.line.release();
+            s.busy = false;
         }
+        // Either way its place no longer holds anyone back.
+        s.hand_over();
     }
 }
 
