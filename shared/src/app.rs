@@ -75,7 +75,8 @@ impl App {
         store: Arc<dyn SnapshotStore>,
         key: KeyFingerprint,
     ) -> Self {
-        let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease);
+        let refresher =
+            Refresher::new(client.clone(), store, key, config.snapshots.lease).with_sync(config.sync);
         Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
     }
 

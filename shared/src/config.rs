@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 18] = [
+pub const ENV_VARS: [&str; 22] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -22,6 +22,10 @@ pub const ENV_VARS: [&str; 18] = [
     "LIMITER_HORIZON_MS",
     "LEMLIST_BUDGET_SHARE",
     "FORCED_REFRESH_MIN_SECS",
+    "SYNC_MODE",
+    "SYNC_OVERLAP_SECS",
+    "DETAILS_MAX_AGE_SECS",
+    "FULL_RESYNC_EVERY_SECS",
     "SNAPSHOT_TABLE",
     "REFRESH_LEASE_SECS",
     "REFRESH_TRIGGER",
@@ -54,6 +58,7 @@ pub struct Config {
     pub lemlist: LemlistConfig,
     pub limiter: LimiterConfig,
     pub snapshots: SnapshotConfig,
+    pub sync: SyncConfig,
     pub http: HttpConfig,
     /// `AWS_ENDPOINT_URL_DYNAMODB`, when it points at a local emulator: lemdash then creates a
     /// missing table itself. Against AWS it never creates tables.
@@ -126,6 +131,42 @@ pub struct SnapshotConfig {
     pub forced_refresh_min: Duration,
 }
 
+/// How a refresh reads lemlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Read what can have changed since the last refresh, keeping a sync state per key.
+    Incremental,
+    /// Read everything on every refresh, keeping no state (lemdash's first behaviour).
+    Full,
+}
+
+/// The incremental sync's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// `SYNC_MODE` (`incremental` or `full`, default `incremental`).
+    pub mode: SyncMode,
+    /// `SYNC_OVERLAP_SECS` (0–3600, default 300): how far before the last refresh each activity
+    /// read starts again, for activities lemlist makes visible after their timestamp.
+    pub overlap: Duration,
+    /// `DETAILS_MAX_AGE_SECS` (60–86400, default 3600): the oldest the senders of a campaign
+    /// that is not running may be (running campaigns' are read on every refresh).
+    pub details_max_age: Duration,
+    /// `FULL_RESYNC_EVERY_SECS` (600–2592000, default 86400): how often the whole history is
+    /// read again from scratch, at the lowest priority, to correct any drift.
+    pub full_resync_every: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            mode: SyncMode::Incremental,
+            overlap: Duration::from_secs(300),
+            details_max_age: Duration::from_secs(3600),
+            full_resync_every: Duration::from_secs(86_400),
+        }
+    }
+}
+
 /// The HTTP side of the functions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
@@ -190,6 +231,25 @@ impl Config {
         let forced_refresh_min = Duration::from_secs(whole(&var, "FORCED_REFRESH_MIN_SECS", 15, 0..=3600)?);
         let snapshots = SnapshotConfig { table, lease, trigger, forced_refresh_min };
 
+        let mode = match var("SYNC_MODE").as_deref() {
+            None | Some("incremental") => SyncMode::Incremental,
+            Some("full") => SyncMode::Full,
+            Some(other) => {
+                return Err(invalid("SYNC_MODE", format!("{other:?} is not `incremental` or `full`")));
+            }
+        };
+        let sync = SyncConfig {
+            mode,
+            overlap: Duration::from_secs(whole(&var, "SYNC_OVERLAP_SECS", 300, 0..=3600)?),
+            details_max_age: Duration::from_secs(whole(&var, "DETAILS_MAX_AGE_SECS", 3600, 60..=86_400)?),
+            full_resync_every: Duration::from_secs(whole(
+                &var,
+                "FULL_RESYNC_EVERY_SECS",
+                86_400,
+                600..=2_592_000,
+            )?),
+        };
+
         let allowed_origins = var("ALLOWED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -213,6 +273,7 @@ impl Config {
             lemlist: LemlistConfig { base_url, key, timeout },
             limiter,
             snapshots,
+            sync,
             http,
             local_dynamodb,
         })
@@ -316,6 +377,8 @@ mod tests {
             c.http,
             HttpConfig { allowed_origins: vec![], budget: Duration::from_secs(25), auth_required: false }
         );
+        assert_eq!(c.sync, SyncConfig::default());
+        assert_eq!(c.sync.mode, SyncMode::Incremental);
         assert_eq!(c.local_dynamodb, None);
     }
 
@@ -348,6 +411,23 @@ mod tests {
         assert_eq!(c.local_dynamodb.as_deref(), Some("http://127.0.0.1:8000"));
         assert_eq!(c.http.allowed_origins, vec!["https://a.example", "https://b.example"]);
         assert_eq!(c.http.budget, Duration::from_secs(10));
+        let sync = read(&[
+            ("SYNC_MODE", "full"),
+            ("SYNC_OVERLAP_SECS", "0"),
+            ("DETAILS_MAX_AGE_SECS", "600"),
+            ("FULL_RESYNC_EVERY_SECS", "3600"),
+        ])
+        .unwrap()
+        .sync;
+        assert_eq!(
+            sync,
+            SyncConfig {
+                mode: SyncMode::Full,
+                overlap: Duration::ZERO,
+                details_max_age: Duration::from_secs(600),
+                full_resync_every: Duration::from_secs(3600)
+            }
+        );
         let remote = read(&[("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")]);
         assert_eq!(remote.unwrap().local_dynamodb, None, "never treated as an emulator");
     }
@@ -386,6 +466,10 @@ mod tests {
             ("LEMLIST_BUDGET_SHARE", "0"),
             ("LEMLIST_BUDGET_SHARE", "1.5"),
             ("FORCED_REFRESH_MIN_SECS", "-1"),
+            ("SYNC_MODE", "partial"),
+            ("SYNC_OVERLAP_SECS", "3601"),
+            ("DETAILS_MAX_AGE_SECS", "10"),
+            ("FULL_RESYNC_EVERY_SECS", "60"),
         ] {
             let e = error(&[(name, value)]);
             assert!(e.starts_with(&format!("{name} is invalid")), "{name}={value}: {e}");

@@ -22,4 +22,5 @@ pub mod local;
 pub mod refresh;
 pub mod secret;
 pub mod snapshot;
+pub mod sync;
 pub mod telemetry;

@@ -10,14 +10,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::dashboard;
+use crate::config::{SyncConfig, SyncMode};
+use crate::dashboard::{self, Reads, fetch};
 use crate::lemlist::{LemlistClient, LemlistError};
 use crate::limiter::Class;
 use crate::secret::KeyFingerprint;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
-    encode,
+    encode, pack, unpack,
 };
+use crate::sync::{LastRefresh, Mode, SyncState};
 
 /// What invoked the refresh function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,7 @@ pub struct Refresher {
     /// The snapshots' partition key.
     key: KeyFingerprint,
     lease: Duration,
+    sync: SyncConfig,
 }
 
 fn now_ms() -> i64 {
@@ -112,7 +115,35 @@ impl Refresher {
         key: KeyFingerprint,
         lease: Duration,
     ) -> Self {
-        Self { client, store, key, lease }
+        Self { client, store, key, lease, sync: SyncConfig::default() }
+    }
+
+    /// How refreshes read lemlist (incremental by default).
+    pub fn with_sync(mut self, sync: SyncConfig) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// The key's stored sync state and its version; `None` when there is none, or when it
+    /// cannot be read back (an older format): the next refresh then reads from scratch.
+    pub async fn sync_state(&self) -> Result<Option<(u64, SyncState)>, SnapshotError> {
+        let Some(stored) = self.store.load(self.key.as_str(), Board::Sync).await? else { return Ok(None) };
+        match unpack::<SyncState>(&stored.bytes) {
+            Ok(state) => Ok(Some((stored.version, state))),
+            Err(e) => {
+                tracing::warn!(error = %e, "the sync state cannot be read; the next refresh reads from scratch");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Replaces the stored sync state (tests corrupt it through here to check `verify`).
+    pub async fn store_sync_state(
+        &self,
+        state: &SyncState,
+        expected: Option<u64>,
+    ) -> Result<bool, SnapshotError> {
+        self.store.save(self.key.as_str(), Board::Sync, pack(state), expected).await
     }
 
     /// Asks for a refresh of the key through the store (in AWS, the snapshot table's stream
@@ -219,10 +250,32 @@ impl Refresher {
     }
 
     async fn refresh_holding_lease(&self, class: Class) -> Result<RefreshFigures, RefreshError> {
-        let (started, computed_at, before) = (Instant::now(), Utc::now(), self.client.stats());
-        let data = dashboard::fetch(&self.client.with_class(class)).await?;
+        let (started, before) = (Instant::now(), self.client.stats());
+        // The bound of every activity read, and the snapshots' time: whole milliseconds, as
+        // lemlist's dates are.
+        let until = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
+        let incremental = self.sync.mode == SyncMode::Incremental;
+        let stored = if incremental { self.sync_state().await? } else { None };
+        let mode = SyncState::mode(stored.as_ref().map(|(_, s)| s), &self.sync, until);
+        // A periodic re-sync is nobody's wait: it takes the lowest class.
+        let class = if mode == Mode::Full && stored.is_some() { Class::Background } else { class };
+        let client = self.client.with_class(class);
+        let roots = fetch::roots(&client).await?;
+        let (version, mut state) = match stored {
+            Some((version, state)) if mode == Mode::Incremental => (Some(version), state),
+            stored => (stored.map(|(version, _)| version), SyncState::default()),
+        };
+        let reads = match mode {
+            Mode::Full => Reads::full(&roots.campaigns, until),
+            Mode::Incremental => state.plan(&roots.campaigns, until, &self.sync),
+        };
+        let (mut data, streams) = fetch::read(&client, roots, &reads).await;
+        if incremental {
+            state.absorb(mode, &reads, &mut data, streams);
+        }
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
+        drop(data);
         if !campaigns.missing.is_empty() || !mailboxes.missing.is_empty() {
             tracing::warn!(
                 campaigns = ?campaigns.missing,
@@ -240,8 +293,31 @@ impl Refresher {
             duration_ms: started.elapsed().as_millis() as u64,
             missing: campaigns.missing.len() + mailboxes.missing.len(),
         };
-        self.save(Board::Campaigns, Snapshot::fresh(computed_at, &figures, campaigns)).await?;
-        self.save(Board::Mailboxes, Snapshot::fresh(computed_at, &figures, mailboxes)).await?;
+        tracing::info!(
+            mode = ?mode,
+            histories = reads.histories.len(),
+            details = reads.details.len(),
+            streams = reads.streams.len(),
+            tracked = state.campaigns.len(),
+            "refresh read"
+        );
+        self.save(Board::Campaigns, Snapshot::fresh(until, &figures, campaigns)).await?;
+        self.save(Board::Mailboxes, Snapshot::fresh(until, &figures, mailboxes)).await?;
+        if incremental {
+            state.last = LastRefresh {
+                mode: Some(mode),
+                at: Some(until),
+                calls: figures.calls,
+                duration_ms: figures.duration_ms,
+                histories: reads.histories.len(),
+                details: reads.details.len(),
+            };
+            // Only the lease holder writes the state; losing the condition means the lease was
+            // lost meanwhile, and the other refresh's state is as good as this one.
+            if !self.store_sync_state(&state, version).await? {
+                tracing::warn!("the sync state changed under this refresh; keeping the other writer's");
+            }
+        }
         Ok(figures)
     }
 
@@ -275,6 +351,7 @@ impl Refresher {
             match board {
                 Board::Campaigns => self.patch::<dashboard::CampaignRow>(*board, &patch).await?,
                 Board::Mailboxes => self.patch::<dashboard::MailboxFacts>(*board, &patch).await?,
+                Board::Sync => {}
             }
         }
         Ok(())

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
 use super::leads::{company, has_sendable, live, states_absent};
+use super::seen::Seen;
 use super::{Dashboard, display_name, percent};
-use crate::lemlist::Activity;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
@@ -34,27 +34,20 @@ pub enum CampaignStatus {
     Ended,
 }
 
-fn distinct_leads(activities: &[Activity]) -> usize {
-    activities.iter().filter_map(|a| a.lead_id.as_deref()).collect::<HashSet<_>>().len()
-}
-
 /// An activity stream whose rows lack `leadId` cannot be counted by distinct lead: the part is
 /// reported missing (its count covers only the rows that have one), never shown as complete.
 fn without_lead_ids(
     what: &str,
     campaign_id: &str,
-    activities: Option<&[Activity]>,
+    seen: Option<&Seen>,
     row: &mut Vec<String>,
     all: &mut Vec<String>,
 ) {
-    let Some(activities) = activities else { return };
-    let lacking = activities.iter().filter(|a| a.lead_id.is_none()).count();
+    let Some(seen) = seen else { return };
+    let lacking = seen.anonymous();
     if lacking > 0 {
         row.push(what.to_owned());
-        all.push(format!(
-            "{what} of {campaign_id}: {lacking} of {} activities have no leadId",
-            activities.len()
-        ));
+        all.push(format!("{what} of {campaign_id}: activities without a leadId ({lacking})"));
     }
 }
 
@@ -63,10 +56,10 @@ fn without_lead_ids(
 pub(crate) fn part<'a, T>(
     what: &str,
     campaign_id: &str,
-    fetched: Option<&'a Result<Vec<T>, crate::lemlist::LemlistError>>,
+    fetched: Option<&'a Result<T, crate::lemlist::LemlistError>>,
     row: &mut Vec<String>,
     all: &mut Vec<String>,
-) -> Option<&'a [T]> {
+) -> Option<&'a T> {
     match fetched {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
@@ -90,7 +83,8 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
         .map(|c| {
             let mut missing = Vec::new();
             let id = c.id.as_str();
-            let mut leads = part("leads", id, data.leads.get(id), &mut missing, &mut all).unwrap_or_default();
+            let mut leads: &[crate::lemlist::Lead] =
+                part("leads", id, data.leads.get(id), &mut missing, &mut all).map_or(&[], Vec::as_slice);
             if let Some(reason) = states_absent(leads) {
                 missing.extend(["people_count", "companies_count", "campaign_status"].map(String::from));
                 all.push(format!("leads of {id}: {reason}"));
@@ -105,7 +99,7 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
 
             let live_count = live(leads).count();
             let companies: HashSet<&str> = live(leads).filter_map(company).collect();
-            let engaged = sent.map_or(0, distinct_leads);
+            let engaged = sent.map_or(0, Seen::leads);
             let ended = live_count > 0 && !has_sendable(leads);
             CampaignRow {
                 campaign_id: c.id.clone(),
@@ -113,8 +107,8 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
                 people_count: live_count as u64,
                 companies_count: companies.len() as u64,
                 people_engaged: engaged as u64,
-                open_rate: percent(opened.map_or(0, distinct_leads), engaged),
-                reply_rate: percent(replied.map_or(0, distinct_leads), engaged),
+                open_rate: percent(opened.map_or(0, Seen::leads), engaged),
+                reply_rate: percent(replied.map_or(0, Seen::leads), engaged),
                 campaign_status: if ended { CampaignStatus::Ended } else { CampaignStatus::Active },
                 missing,
             }
@@ -127,7 +121,7 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
 mod tests {
     use super::*;
     use crate::dashboard::leads::lead;
-    use crate::lemlist::{CampaignSummary, LemlistError};
+    use crate::lemlist::{Activity, CampaignSummary, LemlistError};
 
     fn summary(id: &str, status: &str, name: Option<&str>) -> CampaignSummary {
         CampaignSummary {
@@ -140,9 +134,9 @@ mod tests {
         }
     }
 
-    fn activity(kind: &str, lead: &str) -> Activity {
+    fn activity(kind: &str, lead: &str, i: usize) -> Activity {
         Activity {
-            id: format!("act_{kind}{lead}"),
+            id: format!("act_{kind}{lead}{i}"),
             kind: kind.into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
             campaign_id: None,
@@ -166,7 +160,10 @@ mod tests {
             ..TeamData::default()
         };
         d.leads.insert("cam_1".into(), Ok(leads));
-        let acts = |kind: &str, ids: &[&str]| Ok(ids.iter().map(|l| activity(kind, l)).collect());
+        let acts = |kind: &str, ids: &[&str]| {
+            let rows: Vec<Activity> = ids.iter().enumerate().map(|(i, l)| activity(kind, l, i)).collect();
+            Ok(Seen::of(&rows))
+        };
         d.sent.insert("cam_1".into(), acts("emailsSent", sent));
         d.opened.insert("cam_1".into(), acts("emailsOpened", opened));
         d.replied.insert("cam_1".into(), acts("emailsReplied", replied));
@@ -224,7 +221,7 @@ mod tests {
         };
         let mut d = data_with((0..3).map(documented).collect(), &["a", "b"], &["a"], &[]);
         if let Some(Ok(opened)) = d.opened.get_mut("cam_1") {
-            opened.push(Activity { lead_id: None, ..activity("emailsOpened", "x") });
+            opened.add(&Activity { lead_id: None, ..activity("emailsOpened", "x", 9) });
         }
         let dash = campaigns_dashboard(&d);
         let row = &dash.rows[0];
@@ -238,7 +235,7 @@ mod tests {
             "{:?}",
             dash.missing
         );
-        assert_eq!(dash.missing[1], "emailsOpened of cam_1: 1 of 2 activities have no leadId");
+        assert_eq!(dash.missing[1], "emailsOpened of cam_1: activities without a leadId (1)");
         assert_eq!((row.people_engaged, row.open_rate), (2, 50.0), "the rows with an id still count");
     }
 

@@ -1,9 +1,10 @@
-//! The fetch plan for both dashboards: every call that does not depend on another is issued at
+//! The reads behind both dashboards: every call that does not depend on another is issued at
 //! once, so that the per-key budget, not latency, sets the pace. Pages of one activity stream
 //! follow each other; everything else overlaps. Computing both dashboards together fetches each
-//! resource once.
+//! resource once. What is read is a [`Reads`]: [`full`] reads everything (the first sync, and
+//! `SYNC_MODE=full`); the incremental sync (`crate::sync`) reads only what can have changed.
 //!
-//! Calls, for C campaigns of which R run, and U users:
+//! Calls of a full read, for C campaigns of which R run, and U users:
 //! - the campaign list, all statuses at once (1 call per 100 campaigns; the running ones are
 //!   filtered here, keeping lemlist's order);
 //! - campaigns dashboard: per running campaign, the lead export and three activity streams
@@ -15,14 +16,16 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
+use super::seen::{Seen, Stream};
 use crate::ids::{CampaignId, UserId};
 use crate::lemlist::{
-    Activity, ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
+    ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
 };
 
-type Fetched<T> = Result<T, LemlistError>;
+pub type Fetched<T> = Result<T, LemlistError>;
 
 /// Everything the dashboards are computed from. A part that could not be fetched is kept as its
 /// error, so the dashboards can say what is missing.
@@ -34,9 +37,9 @@ pub struct TeamData {
     pub details: HashMap<String, Fetched<CampaignDetail>>,
     /// Lead exports of the running campaigns, by campaign id.
     pub leads: HashMap<String, Fetched<Vec<Lead>>>,
-    pub sent: HashMap<String, Fetched<Vec<Activity>>>,
-    pub opened: HashMap<String, Fetched<Vec<Activity>>>,
-    pub replied: HashMap<String, Fetched<Vec<Activity>>>,
+    pub sent: HashMap<String, Fetched<Seen>>,
+    pub opened: HashMap<String, Fetched<Seen>>,
+    pub replied: HashMap<String, Fetched<Seen>>,
     /// Every team member with their mailboxes, in the team's order.
     pub users: Vec<(String, Fetched<User>)>,
 }
@@ -46,14 +49,72 @@ impl TeamData {
     pub fn running(&self) -> impl Iterator<Item = &CampaignSummary> {
         self.campaigns.iter().filter(|c| c.status.as_deref() == Some("running"))
     }
+
+    /// The distinct leads of `stream`, by campaign id.
+    pub fn seen_mut(&mut self, stream: Stream) -> &mut HashMap<String, Fetched<Seen>> {
+        match stream {
+            Stream::Sent => &mut self.sent,
+            Stream::Opened => &mut self.opened,
+            Stream::Replied => &mut self.replied,
+        }
+    }
+}
+
+/// The two reads everything else depends on: every campaign, and who is in the team.
+#[derive(Debug, Clone, Default)]
+pub struct Roots {
+    pub campaigns: Vec<CampaignSummary>,
+    pub user_ids: Vec<String>,
+}
+
+/// What a refresh reads beyond the roots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reads {
+    /// Every activity read ends here (`maxDate`): lemlist pages newest first by offset, and a
+    /// fixed end keeps the set still while new activities arrive.
+    pub until: DateTime<Utc>,
+    /// Campaigns whose whole history is read, per campaign (three streams each).
+    pub histories: Vec<String>,
+    /// Campaigns whose leads are exported.
+    pub leads: Vec<String>,
+    /// Campaigns whose details (senders) are read.
+    pub details: Vec<String>,
+    /// Team-wide reads of a stream from a date (`minDate`) to `until`.
+    pub streams: Vec<(Stream, DateTime<Utc>)>,
+}
+
+/// Each team-wide stream read: the distinct leads it showed per campaign, or why it failed.
+pub type StreamReads = Vec<(Stream, Fetched<HashMap<String, Seen>>)>;
+
+impl Reads {
+    /// Everything, from scratch: every running campaign's history and leads, and every
+    /// campaign's details.
+    pub fn full(campaigns: &[CampaignSummary], until: DateTime<Utc>) -> Self {
+        let running: Vec<String> = campaigns
+            .iter()
+            .filter(|c| c.status.as_deref() == Some("running"))
+            .map(|c| c.id.clone())
+            .collect();
+        Self {
+            until,
+            histories: running.clone(),
+            leads: running,
+            details: campaigns.iter().map(|c| c.id.clone()).collect(),
+            streams: vec![],
+        }
+    }
+
+    /// The calls this needs at least (one page per stream), roots excluded.
+    pub fn minimum_calls(&self) -> usize {
+        self.histories.len() * 3 + self.leads.len() + self.details.len() + self.streams.len()
+    }
 }
 
 enum Part {
     Detail(String, Fetched<CampaignDetail>),
     Leads(String, Fetched<Vec<Lead>>),
-    Sent(String, Fetched<Vec<Activity>>),
-    Opened(String, Fetched<Vec<Activity>>),
-    Replied(String, Fetched<Vec<Activity>>),
+    History(Stream, String, Fetched<Seen>),
+    Stream(Stream, Fetched<HashMap<String, Seen>>),
     User(usize, Fetched<User>),
 }
 
@@ -64,29 +125,57 @@ fn invalid_id(id: &str) -> LemlistError {
     }
 }
 
-/// Fetches what both dashboards need. Fails only when a root of the plan fails (the campaign
-/// list or the team); any other failure is kept in the data.
-pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
-    let (campaigns, team) = tokio::join!(client.campaigns(None), client.team());
-    let mut data = TeamData { campaigns: campaigns?, ..TeamData::default() };
-    let team = team?;
+fn query(stream: Stream) -> ActivityQuery {
+    let q = ActivityQuery::of_type(stream.kind());
+    if stream.first_only() { q.first_only() } else { q }
+}
 
-    let mut jobs = JoinSet::new();
-    let running: Vec<String> = data.running().map(|c| c.id.clone()).collect();
-    // Longest chains first: activity streams have several pages each.
-    for id in &running {
-        let Ok(cid) = id.parse::<CampaignId>() else { continue };
-        let (c, key) = (client.clone(), id.clone());
-        let q = ActivityQuery::of_type("emailsSent").campaign(&cid);
-        jobs.spawn(async move { Part::Sent(key, c.activities(&q).await) });
-        let (c, key) = (client.clone(), id.clone());
-        let q = ActivityQuery::of_type("emailsOpened").campaign(&cid).first_only();
-        jobs.spawn(async move { Part::Opened(key, c.activities(&q).await) });
-        let (c, key) = (client.clone(), id.clone());
-        let q = ActivityQuery::of_type("emailsReplied").campaign(&cid);
-        jobs.spawn(async move { Part::Replied(key, c.activities(&q).await) });
+/// Reads the roots. Fails when either fails: nothing can be computed without them.
+pub async fn roots(client: &LemlistClient) -> Result<Roots, LemlistError> {
+    let (campaigns, team) = tokio::join!(client.campaigns(None), client.team());
+    let team = team?;
+    let mut user_ids: Vec<String> = team.users.iter().map(|u| u.user_id.clone()).collect();
+    if user_ids.is_empty() {
+        user_ids = team.user_ids.clone();
     }
-    for id in &running {
+    Ok(Roots { campaigns: campaigns?, user_ids })
+}
+
+/// Reads `reads` and every user. Failures are kept in the data, never raised.
+pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamData, StreamReads) {
+    let mut data = TeamData { campaigns: roots.campaigns, ..TeamData::default() };
+    let mut streams = Vec::new();
+    let mut jobs = JoinSet::new();
+    // Longest chains first: activity streams have several pages each.
+    for &(stream, since) in &reads.streams {
+        let (c, q) = (client.clone(), query(stream).between(Some(since), Some(reads.until)));
+        jobs.spawn(async move {
+            let mut by_campaign: HashMap<String, Seen> = HashMap::new();
+            let read = c
+                .activities_each(&q, |rows| {
+                    for a in &rows {
+                        if let Some(campaign) = &a.campaign_id {
+                            by_campaign.entry(campaign.clone()).or_default().add(a);
+                        }
+                    }
+                })
+                .await;
+            Part::Stream(stream, read.map(|_| by_campaign))
+        });
+    }
+    for id in &reads.histories {
+        let Ok(cid) = id.parse::<CampaignId>() else { continue };
+        for stream in Stream::ALL {
+            let (c, key) = (client.clone(), id.clone());
+            let q = query(stream).campaign(&cid).between(None, Some(reads.until));
+            jobs.spawn(async move {
+                let mut seen = Seen::default();
+                let read = c.activities_each(&q, |rows| rows.iter().for_each(|a| seen.add(a))).await;
+                Part::History(stream, key, read.map(|_| seen))
+            });
+        }
+    }
+    for id in &reads.leads {
         let Ok(cid) = id.parse::<CampaignId>() else {
             data.leads.insert(id.clone(), Err(invalid_id(id)));
             continue;
@@ -94,19 +183,15 @@ pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
         let (c, key) = (client.clone(), id.clone());
         jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await) });
     }
-    for campaign in &data.campaigns {
-        let Ok(cid) = campaign.id.parse::<CampaignId>() else {
-            data.details.insert(campaign.id.clone(), Err(invalid_id(&campaign.id)));
+    for id in &reads.details {
+        let Ok(cid) = id.parse::<CampaignId>() else {
+            data.details.insert(id.clone(), Err(invalid_id(id)));
             continue;
         };
-        let (c, key) = (client.clone(), campaign.id.clone());
+        let (c, key) = (client.clone(), id.clone());
         jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await) });
     }
-    let mut user_ids: Vec<String> = team.users.iter().map(|u| u.user_id.clone()).collect();
-    if user_ids.is_empty() {
-        user_ids = team.user_ids.clone();
-    }
-    for (i, id) in user_ids.iter().enumerate() {
+    for (i, id) in roots.user_ids.iter().enumerate() {
         let result = match id.parse::<UserId>() {
             Ok(uid) => {
                 let c = client.clone();
@@ -122,11 +207,20 @@ pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
         match done.expect("fetch tasks do not panic") {
             Part::Detail(id, r) => drop(data.details.insert(id, r)),
             Part::Leads(id, r) => drop(data.leads.insert(id, r)),
-            Part::Sent(id, r) => drop(data.sent.insert(id, r)),
-            Part::Opened(id, r) => drop(data.opened.insert(id, r)),
-            Part::Replied(id, r) => drop(data.replied.insert(id, r)),
+            Part::History(stream, id, r) => drop(data.seen_mut(stream).insert(id, r)),
+            Part::Stream(stream, r) => streams.push((stream, r)),
             Part::User(i, r) => data.users[i].1 = r,
         }
     }
-    Ok(data)
+    streams.sort_by_key(|(s, _)| *s);
+    (data, streams)
+}
+
+/// Fetches what both dashboards need from scratch. Fails only when a root fails (the campaign
+/// list or the team); any other failure is kept in the data.
+pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
+    let until = Utc::now();
+    let roots = roots(client).await?;
+    let reads = Reads::full(&roots.campaigns, until);
+    Ok(read(client, roots, &reads).await.0)
 }

@@ -9,10 +9,12 @@ pub mod campaigns;
 pub mod fetch;
 pub mod leads;
 pub mod mailboxes;
+pub mod seen;
 
 pub use campaigns::{CampaignRow, CampaignStatus, campaigns_dashboard};
-pub use fetch::{TeamData, fetch};
+pub use fetch::{Reads, Roots, TeamData, fetch};
 pub use mailboxes::{MailboxFacts, MailboxRow, MailboxStatus, mailboxes_dashboard, mailboxes_facts};
+pub use seen::{Seen, Stream};
 
 /// A dashboard and what could not be fetched for it.
 #[derive(Debug, Clone, PartialEq)]

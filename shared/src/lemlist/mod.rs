@@ -319,8 +319,19 @@ impl LemlistClient {
     /// `GET /activities?version=v2`, paged by offset to the end. Pages follow each other; rows
     /// already seen (by `_id`) are dropped, and a page with nothing new ends the list.
     pub async fn activities(&self, filter: &ActivityQuery) -> Result<Vec<Activity>, LemlistError> {
+        let mut all = Vec::new();
+        self.activities_each(filter, |rows| all.extend(rows)).await?;
+        Ok(all)
+    }
+
+    /// The same, handing each page's new rows to `on_page` as it arrives, so that a caller who
+    /// folds them keeps only what it folds. Returns how many pages were read.
+    pub async fn activities_each(
+        &self,
+        filter: &ActivityQuery,
+        mut on_page: impl FnMut(Vec<Activity>),
+    ) -> Result<usize, LemlistError> {
         let base = filter.params();
-        let mut all: Vec<Activity> = Vec::new();
         let mut seen = HashSet::new();
         for page in 0..MAX_PAGES {
             let mut query = base.clone();
@@ -336,13 +347,14 @@ impl LemlistClient {
             };
             let rows: Vec<Activity> = self.send(call).await?;
             let full = rows.len() >= PAGE_SIZE;
-            let before = all.len();
-            all.extend(rows.into_iter().filter(|a| seen.insert(a.id.clone())));
-            if !full || all.len() == before {
-                break;
+            let fresh: Vec<Activity> = rows.into_iter().filter(|a| seen.insert(a.id.clone())).collect();
+            let nothing_new = fresh.is_empty();
+            on_page(fresh);
+            if !full || nothing_new {
+                return Ok(page + 1);
             }
         }
-        Ok(all)
+        Ok(MAX_PAGES)
     }
 
     /// `GET /users/{id}`: a user and their mailboxes.

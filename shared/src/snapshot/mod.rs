@@ -24,14 +24,17 @@ use crate::ids::{CampaignId, MailboxId};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
 
-/// Which dashboard a snapshot holds.
+/// Which document a stored item holds: one of the two dashboards, or the key's sync state
+/// ([`crate::sync::SyncState`]), which is stored the same way (compressed, split in parts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Board {
     Campaigns,
     Mailboxes,
+    Sync,
 }
 
 impl Board {
+    /// The two dashboards.
     pub const ALL: [Board; 2] = [Board::Campaigns, Board::Mailboxes];
 
     /// The name in storage (the snapshot table's sort key).
@@ -39,6 +42,7 @@ impl Board {
         match self {
             Self::Campaigns => "campaigns",
             Self::Mailboxes => "mailboxes",
+            Self::Sync => "sync",
         }
     }
 }
@@ -175,14 +179,24 @@ pub enum SnapshotError {
 
 /// Compresses a snapshot for storage.
 pub fn encode<T: Serialize>(snapshot: &Snapshot<T>) -> Vec<u8> {
-    let json = serde_json::to_vec(snapshot).expect("snapshots serialize");
+    pack(snapshot)
+}
+
+/// Reads a stored snapshot back.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Snapshot<T>, SnapshotError> {
+    unpack(bytes)
+}
+
+/// Any stored document: gzip-compressed JSON.
+pub fn pack<T: Serialize>(document: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(document).expect("stored documents serialize");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&json).expect("writing to memory does not fail");
     gz.finish().expect("writing to memory does not fail")
 }
 
-/// Reads a stored snapshot back.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Snapshot<T>, SnapshotError> {
+/// Reads a stored document back.
+pub fn unpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut json)
@@ -220,6 +234,7 @@ impl Served {
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
                 (!s.placeholder).then(|| Self::new(&rows, s.computed_at, s.missing))
             }
+            Board::Sync => return Err(SnapshotError::Corrupt("the sync state is not a dashboard".into())),
         })
     }
 }

@@ -1,0 +1,164 @@
+//! The distinct leads an activity stream has shown for one campaign: all the dashboards need
+//! from activities (engaged, opened and replied count leads, not messages). Folding a stream
+//! into a set as it is read keeps memory at one id per lead instead of every activity row, and
+//! makes re-reading an activity harmless: the incremental sync re-reads an overlap on purpose.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lemlist::Activity;
+
+/// The three activity types the dashboards read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Stream {
+    /// `emailsSent`: who was contacted (people engaged).
+    Sent,
+    /// `emailsOpened` with `isFirst`: one row per lead and step is enough to count the lead.
+    Opened,
+    /// `emailsReplied`.
+    Replied,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Sent, Stream::Opened, Stream::Replied];
+
+    /// lemlist's activity type.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Sent => "emailsSent",
+            Self::Opened => "emailsOpened",
+            Self::Replied => "emailsReplied",
+        }
+    }
+
+    /// Only first opens are read: repeats add rows, never leads.
+    pub fn first_only(self) -> bool {
+        self == Self::Opened
+    }
+
+    pub fn of_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.kind() == kind)
+    }
+}
+
+/// Distinct leads of one stream in one campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Lead ids; stored as one comma-joined string, which compresses to about the ids' entropy.
+    #[serde(with = "joined")]
+    leads: BTreeSet<String>,
+    /// Ids of activities that carry no `leadId`: they cannot be counted by distinct lead, and
+    /// the dashboards say so.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    anonymous: BTreeSet<String>,
+}
+
+impl Seen {
+    pub fn add(&mut self, activity: &Activity) {
+        match &activity.lead_id {
+            Some(lead) => {
+                if !self.leads.contains(lead) {
+                    self.leads.insert(lead.clone());
+                }
+            }
+            None => {
+                self.anonymous.insert(activity.id.clone());
+            }
+        }
+    }
+
+    pub fn of<'a>(activities: impl IntoIterator<Item = &'a Activity>) -> Self {
+        let mut seen = Self::default();
+        activities.into_iter().for_each(|a| seen.add(a));
+        seen
+    }
+
+    /// Adds what `other` saw.
+    pub fn merge(&mut self, other: Seen) {
+        self.leads.extend(other.leads);
+        self.anonymous.extend(other.anonymous);
+    }
+
+    /// Distinct leads.
+    pub fn leads(&self) -> usize {
+        self.leads.len()
+    }
+
+    /// Activities without a lead id.
+    pub fn anonymous(&self) -> usize {
+        self.anonymous.len()
+    }
+
+    pub fn lead_ids(&self) -> impl Iterator<Item = &str> {
+        self.leads.iter().map(String::as_str)
+    }
+}
+
+mod joined {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(set: &BTreeSet<String>, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(set.iter().map(|id| id.len() + 1).sum());
+        for id in set {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(id);
+        }
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(text.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(id: &str, lead: Option<&str>) -> Activity {
+        Activity {
+            id: id.into(),
+            kind: "emailsSent".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            campaign_id: None,
+            lead_id: lead.map(str::to_owned),
+            is_first: None,
+            send_user_id: None,
+            send_user_email: None,
+            send_user_mailbox_id: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn counts_leads_once_however_often_they_are_read() {
+        let rows =
+            [activity("a1", Some("lea_1")), activity("a2", Some("lea_1")), activity("a3", Some("lea_2"))];
+        let mut seen = Seen::of(&rows);
+        seen.merge(Seen::of(&rows[..1]));
+        assert_eq!((seen.leads(), seen.anonymous()), (2, 0));
+        seen.add(&activity("a4", None));
+        seen.add(&activity("a4", None));
+        assert_eq!(seen.anonymous(), 1, "an activity without a lead is counted once by its own id");
+    }
+
+    #[test]
+    fn round_trips_through_its_compact_form() {
+        let seen =
+            Seen::of(&[activity("a1", Some("lea_b")), activity("a2", Some("lea_a")), activity("x", None)]);
+        let json = serde_json::to_value(&seen).unwrap();
+        assert_eq!(json, serde_json::json!({"leads": "lea_a,lea_b", "anonymous": ["x"]}));
+        assert_eq!(serde_json::from_value::<Seen>(json).unwrap(), seen);
+        let empty = serde_json::to_value(Seen::default()).unwrap();
+        assert_eq!(serde_json::from_value::<Seen>(empty).unwrap(), Seen::default());
+        assert_eq!(Stream::of_kind("emailsOpened"), Some(Stream::Opened));
+        assert_eq!(Stream::of_kind("emailsClicked"), None);
+    }
+}
