@@ -146,6 +146,16 @@ pub fn mailboxes_dashboard(team: &Team) -> Vec<MailboxRow> {
     rows
 }
 
+/// The dashboard `board` as lemdash should serve it, as JSON.
+pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board) -> serde_json::Value {
+    use lemdash_shared::snapshot::Board;
+    match board {
+        Board::Campaigns => serde_json::to_value(campaigns_dashboard(team)).expect("rows serialise"),
+        Board::Mailboxes => serde_json::to_value(mailboxes_dashboard(team)).expect("rows serialise"),
+        Board::Sync => panic!("the sync state is not a dashboard"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,15 +185,5 @@ mod tests {
             rows.iter().all(|r| r.campaigns.is_some() == matches!(r.status.as_str(), "stuck" | "conflict"))
         );
         assert!(rows.iter().any(|r| r.email.starts_with("spare@") && r.status == "stuck"));
-    }
-}
-
-/// The dashboard `board` as lemdash should serve it, as JSON.
-pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board) -> serde_json::Value {
-    use lemdash_shared::snapshot::Board;
-    match board {
-        Board::Campaigns => serde_json::to_value(campaigns_dashboard(team)).expect("rows serialise"),
-        Board::Mailboxes => serde_json::to_value(mailboxes_dashboard(team)).expect("rows serialise"),
-        Board::Sync => panic!("the sync state is not a dashboard"),
     }
 }
