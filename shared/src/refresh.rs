@@ -137,6 +137,28 @@ impl Refresher {
         }
     }
 
+    /// Reads the history of every tracked campaign from scratch, up to the instant the stored
+    /// state is complete to, and lists every difference with the state's sets: nothing means
+    /// parity. It costs what a first sync's histories cost, at the lowest priority.
+    pub async fn verify(&self) -> Result<Vec<String>, RefreshError> {
+        let Some((_, state)) = self.sync_state().await? else {
+            return Ok(vec!["no sync state is stored for this key: nothing to verify yet".into()]);
+        };
+        let Some(until) = state.complete_until() else {
+            return Ok(vec!["the sync state has no watermark yet: nothing to verify".into()]);
+        };
+        let reads = Reads {
+            until,
+            histories: state.campaigns.keys().cloned().collect(),
+            leads: vec![],
+            details: vec![],
+            streams: vec![],
+        };
+        let client = self.client.with_class(Class::Background);
+        let (mut fresh, _) = fetch::read(&client, fetch::Roots::default(), &reads).await;
+        Ok(state.differences(&mut fresh))
+    }
+
     /// Replaces the stored sync state (tests corrupt it through here to check `verify`).
     pub async fn store_sync_state(
         &self,

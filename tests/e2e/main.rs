@@ -15,3 +15,4 @@ mod limiter_shared;
 mod people_first;
 mod secrets;
 mod snapshots;
+mod sync;

@@ -4,11 +4,13 @@
 //!
 //! - [`data`]: seeded teams in profiles S, M, L and XL.
 //! - [`server`]: the HTTP API, rate limit, headers, latency and fault injection.
+//! - [`live`]: live mode, the team changing while lemdash watches it.
 //! - [`limit`]: the rate-limit models (anchored fixed window, strict sliding window).
 //! - [`log`]: what the simulator saw, for assertions.
 
 pub mod data;
 pub mod limit;
+pub mod live;
 pub mod log;
 pub mod server;
 

@@ -13,13 +13,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::data::{self, Campaign, Profile, Team};
 use crate::limit::{KeyWindow, LIMIT, LimitMode};
+use crate::live::{self, Applied, Event};
 use crate::log::{Entry, RequestLog};
 
 /// How `X-RateLimit-Reset` is written.
@@ -178,6 +180,8 @@ struct State {
     keys: Vec<String>,
     settings: Mutex<Settings>,
     team: Mutex<Team>,
+    /// Live mode's randomness: seeded, so a run's bursts are the same every time.
+    live: Mutex<StdRng>,
     windows: Mutex<Vec<KeyWindow>>,
     log: Mutex<Vec<Entry>>,
 }
@@ -225,6 +229,7 @@ impl Sim {
             keys: config.keys,
             settings: Mutex::new(config.settings),
             team: Mutex::new(data::generate(config.profile, config.seed)),
+            live: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x11fe)),
             log: Mutex::new(Vec::new()),
         });
         let server = tokio::spawn(accept_loop(listener, state.clone()));
@@ -252,6 +257,24 @@ impl Sim {
     /// The team as it is now (actions change it).
     pub fn team(&self) -> Team {
         lock(&self.state.team).clone()
+    }
+
+    /// Live mode: applies `n` random events now, about a quarter of the new activities
+    /// timestamped up to 90 s in the past ([`live`](crate::live)).
+    pub fn burst(&self, n: usize) -> Applied {
+        self.burst_at(n, Utc::now(), 0.25)
+    }
+
+    /// The same at `at`, with `late_share` of the activities timestamped before it.
+    pub fn burst_at(&self, n: usize, at: DateTime<Utc>, late_share: f64) -> Applied {
+        let mut rng = lock(&self.state.live);
+        live::burst(&mut lock(&self.state.team), &mut rng, n, at, late_share)
+    }
+
+    /// Applies one event of `kind` now; false when there was nothing to apply it to.
+    pub fn apply(&self, kind: Event) -> bool {
+        let mut rng = lock(&self.state.live);
+        live::apply(&mut lock(&self.state.team), &mut rng, kind, Utc::now())
     }
 
     pub fn configure(&self, change: impl FnOnce(&mut Settings)) {
@@ -380,6 +403,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         .map(str::to_owned)
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Not lemlist's: live mode's control, for a simulator in another process. Neither
+    // authenticated, counted by the rate limit, nor logged.
+    if segs == ["_sim", "burst"] && method == Method::POST {
+        let n = param_usize(&query, "n", 10).min(100_000);
+        let applied = live::burst(&mut lock(&state.team), &mut lock(&state.live), n, Utc::now(), 0.25);
+        let counts: Map<String, Value> =
+            applied.into_iter().map(|(event, n)| (format!("{event:?}"), Value::from(n))).collect();
+        return Ok(finish(Answer::json(Value::Object(counts), 0.0), None));
+    }
     let endpoint = endpoint_label(&method, &segs);
     let mut entry = Entry {
         at,
@@ -548,6 +580,7 @@ fn route(
             Answer::json(campaign_summary(c), 200.0)
         }
         ["activities"] if get => list_activities(&team, query),
+
         ["team", "senders"] if get => team_senders(&team, query),
         ["team"] if get => {
             let users: Vec<Value> = team

@@ -1,0 +1,197 @@
+//! The incremental sync against a team that changes while lemdash watches it (the simulator's
+//! live mode): both dashboards equal the ground truth after every refresh, late activities are
+//! counted, activities that arrive while a refresh pages are counted once by the next one, and
+//! `verify` finds a corrupted set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lemdash_shared::config::SyncConfig;
+use lemdash_shared::lemlist::LemlistClient;
+use lemdash_shared::limiter::StrictPacer;
+use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::snapshot::{Board, MemorySnapshots, RefreshFigures};
+use lemdash_shared::sync::{Mode, SyncState};
+use lemdash_tests::app::key;
+use lemdash_tests::truth;
+use lemlist_sim::{Faults, Latency, LimitMode, Profile, Settings, Sim};
+use serde_json::Value;
+
+use crate::support::{client_with, sim, unpaced_client};
+
+fn refresher(client: &LemlistClient, sync: SyncConfig) -> Refresher {
+    Refresher::new(client.clone(), Arc::new(MemorySnapshots::default()), key(), Duration::from_secs(30))
+        .with_sync(sync)
+}
+
+async fn refresh(r: &Refresher) -> RefreshFigures {
+    match r.run().await.expect("the refresh runs") {
+        Outcome::Refreshed(figures) => figures,
+        Outcome::AlreadyRunning => panic!("no other refresh runs"),
+    }
+}
+
+async fn state(r: &Refresher) -> SyncState {
+    r.sync_state().await.unwrap().expect("a sync state is stored").1
+}
+
+/// Whether both served dashboards equal the ground truth now; the first difference otherwise.
+async fn exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
+    let team = sim.team();
+    for board in Board::ALL {
+        let served = r.latest(board).await.unwrap().expect("a snapshot");
+        let got: Value = serde_json::from_str(&served.body).unwrap();
+        let want = truth::expected(&team, board);
+        if got != want {
+            let rows = |v: &Value| v.as_array().cloned().unwrap_or_default();
+            let (got, want) = (rows(&got), rows(&want));
+            let first = got.iter().zip(&want).find(|(g, w)| g != w);
+            return Err(format!(
+                "{board:?}: {} rows served, {} expected; first difference: {first:?}",
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The steady-state bound of the issue: 2 × running campaigns + users + 15 calls, plus the
+/// three streams of each campaign read from its history this time (new, or running again).
+fn bound(sim: &Sim, histories: usize) -> u64 {
+    let team = sim.team();
+    let running = team.campaigns.iter().filter(|c| c.status == "running").count();
+    (2 * running + team.users.len() + 15 + 3 * histories) as u64
+}
+
+/// A first sync, then rounds of (a burst of live events, a refresh), exact after each.
+async fn live_rounds(sim: &Sim, r: &Refresher, rounds: usize, events: usize, label: &str) -> Vec<u64> {
+    let first = refresh(r).await;
+    exact(sim, r).await.unwrap_or_else(|e| panic!("{label}, first sync: {e}"));
+    assert_eq!(state(r).await.last.mode, Some(Mode::Full));
+    let mut steady = Vec::new();
+    for round in 1..=rounds {
+        let applied = sim.burst(events);
+        let figures = refresh(r).await;
+        exact(sim, r).await.unwrap_or_else(|e| panic!("{label}, round {round} after {applied:?}: {e}"));
+        let last = state(r).await.last;
+        assert_eq!(last.mode, Some(Mode::Incremental), "{label}, round {round}");
+        let retries = figures.rate_limited + figures.faults;
+        assert!(
+            figures.calls <= bound(sim, last.histories) + retries,
+            "{label}, round {round}: {} calls, {retries} retries, bound {}",
+            figures.calls,
+            bound(sim, last.histories)
+        );
+        if last.histories == 0 {
+            steady.push(figures.calls);
+        }
+    }
+    steady.sort_unstable();
+    println!(
+        "{label}: first sync {} calls; steady-state refreshes after bursts of {events} events: median {} calls (of {:?})",
+        first.calls,
+        steady.get(steady.len() / 2).copied().unwrap_or_default(),
+        steady
+    );
+    steady
+}
+
+#[tokio::test]
+async fn live_parity_on_every_profile_after_every_refresh() {
+    for (profile, seed) in [(Profile::S, 41), (Profile::M, 42), (Profile::L, 43)] {
+        let sim = sim(profile, seed, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+        let r = refresher(&unpaced_client(&sim), SyncConfig::default());
+        live_rounds(&sim, &r, 8, 40, &format!("{profile:?}")).await;
+    }
+}
+
+#[tokio::test]
+async fn live_parity_with_faults() {
+    let settings = Settings { limit: LimitMode::Off, faults: Faults::transient(0.05), ..Settings::default() };
+    let sim = sim(Profile::M, 44, settings).await;
+    let r = refresher(&unpaced_client(&sim), SyncConfig::default());
+    live_rounds(&sim, &r, 8, 40, "M with 5 % faults").await;
+}
+
+#[tokio::test]
+async fn live_parity_with_foreign_traffic_and_faults_within_the_limit() {
+    let settings = Settings { faults: Faults::transient(0.05), ..Settings::default() };
+    let sim = sim(Profile::S, 45, settings).await;
+    sim.start_foreign_traffic(0, 3.0);
+    let r = refresher(&client_with(&sim, Arc::new(StrictPacer::lemlist())), SyncConfig::default());
+    live_rounds(&sim, &r, 8, 30, "S with 5 % faults and another tool at 3/s").await;
+    sim.stop_foreign_traffic();
+    let log = sim.log();
+    assert!(log.max_arrivals_in(Duration::from_secs(2)) <= 20, "the key's limit held at the server");
+    println!("  {} of {} calls answered 429", log.rate_limited(), log.total());
+}
+
+#[tokio::test]
+async fn late_activities_within_the_overlap_are_counted_and_without_it_they_are_lost() {
+    for overlap in [Duration::from_secs(300), Duration::ZERO] {
+        let sim = sim(Profile::S, 46, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+        let r = refresher(&unpaced_client(&sim), SyncConfig { overlap, ..SyncConfig::default() });
+        refresh(&r).await;
+        exact(&sim, &r).await.unwrap();
+        // Activities that lemlist shows only now, timestamped a minute before the last refresh.
+        let watermark = state(&r).await.complete_until().unwrap();
+        let applied = sim.burst_at(60, watermark - chrono::Duration::seconds(60), 0.0);
+        refresh(&r).await;
+        let outcome = exact(&sim, &r).await;
+        if overlap.is_zero() {
+            assert!(outcome.is_err(), "without an overlap the late activities are missed: {applied:?}");
+            assert!(!r.verify().await.unwrap().is_empty(), "and verify says so");
+        } else {
+            outcome.unwrap_or_else(|e| panic!("late activities within the overlap: {e}"));
+            assert!(r.verify().await.unwrap().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn activities_arriving_while_a_refresh_pages_are_counted_once_by_the_next() {
+    let settings = Settings { limit: LimitMode::Off, latency: Latency::LEMLIST, ..Settings::default() };
+    let sim = Arc::new(sim(Profile::M, 47, settings).await);
+    let r = refresher(&unpaced_client(&sim), SyncConfig::default());
+    for phase in ["first sync", "incremental refresh"] {
+        let feeder = {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                loop {
+                    sim.burst(5);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        refresh(&r).await;
+        feeder.abort();
+        // The account is quiet again: one more refresh catches up with everything.
+        refresh(&r).await;
+        exact(&sim, &r).await.unwrap_or_else(|e| panic!("after the {phase} with arrivals: {e}"));
+    }
+    assert!(r.verify().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn verify_prints_nothing_on_an_exact_state_and_names_a_corrupted_set() {
+    let sim = sim(Profile::M, 48, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let r = refresher(&unpaced_client(&sim), SyncConfig::default());
+    refresh(&r).await;
+    sim.burst(30);
+    refresh(&r).await;
+    assert_eq!(r.verify().await.unwrap(), Vec::<String>::new());
+
+    let (version, mut state) = r.sync_state().await.unwrap().unwrap();
+    let (id, tracked) =
+        state.campaigns.iter_mut().find(|(_, t)| t.opened.leads() > 0).expect("a campaign with opens");
+    let (id, had) = (id.clone(), tracked.opened.leads());
+    tracked.opened = Default::default();
+    assert!(r.store_sync_state(&state, Some(version)).await.unwrap());
+    let differences = r.verify().await.unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].starts_with(&format!("{id} emailsOpened: the state has 0 leads, lemlist {had}")),
+        "{differences:?}"
+    );
+}
