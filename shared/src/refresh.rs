@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{SyncConfig, SyncMode};
+use crate::dashboard::fetch::Roots;
 use crate::dashboard::{self, Reads, fetch};
 use crate::lemlist::{LemlistClient, LemlistError};
 use crate::limiter::Class;
@@ -19,7 +20,7 @@ use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
     encode, pack, unpack,
 };
-use crate::sync::{LastRefresh, Mode, SyncState};
+use crate::sync::{LastRefresh, Mode, Progress, SyncState};
 
 /// What invoked the refresh function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,9 @@ impl Invocation {
 pub enum Report {
     Refreshed(RefreshFigures),
     AlreadyRunning,
+    /// A sync from scratch saved its progress before the invocation's deadline and asked for a
+    /// continuation.
+    Continuing(Progress),
     /// Every request was made before the stored snapshots were fetched.
     UpToDate,
     /// The event asked for nothing.
@@ -91,6 +95,28 @@ pub enum Outcome {
     Refreshed(RefreshFigures),
     /// Another refresh of the key holds the lease.
     AlreadyRunning,
+    /// The deadline came before the sync from scratch was complete: its progress is saved and a
+    /// continuation requested (in AWS, the request starts the next invocation).
+    Continuing(Progress),
+}
+
+/// How long before an invocation's deadline a refresh stops taking new work: time for the
+/// requests in flight (each at most `LEMLIST_TIMEOUT_SECS`) and the checkpoint.
+pub const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Without a deadline, a sync from scratch still checkpoints this often, so that a killed
+/// process loses at most this much work.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// When a refresh invoked with `remaining` time must stop taking new work.
+pub fn stop_at(remaining: Duration) -> Instant {
+    Instant::now() + remaining.saturating_sub(STOP_BEFORE_DEADLINE)
+}
+
+/// Where one refresh stands between its steps.
+enum Step {
+    Done(RefreshFigures),
+    Continue(Progress),
 }
 
 /// Refreshes one key's snapshots.
@@ -102,6 +128,12 @@ pub struct Refresher {
     key: KeyFingerprint,
     lease: Duration,
     sync: SyncConfig,
+    checkpoint_every: Duration,
+}
+
+/// Now, in whole milliseconds, as lemlist's dates are.
+fn now_millis() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now)
 }
 
 fn now_ms() -> i64 {
@@ -115,12 +147,18 @@ impl Refresher {
         key: KeyFingerprint,
         lease: Duration,
     ) -> Self {
-        Self { client, store, key, lease, sync: SyncConfig::default() }
+        Self { client, store, key, lease, sync: SyncConfig::default(), checkpoint_every: CHECKPOINT_EVERY }
     }
 
     /// How refreshes read lemlist (incremental by default).
     pub fn with_sync(mut self, sync: SyncConfig) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// How often a long sync saves its progress (tests make it short).
+    pub fn with_checkpoints(mut self, every: Duration) -> Self {
+        self.checkpoint_every = every;
         self
     }
 
@@ -147,15 +185,26 @@ impl Refresher {
         let Some(until) = state.complete_until() else {
             return Ok(vec!["the sync state has no watermark yet: nothing to verify".into()]);
         };
-        let reads = Reads {
-            until,
-            histories: state.campaigns.keys().cloned().collect(),
-            leads: vec![],
-            details: vec![],
-            streams: vec![],
-        };
+        let campaigns: Vec<_> = state
+            .campaigns
+            .keys()
+            .map(|id| crate::lemlist::CampaignSummary {
+                id: id.clone(),
+                name: None,
+                status: Some("running".into()),
+                created_at: None,
+                created_by: None,
+                labels: vec![],
+            })
+            .collect();
+        let reads = Reads::full(&Roots { campaigns, user_ids: vec![] }, until);
+        let reads = Reads { histories: reads.histories, until, ..Reads::default() };
         let client = self.client.with_class(Class::Background);
-        let (mut fresh, _) = fetch::read(&client, fetch::Roots::default(), &reads).await;
+        let read = fetch::read(&client, vec![], &reads).await;
+        let mut fresh = read.data;
+        for part in read.histories {
+            fresh.seen_mut(part.read.stream).insert(part.read.campaign, part.result.map(|()| part.seen));
+        }
         Ok(state.differences(&mut fresh))
     }
 
@@ -182,8 +231,13 @@ impl Refresher {
         }
     }
 
-    /// Answers one invocation of the refresh function.
-    pub async fn handle(&self, invocation: Invocation) -> Result<Report, RefreshError> {
+    /// Answers one invocation of the refresh function, which must stop taking new work at
+    /// `stop` (see [`stop_at`]).
+    pub async fn handle(
+        &self,
+        invocation: Invocation,
+        stop: Option<Instant>,
+    ) -> Result<Report, RefreshError> {
         match invocation {
             Invocation::Ignored => return Ok(Report::Ignored),
             Invocation::Requested { at_ms } if self.fetched_after(at_ms).await? => {
@@ -196,9 +250,10 @@ impl Refresher {
             Invocation::Requested { .. } => Class::Interactive,
             _ => Class::Scheduled,
         };
-        Ok(match self.run_as(class).await? {
+        Ok(match self.run_until(class, stop).await? {
             Outcome::Refreshed(f) => Report::Refreshed(f),
             Outcome::AlreadyRunning => Report::AlreadyRunning,
+            Outcome::Continuing(p) => Report::Continuing(p),
         })
     }
 
@@ -221,6 +276,12 @@ impl Refresher {
     /// The same, its calls taking their place in the budget as `class` (interactive when a
     /// person waits for it).
     pub async fn run_as(&self, class: Class) -> Result<Outcome, RefreshError> {
+        self.run_until(class, None).await
+    }
+
+    /// The same, stopping at `stop` if a sync from scratch is not complete by then: it saves
+    /// its progress, gives the lease up and asks for a continuation.
+    pub async fn run_until(&self, class: Class, stop: Option<Instant>) -> Result<Outcome, RefreshError> {
         let holder = format!("{:016x}", rand::random::<u64>());
         let lease_ms = self.lease.as_millis() as i64;
         if !self.store.acquire_lease(self.key.as_str(), &holder, now_ms(), now_ms() + lease_ms).await? {
@@ -244,14 +305,24 @@ impl Refresher {
                 }
             }))
         };
-        let result = self.refresh_holding_lease(class).await;
+        let result = self.refresh_holding_lease(class, stop).await;
         drop(renewal);
         if let Err(e) = self.store.release_lease(self.key.as_str(), &holder).await {
             tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
         }
         let process = self.client.stats();
         match &result {
-            Ok(f) => tracing::info!(
+            Ok(Step::Continue(progress)) => {
+                tracing::info!(
+                    calls = progress.calls,
+                    steps = progress.steps,
+                    continuations = progress.continuations,
+                    "sync from scratch saved at its deadline; asking for a continuation"
+                );
+                // Asked once the lease is free, so that the continuation finds it free.
+                self.store.request_refresh(self.key.as_str(), now_ms()).await?;
+            }
+            Ok(Step::Done(f)) => tracing::info!(
                 class = class.as_str(),
                 calls = f.calls,
                 rate_limited = f.rate_limited,
@@ -268,33 +339,96 @@ impl Refresher {
             ),
             Err(e) => tracing::error!(error = %e, "refresh failed"),
         }
-        result.map(Outcome::Refreshed)
+        result.map(|step| match step {
+            Step::Done(f) => Outcome::Refreshed(f),
+            Step::Continue(p) => Outcome::Continuing(p),
+        })
     }
 
-    async fn refresh_holding_lease(&self, class: Class) -> Result<RefreshFigures, RefreshError> {
+    async fn refresh_holding_lease(&self, class: Class, stop: Option<Instant>) -> Result<Step, RefreshError> {
         let (started, before) = (Instant::now(), self.client.stats());
-        // The bound of every activity read, and the snapshots' time: whole milliseconds, as
-        // lemlist's dates are.
-        let until = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
         let incremental = self.sync.mode == SyncMode::Incremental;
         let stored = if incremental { self.sync_state().await? } else { None };
-        let mode = SyncState::mode(stored.as_ref().map(|(_, s)| s), &self.sync, until);
-        // A periodic re-sync is nobody's wait: it takes the lowest class.
-        let class = if mode == Mode::Full && stored.is_some() { Class::Background } else { class };
-        let client = self.client.with_class(class);
-        let roots = fetch::roots(&client).await?;
-        let (version, mut state) = match stored {
+        let first_until = now_millis();
+        let mode = SyncState::mode(stored.as_ref().map(|(_, s)| s), &self.sync, first_until);
+        let (mut version, mut state) = match stored {
             Some((version, state)) if mode == Mode::Incremental => (Some(version), state),
-            stored => (stored.map(|(version, _)| version), SyncState::default()),
+            stored => (stored.map(|(version, _)| version), SyncState::begin(first_until)),
         };
-        let reads = match mode {
-            Mode::Full => Reads::full(&roots.campaigns, until),
-            Mode::Incremental => state.plan(&roots.campaigns, until, &self.sync),
-        };
-        let (mut data, streams) = fetch::read(&client, roots, &reads).await;
-        if incremental {
-            state.absorb(mode, &reads, &mut data, streams);
+        // A re-sync or a continuation is nobody's wait: it takes the lowest class.
+        let carried_on = version.is_some() && state.progress.is_some() && mode == Mode::Incremental;
+        let resync = mode == Mode::Full && version.is_some();
+        let class = if resync || carried_on { Class::Background } else { class };
+        if carried_on && let Some(p) = &mut state.progress {
+            p.continuations += 1;
         }
+        let client = self.client.with_class(class);
+        let calls = |c: &LemlistClient| c.stats().sent_by_class[class as usize];
+        let mut counted = calls(&client);
+        let roots = fetch::roots(&client).await?;
+
+        // Phase 1, in steps that each end with a checkpoint.
+        let (mut until, mut histories) = (first_until, 0);
+        let failures = loop {
+            let step_stop = match stop {
+                Some(stop) if incremental => Some(stop.min(Instant::now() + self.checkpoint_every)),
+                _ if incremental && state.progress.is_some() => Some(Instant::now() + self.checkpoint_every),
+                _ => None,
+            };
+            let reads = state.plan_activity(&roots.campaigns, until, &self.sync);
+            histories = histories.max(reads.histories.len().div_ceil(3));
+            let stepping = step_stop.map_or(client.clone(), |at| client.with_deadline(at));
+            let read = fetch::read(&stepping, roots.campaigns.clone(), &reads).await;
+            let stopped = read.stopped_by_deadline();
+            let failures = state.absorb_activity(&roots.campaigns, &reads, read.histories, read.streams);
+            if let Some(p) = &mut state.progress {
+                p.steps += 1;
+                p.calls += calls(&client) - counted;
+                counted = calls(&client);
+            }
+            if !stopped {
+                break failures;
+            }
+            version = self.checkpoint(&state, version).await?;
+            if stop.is_some_and(|stop| Instant::now() >= stop) {
+                return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
+            }
+            until = now_millis();
+        };
+
+        // Phase 2: details first (kept as they come, so that a continuation reads only the
+        // others), then leads and users (read again in full if the deadline cuts them); then
+        // the dashboards.
+        let rest = state.plan_rest(&roots, until, &self.sync);
+        let bounded = match stop {
+            Some(stop) if incremental => client.with_deadline(stop),
+            _ => client.clone(),
+        };
+        let mut details = None;
+        for reads in [
+            Reads { until, details: rest.details.clone(), ..Reads::default() },
+            Reads { until, leads: rest.leads.clone(), users: rest.users.clone(), ..Reads::default() },
+        ] {
+            let mut read = fetch::read(&bounded, roots.campaigns.clone(), &reads).await;
+            state.cache_details(until, &read.data);
+            if read.stopped_by_deadline() && incremental {
+                if let Some(p) = &mut state.progress {
+                    p.calls += calls(&client) - counted;
+                }
+                self.checkpoint(&state, version).await?;
+                return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
+            }
+            match details.take() {
+                None => details = Some(read),
+                Some(first) => {
+                    read.data.details = first.data.details;
+                    details = Some(read);
+                }
+            }
+        }
+        let read = details.expect("both reads ran");
+        let mut data = read.data;
+        state.absorb_rest(&rest, &mut data, &failures);
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
         drop(data);
@@ -306,10 +440,11 @@ impl Refresher {
             );
         }
         let after = self.client.stats();
+        let progress = state.progress.take();
         let figures = RefreshFigures {
-            // This refresh's own calls: the client is shared with people's requests, which take
-            // another class.
-            calls: after.sent_by_class[class as usize] - before.sent_by_class[class as usize],
+            // This refresh's own calls (over every step of a sync from scratch): the client is
+            // shared with people's requests, which take another class.
+            calls: progress.as_ref().map_or(0, |p| p.calls) + calls(&client) - counted,
             rate_limited: after.rate_limited - before.rate_limited,
             faults: after.faults - before.faults,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -317,30 +452,42 @@ impl Refresher {
         };
         tracing::info!(
             mode = ?mode,
-            histories = reads.histories.len(),
-            details = reads.details.len(),
-            streams = reads.streams.len(),
+            histories,
+            details = rest.details.len(),
             tracked = state.campaigns.len(),
+            steps = progress.as_ref().map_or(1, |p| p.steps),
+            continuations = progress.as_ref().map_or(0, |p| p.continuations),
             "refresh read"
         );
         self.save(Board::Campaigns, Snapshot::fresh(until, &figures, campaigns)).await?;
         self.save(Board::Mailboxes, Snapshot::fresh(until, &figures, mailboxes)).await?;
         if incremental {
             state.last = LastRefresh {
-                mode: Some(mode),
+                mode: Some(if progress.is_some() { Mode::Full } else { mode }),
                 at: Some(until),
                 calls: figures.calls,
                 duration_ms: figures.duration_ms,
-                histories: reads.histories.len(),
-                details: reads.details.len(),
+                histories,
+                details: rest.details.len(),
             };
-            // Only the lease holder writes the state; losing the condition means the lease was
-            // lost meanwhile, and the other refresh's state is as good as this one.
-            if !self.store_sync_state(&state, version).await? {
-                tracing::warn!("the sync state changed under this refresh; keeping the other writer's");
-            }
+            self.checkpoint(&state, version).await?;
         }
-        Ok(figures)
+        Ok(Step::Done(figures))
+    }
+
+    /// Saves the sync state; returns its new version. Only the lease holder writes it; losing
+    /// the condition means the lease was lost meanwhile, and the other writer's state stands.
+    async fn checkpoint(
+        &self,
+        state: &SyncState,
+        version: Option<u64>,
+    ) -> Result<Option<u64>, SnapshotError> {
+        if self.store_sync_state(state, version).await? {
+            Ok(Some(version.map_or(1, |v| v + 1)))
+        } else {
+            tracing::warn!("the sync state changed under this refresh; keeping the other writer's");
+            Ok(self.sync_state().await?.map(|(v, _)| v))
+        }
     }
 
     /// Stores a fresh snapshot, carrying over the actions the previous one recorded since the

@@ -2,30 +2,32 @@
 //!
 //! A key's [`SyncState`] holds, for every campaign whose history has been read (a *tracked*
 //! campaign), the distinct leads each activity stream has shown, complete up to that stream's
-//! watermark; and the campaign details last read, with when. A refresh then reads:
-//! - each stream once for the whole team, from its watermark less an overlap up to the
-//!   refresh's start (`maxDate`, so that paging sees a fixed set), folded into the sets; the
-//!   overlap catches activities that lemlist shows after their timestamp, and counting by
-//!   distinct lead makes a re-read activity harmless;
-//! - the whole history, per campaign, of a running campaign that is not tracked yet (new, or
-//!   running for the first time), which then joins the streams;
-//! - every running campaign's leads and details (lead states and senders change without any
-//!   activity), and the details of the other campaigns on a rolling schedule, at once when a
-//!   campaign is new or changed status;
-//! - the team and its users.
+//! watermark; and the campaign details last read, with when. A refresh reads in two phases:
+//! 1. Activity: each stream once for the whole team, from its watermark less an overlap up to
+//!    the refresh's start (`maxDate`, so that paging sees a fixed set), folded into the sets
+//!    (the overlap catches activities lemlist shows after their timestamp; counting distinct
+//!    leads makes a re-read harmless); and the history, per campaign, of every running campaign
+//!    that is not tracked yet. A history may stop at a deadline: it is kept as a [`Partial`]
+//!    (pages read, leads seen, its own bound) and resumes at the next page later, the streams
+//!    folding into it meanwhile.
+//! 2. The rest, once every history is complete (or failed for a reason other than time): every
+//!    running campaign's leads and details (lead states and senders change without any
+//!    activity), the details of the other campaigns on a rolling schedule (at once when a
+//!    campaign is new or changed status), and the users.
 //!
-//! A refresh with no usable state, or whose last full read is older than the re-sync period,
-//! reads everything from scratch ([`Mode::Full`]), which also corrects any drift.
+//! A sync from scratch ([`Mode::Full`]: the first of a key, and a periodic re-sync against
+//! drift) starts from [`SyncState::begin`]: nothing tracked, so phase 1 reads every running
+//! campaign's history, over as many steps and invocations as it takes.
 //!
-//! Everything here is pure: the refresh ([`crate::refresh`]) does the reading and the storing.
+//! Everything here is pure: the refresh ([`crate::refresh`]) reads and stores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::SyncConfig;
-use crate::dashboard::fetch::{Reads, StreamReads, TeamData};
+use crate::config::{SyncConfig, SyncMode};
+use crate::dashboard::fetch::{HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData};
 use crate::dashboard::{Seen, Stream};
 use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError};
 
@@ -39,16 +41,16 @@ pub enum Mode {
     Incremental,
 }
 
-/// The distinct leads of a tracked campaign, per stream.
+/// Something kept per stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tracked {
-    pub sent: Seen,
-    pub opened: Seen,
-    pub replied: Seen,
+pub struct PerStream<T> {
+    pub sent: T,
+    pub opened: T,
+    pub replied: T,
 }
 
-impl Tracked {
-    pub fn get(&self, stream: Stream) -> &Seen {
+impl<T> PerStream<T> {
+    pub fn get(&self, stream: Stream) -> &T {
         match stream {
             Stream::Sent => &self.sent,
             Stream::Opened => &self.opened,
@@ -56,13 +58,32 @@ impl Tracked {
         }
     }
 
-    pub fn get_mut(&mut self, stream: Stream) -> &mut Seen {
+    pub fn get_mut(&mut self, stream: Stream) -> &mut T {
         match stream {
             Stream::Sent => &mut self.sent,
             Stream::Opened => &mut self.opened,
             Stream::Replied => &mut self.replied,
         }
     }
+}
+
+/// The distinct leads of a tracked campaign, per stream.
+pub type Tracked = PerStream<Seen>;
+
+/// One stream of a history being read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialStream {
+    /// The first page not read yet.
+    pub next_page: usize,
+    pub seen: Seen,
+    pub complete: bool,
+}
+
+/// A history read in part: it resumes with the same bound, at the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    pub until: DateTime<Utc>,
+    pub streams: PerStream<PartialStream>,
 }
 
 /// Campaign details as last read.
@@ -74,18 +95,33 @@ pub struct CachedDetail {
     pub status: Option<String>,
 }
 
-/// What the last refresh did, for `GET /api/sync` and the logs.
+/// What the last published refresh did, for `GET /api/sync` and the logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastRefresh {
     pub mode: Option<Mode>,
     pub at: Option<DateTime<Utc>>,
-    /// Requests sent to lemlist, retries included.
+    /// Requests sent to lemlist, retries included (over every step of a sync from scratch).
     pub calls: u64,
     pub duration_ms: u64,
-    /// Campaigns whose history was read per campaign.
+    /// Campaigns whose history was read (in part or whole) by the last step.
     pub histories: usize,
     /// Campaign details read.
     pub details: usize,
+}
+
+/// A sync from scratch in progress: it may take several steps and invocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub started: Option<DateTime<Utc>>,
+    /// Requests sent so far, over every step.
+    pub calls: u64,
+    /// Steps so far (each ends with a checkpoint).
+    pub steps: u32,
+    /// Invocations that carried on where the previous one stopped.
+    pub continuations: u32,
+    /// History pages read, and history streams read to the end: for the estimate.
+    pub pages: u64,
+    pub streams_done: u64,
 }
 
 /// One key's sync state. Stored compressed in the snapshot table; the key itself never is.
@@ -95,11 +131,24 @@ pub struct SyncState {
     pub watermarks: BTreeMap<Stream, DateTime<Utc>>,
     /// Tracked campaigns, by id.
     pub campaigns: BTreeMap<String, Tracked>,
+    /// Histories read in part, by campaign id.
+    #[serde(default)]
+    pub partial: BTreeMap<String, Partial>,
     pub details: BTreeMap<String, CachedDetail>,
-    /// When the last read from scratch was bounded (its `maxDate`).
+    /// The bound of the last sync from scratch.
     pub full_at: Option<DateTime<Utc>>,
+    /// Set while a sync from scratch has not published yet.
+    #[serde(default)]
+    pub progress: Option<Progress>,
     #[serde(default)]
     pub last: LastRefresh,
+}
+
+/// What phase 1 could not read, for phase 2 to report on the rows.
+#[derive(Debug, Default)]
+pub struct Failures {
+    streams: HashMap<Stream, LemlistError>,
+    histories: HashMap<(String, Stream), LemlistError>,
 }
 
 fn running(c: &CampaignSummary) -> bool {
@@ -107,39 +156,87 @@ fn running(c: &CampaignSummary) -> bool {
 }
 
 impl SyncState {
-    /// How the next refresh at `now` reads.
+    /// How the next refresh at `now` reads: from scratch without a state, when the state is
+    /// incomplete, or when the last sync from scratch is older than the re-sync period; a sync
+    /// from scratch in progress is carried on, not started again.
     pub fn mode(state: Option<&Self>, config: &SyncConfig, now: DateTime<Utc>) -> Mode {
         let Some(state) = state else { return Mode::Full };
+        if config.mode == SyncMode::Full {
+            return Mode::Full;
+        }
+        if state.progress.is_some() {
+            return Mode::Incremental;
+        }
         let due = state.full_at.is_none_or(|at| {
             now.signed_duration_since(at).to_std().unwrap_or_default() >= config.full_resync_every
         });
         let complete = Stream::ALL.iter().all(|s| state.watermarks.contains_key(s));
-        if config.mode == crate::config::SyncMode::Full || due || !complete {
-            Mode::Full
-        } else {
-            Mode::Incremental
+        if due || !complete { Mode::Full } else { Mode::Incremental }
+    }
+
+    /// The state a sync from scratch starts from: nothing tracked, and every stream complete up
+    /// to `until`, the bound of the histories it reads.
+    pub fn begin(until: DateTime<Utc>) -> Self {
+        Self {
+            watermarks: Stream::ALL.iter().map(|s| (*s, until)).collect(),
+            full_at: Some(until),
+            progress: Some(Progress { started: Some(until), ..Progress::default() }),
+            ..Self::default()
         }
     }
 
-    /// What an incremental refresh bounded by `until` reads, given the campaign list.
-    pub fn plan(&self, campaigns: &[CampaignSummary], until: DateTime<Utc>, config: &SyncConfig) -> Reads {
-        let run: Vec<String> = campaigns.iter().filter(|c| running(c)).map(|c| c.id.clone()).collect();
-        let histories = run.iter().filter(|id| !self.campaigns.contains_key(*id)).cloned().collect();
+    /// Phase 1 of a refresh bounded by `until`: the streams, and the histories of running
+    /// campaigns not tracked yet (resumed where they stopped).
+    pub fn plan_activity(
+        &self,
+        campaigns: &[CampaignSummary],
+        until: DateTime<Utc>,
+        config: &SyncConfig,
+    ) -> Reads {
+        let mut histories = Vec::new();
+        for c in campaigns.iter().filter(|c| running(c) && !self.campaigns.contains_key(&c.id)) {
+            match self.partial.get(&c.id) {
+                Some(p) => {
+                    histories.extend(Stream::ALL.iter().filter(|s| !p.streams.get(**s).complete).map(|s| {
+                        HistoryRead {
+                            campaign: c.id.clone(),
+                            stream: *s,
+                            until: p.until,
+                            from_page: p.streams.get(*s).next_page,
+                        }
+                    }))
+                }
+                None => histories.extend(Stream::ALL.map(|stream| HistoryRead {
+                    campaign: c.id.clone(),
+                    stream,
+                    until,
+                    from_page: 0,
+                })),
+            }
+        }
         let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();
+        // Streams only fold into what is tracked or being read.
+        let anything = !self.campaigns.is_empty() || !self.partial.is_empty();
         let streams = Stream::ALL
             .iter()
+            .filter(|_| anything)
             .filter_map(|s| {
                 let since = self.watermarks.get(s).copied().unwrap_or(until).min(until) - overlap;
                 // lemlist wants maxDate strictly after minDate.
                 (since < until).then_some((*s, since))
             })
             .collect();
+        Reads { until, histories, streams, ..Reads::default() }
+    }
+
+    /// Phase 2: every running campaign's leads, the details due, every user.
+    pub fn plan_rest(&self, roots: &Roots, until: DateTime<Utc>, config: &SyncConfig) -> Reads {
         Reads {
             until,
-            histories,
-            leads: run.clone(),
-            details: self.details_to_read(campaigns, until, config),
-            streams,
+            leads: roots.campaigns.iter().filter(|c| running(c)).map(|c| c.id.clone()).collect(),
+            details: self.details_to_read(&roots.campaigns, until, config),
+            users: roots.user_ids.clone(),
+            ..Reads::default()
         }
     }
 
@@ -155,8 +252,12 @@ impl SyncState {
         let max_age = chrono::Duration::from_std(config.details_max_age).unwrap_or(chrono::Duration::MAX);
         let mut read = Vec::new();
         let mut rest: Vec<(DateTime<Utc>, &str)> = Vec::new();
+        // Within a sync from scratch, what it already read stands (a continuation reads the rest).
+        let this_sync = self.progress.as_ref().and_then(|p| p.started);
         for c in campaigns {
             match self.details.get(&c.id) {
+                Some(cached)
+                    if cached.status == c.status && this_sync.is_some_and(|t| cached.read_at >= t) => {}
                 Some(cached)
                     if !running(c) && cached.status == c.status && until - cached.read_at < max_age =>
                 {
@@ -174,63 +275,106 @@ impl SyncState {
         read
     }
 
-    /// Folds what a refresh read into the state, then fills `data` with what the dashboards
-    /// need from the state: every running campaign's sets, and cached details. A stream that
-    /// could not be read keeps its watermark (the next refresh reads from there again) and its
-    /// part of every tracked running campaign is reported missing.
-    pub fn absorb(&mut self, mode: Mode, reads: &Reads, data: &mut TeamData, streams: StreamReads) {
-        let listed: HashSet<&str> = data.campaigns.iter().map(|c| c.id.as_str()).collect();
+    /// Folds phase 1 into the state. A stream that could not be read keeps its watermark (the
+    /// next refresh reads from there again); a history keeps what it read and resumes later.
+    pub fn absorb_activity(
+        &mut self,
+        campaigns: &[CampaignSummary],
+        reads: &Reads,
+        histories: Vec<HistoryPart>,
+        streams: StreamReads,
+    ) -> Failures {
+        let listed: HashSet<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
+        let run: HashSet<&str> = campaigns.iter().filter(|c| running(c)).map(|c| c.id.as_str()).collect();
         self.campaigns.retain(|id, _| listed.contains(id.as_str()));
         self.details.retain(|id, _| listed.contains(id.as_str()));
+        self.partial.retain(|id, _| run.contains(id.as_str()));
 
-        // Histories read in full join the tracked campaigns.
-        for id in &reads.histories {
-            let complete = Stream::ALL.iter().all(|s| matches!(data.seen_mut(*s).get(id), Some(Ok(_))));
-            if !complete {
-                continue;
+        let mut failures = Failures::default();
+        for part in histories {
+            let HistoryPart { read, pages, seen, result } = part;
+            let partial = self
+                .partial
+                .entry(read.campaign.clone())
+                .or_insert_with(|| Partial { until: read.until, streams: PerStream::default() });
+            let stream = partial.streams.get_mut(read.stream);
+            stream.seen.merge(seen);
+            stream.next_page += pages;
+            if let Some(progress) = &mut self.progress {
+                progress.pages += pages as u64;
+                progress.streams_done += u64::from(result.is_ok());
             }
-            let mut tracked = Tracked::default();
-            for s in Stream::ALL {
-                if let Some(Ok(seen)) = data.seen_mut(s).remove(id) {
-                    *tracked.get_mut(s) = seen;
-                }
+            match result {
+                Ok(()) => stream.complete = true,
+                Err(e) => drop(failures.histories.insert((read.campaign, read.stream), e)),
             }
-            self.campaigns.insert(id.clone(), tracked);
         }
 
-        let mut failed: HashMap<Stream, LemlistError> = HashMap::new();
         for (stream, read) in streams {
             match read {
                 Ok(by_campaign) => {
                     for (id, seen) in by_campaign {
                         if let Some(tracked) = self.campaigns.get_mut(&id) {
                             tracked.get_mut(stream).merge(seen);
+                        } else if let Some(partial) = self.partial.get_mut(&id) {
+                            partial.streams.get_mut(stream).seen.merge(seen);
                         }
                     }
                     self.watermarks.insert(stream, reads.until);
                 }
-                Err(e) => drop(failed.insert(stream, e)),
+                Err(e) => drop(failures.streams.insert(stream, e)),
             }
-        }
-        if mode == Mode::Full {
-            // Every history was read up to `until`: the streams start from there.
-            for s in Stream::ALL {
-                self.watermarks.insert(s, reads.until);
-            }
-            self.full_at = Some(reads.until);
         }
 
-        let status: HashMap<&str, Option<String>> =
-            data.campaigns.iter().map(|c| (c.id.as_str(), c.status.clone())).collect();
-        for (id, detail) in &data.details {
-            if let Ok(detail) = detail {
-                let status = status.get(id.as_str()).cloned().flatten();
-                self.details.insert(
-                    id.clone(),
-                    CachedDetail { detail: detail.clone(), read_at: reads.until, status },
-                );
+        // Histories read to the end join the tracked campaigns.
+        let done: Vec<String> = self
+            .partial
+            .iter()
+            .filter(|(_, p)| Stream::ALL.iter().all(|s| p.streams.get(*s).complete))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            if let Some(p) = self.partial.remove(&id) {
+                let PerStream { sent, opened, replied } = p.streams;
+                self.campaigns
+                    .insert(id, Tracked { sent: sent.seen, opened: opened.seen, replied: replied.seen });
             }
         }
+        failures
+    }
+
+    /// Running campaigns whose history is not complete yet.
+    pub fn pending(&self, campaigns: &[CampaignSummary]) -> usize {
+        campaigns.iter().filter(|c| running(c) && !self.campaigns.contains_key(&c.id)).count()
+    }
+
+    /// A rough count of the calls a sync from scratch still needs: the history streams not
+    /// read to the end, at the average pages of those that were, less what they already read;
+    /// then phase 2 (leads, details, users) and the roots.
+    pub fn estimated_remaining_calls(&self, campaigns: &[CampaignSummary], users: usize) -> u64 {
+        let progress = self.progress.clone().unwrap_or_default();
+        let average = if progress.streams_done == 0 {
+            1
+        } else {
+            progress.pages.div_ceil(progress.streams_done).max(1)
+        };
+        let mut pages = 0;
+        for c in campaigns.iter().filter(|c| running(c) && !self.campaigns.contains_key(&c.id)) {
+            for s in Stream::ALL {
+                let read = self.partial.get(&c.id).map(|p| p.streams.get(s)).cloned().unwrap_or_default();
+                if !read.complete {
+                    pages += average.saturating_sub(read.next_page as u64).max(1);
+                }
+            }
+        }
+        let running = campaigns.iter().filter(|c| running(c)).count() as u64;
+        pages + running + campaigns.len() as u64 + users as u64 + 2
+    }
+
+    /// Phase 2: caches the details read and fills in the cached ones, then gives the dashboards
+    /// every running campaign's sets; a part that could not be read is reported, not zero.
+    pub fn absorb_rest(&mut self, reads: &Reads, data: &mut TeamData, failures: &Failures) {
+        self.cache_details(reads.until, data);
         for c in &data.campaigns {
             if !data.details.contains_key(&c.id)
                 && let Some(cached) = self.details.get(&c.id)
@@ -241,13 +385,34 @@ impl SyncState {
 
         let run: Vec<String> = data.running().map(|c| c.id.clone()).collect();
         for id in run {
-            let Some(tracked) = self.campaigns.get(&id) else { continue };
             for s in Stream::ALL {
-                let part = match failed.get(&s) {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(tracked.get(s).clone()),
+                let part = match (self.campaigns.get(&id), failures.streams.get(&s)) {
+                    (Some(_), Some(e)) => Err(e.clone()),
+                    (Some(tracked), None) => Ok(tracked.get(s).clone()),
+                    (None, _) => {
+                        Err(failures.histories.get(&(id.clone(), s)).cloned().unwrap_or_else(|| {
+                            LemlistError::Transport {
+                                endpoint: "GET /activities",
+                                message: "the campaign's history is not read to the end yet".into(),
+                            }
+                        }))
+                    }
                 };
                 data.seen_mut(s).insert(id.clone(), part);
+            }
+        }
+    }
+
+    /// Keeps the details `data` holds, read at `until`. A sync from scratch stopped by its
+    /// deadline in phase 2 keeps them too, so that its continuation reads only the others.
+    pub fn cache_details(&mut self, until: DateTime<Utc>, data: &TeamData) {
+        let status: HashMap<&str, Option<String>> =
+            data.campaigns.iter().map(|c| (c.id.as_str(), c.status.clone())).collect();
+        for (id, detail) in &data.details {
+            if let Ok(detail) = detail {
+                let status = status.get(id.as_str()).cloned().flatten();
+                self.details
+                    .insert(id.clone(), CachedDetail { detail: detail.clone(), read_at: until, status });
             }
         }
     }
@@ -342,47 +507,78 @@ mod tests {
         SyncConfig { details_max_age: Duration::from_secs(3600), ..SyncConfig::default() }
     }
 
-    /// A state after a full read at `at(0)` of campaigns 1 (running) and 2 (paused).
+    /// Every planned history read in full, each showing `lead`.
+    fn read_all(reads: &Reads, lead: &str) -> Vec<HistoryPart> {
+        reads
+            .histories
+            .iter()
+            .map(|r| HistoryPart {
+                read: r.clone(),
+                pages: 1,
+                seen: Seen::of(&[activity("h", 0, lead)]),
+                result: Ok(()),
+            })
+            .collect()
+    }
+
+    fn deadline() -> LemlistError {
+        LemlistError::Deadline { endpoint: "GET /activities", wait: Duration::from_secs(1) }
+    }
+
+    /// A state after a sync from scratch at `at(0)` of campaigns 1 (running) and 2 (paused).
     fn synced() -> SyncState {
-        let campaigns = vec![summary(1, "running"), summary(2, "paused")];
-        let reads = Reads::full(&campaigns, at(0));
-        let mut data = TeamData { campaigns, ..TeamData::default() };
-        for s in Stream::ALL {
-            data.seen_mut(s).insert(cid(1), Ok(Seen::of(&[activity("a", 1, "lea_a")])));
-        }
+        let roots = Roots { campaigns: vec![summary(1, "running"), summary(2, "paused")], user_ids: vec![] };
+        let mut state = SyncState::begin(at(0));
+        let reads = state.plan_activity(&roots.campaigns, at(0), &config());
+        assert_eq!(reads.histories.len(), 3, "campaign 1's three streams");
+        assert!(reads.streams.is_empty(), "nothing to fold streams into yet");
+        let failures = state.absorb_activity(&roots.campaigns, &reads, read_all(&reads, "lea_a"), vec![]);
+        let rest = state.plan_rest(&roots, at(0), &config());
+        let mut data = TeamData { campaigns: roots.campaigns.clone(), ..TeamData::default() };
         data.details.insert(cid(1), Ok(detail(1)));
         data.details.insert(cid(2), Ok(detail(2)));
-        let mut state = SyncState::default();
-        state.absorb(Mode::Full, &reads, &mut data, vec![]);
+        state.absorb_rest(&rest, &mut data, &failures);
+        state.progress = None;
         state.last.at = Some(at(0));
         state
     }
 
     #[test]
-    fn no_state_or_a_due_resync_reads_from_scratch() {
+    fn no_state_or_a_due_resync_reads_from_scratch_and_one_in_progress_carries_on() {
         let c = config();
         assert_eq!(SyncState::mode(None, &c, at(0)), Mode::Full);
         let state = synced();
         assert_eq!(state.full_at, Some(at(0)));
         assert_eq!(SyncState::mode(Some(&state), &c, at(60)), Mode::Incremental);
         assert_eq!(SyncState::mode(Some(&state), &c, at(86_400)), Mode::Full, "a day later");
-        let full = SyncConfig { mode: crate::config::SyncMode::Full, ..c };
+        let full = SyncConfig { mode: SyncMode::Full, ..c };
         assert_eq!(SyncState::mode(Some(&state), &full, at(60)), Mode::Full);
+        let in_progress = SyncState::begin(at(0));
+        assert_eq!(SyncState::mode(Some(&in_progress), &c, at(90_000)), Mode::Incremental, "carried on");
     }
 
     #[test]
     fn an_incremental_plan_reads_streams_from_the_watermark_less_the_overlap() {
         let state = synced();
         let campaigns = vec![summary(1, "running"), summary(2, "paused"), summary(3, "running")];
-        let plan = state.plan(&campaigns, at(60), &config());
+        let plan = state.plan_activity(&campaigns, at(60), &config());
         assert_eq!(plan.until, at(60));
-        assert_eq!(plan.histories, vec![cid(3)], "only the campaign not tracked yet");
-        assert_eq!(plan.leads, vec![cid(1), cid(3)]);
+        let new: Vec<HistoryRead> = Stream::ALL
+            .map(|stream| HistoryRead { campaign: cid(3), stream, until: at(60), from_page: 0 })
+            .into();
+        assert_eq!(plan.histories, new, "only the campaign not tracked yet");
         assert_eq!(plan.streams, Stream::ALL.iter().map(|s| (*s, at(-300))).collect::<Vec<_>>());
+        let roots = Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()] };
+        let rest = state.plan_rest(&roots, at(60), &config());
+        assert_eq!(rest.leads, vec![cid(1), cid(3)]);
+        assert_eq!(rest.users, vec!["usr_1".to_owned()]);
         // Running ones, the new one, and one share of the rest (1 paused × 60 s / 1 h → 1).
-        assert_eq!(plan.details, vec![cid(1), cid(3), cid(2)]);
+        assert_eq!(rest.details, vec![cid(1), cid(3), cid(2)]);
         let no_overlap = SyncConfig { overlap: Duration::ZERO, ..config() };
-        assert!(state.plan(&campaigns, at(0), &no_overlap).streams.is_empty(), "maxDate must pass minDate");
+        assert!(
+            state.plan_activity(&campaigns, at(0), &no_overlap).streams.is_empty(),
+            "maxDate must pass minDate"
+        );
     }
 
     #[test]
@@ -395,33 +591,30 @@ mod tests {
                 CachedDetail { detail: detail(n), read_at: at(n as i64), status: Some("paused".into()) },
             );
         }
+        let roots = |campaigns: &[CampaignSummary]| Roots { campaigns: campaigns.to_vec(), user_ids: vec![] };
         // 12 idle campaigns, 5 minutes since the last refresh, 1 h max age: one in twelve.
-        let plan = state.plan(&many, at(300), &config());
-        assert_eq!(plan.details, vec![cid(2)], "the oldest");
+        assert_eq!(state.plan_rest(&roots(&many), at(300), &config()).details, vec![cid(2)], "the oldest");
         let mut changed = many.clone();
         changed[5].status = Some("ended".into());
-        let plan = state.plan(&changed, at(300), &config());
+        let plan = state.plan_rest(&roots(&changed), at(300), &config());
         assert_eq!(plan.details, vec![cid(7), cid(2)], "a status change is read at once");
-        let plan = state.plan(&many, at(3602), &config());
+        let plan = state.plan_rest(&roots(&many), at(3602), &config());
         assert!(plan.details.len() >= 2, "older than the max age: {:?}", plan.details);
+    }
+
+    fn stream(leads: &[(u32, &str)]) -> HashMap<String, Seen> {
+        let mut by: HashMap<String, Seen> = HashMap::new();
+        for (i, (c, l)) in leads.iter().enumerate() {
+            by.entry(cid(*c)).or_default().add(&activity(&format!("s{i}"), *c, l));
+        }
+        by
     }
 
     #[test]
     fn streams_fold_into_tracked_campaigns_and_advance_the_watermark() {
         let mut state = synced();
         let campaigns = vec![summary(1, "running"), summary(2, "paused"), summary(3, "running")];
-        let reads = state.plan(&campaigns, at(60), &config());
-        let mut data = TeamData { campaigns, ..TeamData::default() };
-        for s in Stream::ALL {
-            data.seen_mut(s).insert(cid(3), Ok(Seen::of(&[activity("c", 3, "lea_c")])));
-        }
-        let stream = |leads: &[(u32, &str)]| {
-            let mut by: HashMap<String, Seen> = HashMap::new();
-            for (i, (c, l)) in leads.iter().enumerate() {
-                by.entry(cid(*c)).or_default().add(&activity(&format!("s{i}"), *c, l));
-            }
-            by
-        };
+        let reads = state.plan_activity(&campaigns, at(60), &config());
         let failure = LemlistError::Status { endpoint: "GET /activities", status: 503, body: "down".into() };
         let streams = vec![
             // Campaign 2 is not tracked: ignored. A re-read of lea_a counts once.
@@ -429,32 +622,89 @@ mod tests {
             (Stream::Opened, Ok(stream(&[]))),
             (Stream::Replied, Err(failure)),
         ];
-        state.absorb(Mode::Incremental, &reads, &mut data, streams);
+        let failures = state.absorb_activity(&campaigns, &reads, read_all(&reads, "lea_c"), streams);
         assert_eq!(state.campaigns[&cid(1)].sent.leads(), 2);
         assert_eq!(state.campaigns[&cid(3)].sent.leads(), 2, "history and stream together");
         assert!(!state.campaigns.contains_key(&cid(2)));
         assert_eq!(state.watermarks[&Stream::Sent], at(60));
         assert_eq!(state.watermarks[&Stream::Replied], at(0), "a failed stream keeps its watermark");
+        assert_eq!(state.complete_until(), Some(at(0)));
+
+        let roots = Roots { campaigns: campaigns.clone(), user_ids: vec![] };
+        let rest = state.plan_rest(&roots, at(60), &config());
+        let mut data = TeamData { campaigns, ..TeamData::default() };
+        state.absorb_rest(&rest, &mut data, &failures);
         assert!(matches!(data.sent.get(&cid(1)), Some(Ok(s)) if s.leads() == 2));
         assert!(matches!(data.replied.get(&cid(1)), Some(Err(_))), "reported missing, not zero");
         assert!(matches!(data.details.get(&cid(2)), Some(Ok(_))), "cached details fill in");
-        assert_eq!(state.complete_until(), Some(at(0)));
     }
 
     #[test]
-    fn a_history_read_in_part_is_not_tracked_and_vanished_campaigns_are_dropped() {
+    fn a_history_stopped_by_a_deadline_resumes_at_its_next_page_with_its_own_bound() {
+        let mut state = synced();
+        let campaigns = vec![summary(1, "running"), summary(3, "running")];
+        let reads = state.plan_activity(&campaigns, at(60), &config());
+        let mut parts = read_all(&reads, "lea_c");
+        parts[0].pages = 4;
+        parts[0].result = Err(deadline());
+        let stopped = parts[0].read.stream;
+        state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        assert!(!state.campaigns.contains_key(&cid(3)));
+        assert_eq!(state.pending(&campaigns), 1);
+        let partial = &state.partial[&cid(3)];
+        assert_eq!((partial.until, partial.streams.get(stopped).next_page), (at(60), 4));
+
+        // Later: only the unfinished stream, from page 4, still bounded by at(60); the streams
+        // fold into the partial history meanwhile.
+        let reads = state.plan_activity(&campaigns, at(120), &config());
+        assert_eq!(
+            reads.histories,
+            vec![HistoryRead { campaign: cid(3), stream: stopped, until: at(60), from_page: 4 }]
+        );
+        let streams = Stream::ALL.iter().map(|s| (*s, Ok(stream(&[(3, "lea_late")])))).collect();
+        state.absorb_activity(&campaigns, &reads, read_all(&reads, "lea_old"), streams);
+        let tracked = &state.campaigns[&cid(3)];
+        assert_eq!(state.pending(&campaigns), 0);
+        assert!(state.partial.is_empty());
+        assert_eq!(tracked.get(stopped).leads(), 3, "history pages, resumed pages and the stream");
+    }
+
+    #[test]
+    fn partial_histories_of_campaigns_no_longer_running_are_dropped_and_vanished_campaigns_too() {
         let mut state = synced();
         let campaigns = vec![summary(3, "running")];
-        let reads = state.plan(&campaigns, at(60), &config());
-        let mut data = TeamData { campaigns, ..TeamData::default() };
-        data.sent.insert(cid(3), Ok(Seen::default()));
-        data.opened.insert(cid(3), Ok(Seen::default()));
-        data.replied
-            .insert(cid(3), Err(LemlistError::RateLimited { endpoint: "GET /activities", attempts: 5 }));
-        state.absorb(Mode::Incremental, &reads, &mut data, vec![]);
-        assert!(state.campaigns.is_empty(), "campaign 1 vanished, campaign 3 is read again next time");
-        assert!(matches!(data.replied.get(&cid(3)), Some(Err(_))));
-        assert!(state.details.is_empty());
+        let reads = state.plan_activity(&campaigns, at(60), &config());
+        let mut parts = read_all(&reads, "x");
+        parts[2].result = Err(LemlistError::RateLimited { endpoint: "GET /activities", attempts: 5 });
+        let failures = state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        assert!(state.campaigns.is_empty(), "campaign 1 vanished from the list");
+        assert_eq!(state.partial.len(), 1);
+        let mut data = TeamData { campaigns: campaigns.clone(), ..TeamData::default() };
+        state.absorb_rest(&Reads::default(), &mut data, &failures);
+        assert!(matches!(data.replied.get(&cid(3)), Some(Err(LemlistError::RateLimited { .. }))));
+        assert!(matches!(data.sent.get(&cid(3)), Some(Err(_))), "an incomplete history is missing, not zero");
+        let paused = vec![summary(3, "paused")];
+        state.absorb_activity(&paused, &Reads::default(), vec![], vec![]);
+        assert!(state.partial.is_empty());
+    }
+
+    #[test]
+    fn the_remaining_calls_are_estimated_from_the_pages_read_so_far() {
+        let mut state = SyncState::begin(at(0));
+        let campaigns: Vec<CampaignSummary> = (1..=3).map(|n| summary(n, "running")).collect();
+        let reads = state.plan_activity(&campaigns, at(0), &config());
+        let mut parts = read_all(&reads, "x");
+        for p in &mut parts {
+            p.pages = 10;
+        }
+        // Campaign 1 is read in full (10 pages a stream), the others not at all.
+        for p in parts.iter_mut().skip(3) {
+            p.pages = 0;
+            p.result = Err(deadline());
+        }
+        state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        // 6 streams × 10 pages, then 3 exports, 3 details, 1 user and the 2 roots.
+        assert_eq!(state.estimated_remaining_calls(&campaigns, 1), 60 + 3 + 3 + 1 + 2);
     }
 
     #[test]
@@ -473,7 +723,8 @@ mod tests {
 
     #[test]
     fn the_state_round_trips() {
-        let state = synced();
+        let mut state = synced();
+        state.partial.insert(cid(9), Partial { until: at(5), streams: PerStream::default() });
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<SyncState>(&json).unwrap(), state);
     }

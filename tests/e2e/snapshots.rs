@@ -171,7 +171,9 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
         loop {
             match refresher.run().await.unwrap() {
                 Outcome::Refreshed(f) => return f,
-                Outcome::AlreadyRunning => tokio::time::sleep(Duration::from_millis(250)).await,
+                Outcome::AlreadyRunning | Outcome::Continuing(_) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
             }
         }
     };

@@ -3,17 +3,19 @@
 //! counted, activities that arrive while a refresh pages are counted once by the next one, and
 //! `verify` finds a corrupted set.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lemdash_shared::config::SyncConfig;
 use lemdash_shared::lemlist::LemlistClient;
-use lemdash_shared::limiter::StrictPacer;
+use lemdash_shared::limiter::{Class, StrictPacer};
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::snapshot::{Board, MemorySnapshots, RefreshFigures};
 use lemdash_shared::sync::{Mode, SyncState};
 use lemdash_tests::app::key;
 use lemdash_tests::truth;
+use lemlist_sim::log::RequestLog;
 use lemlist_sim::{Faults, Latency, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
 
@@ -27,7 +29,7 @@ fn refresher(client: &LemlistClient, sync: SyncConfig) -> Refresher {
 async fn refresh(r: &Refresher) -> RefreshFigures {
     match r.run().await.expect("the refresh runs") {
         Outcome::Refreshed(figures) => figures,
-        Outcome::AlreadyRunning => panic!("no other refresh runs"),
+        other => panic!("no other refresh runs, no deadline: {other:?}"),
     }
 }
 
@@ -194,4 +196,105 @@ async fn verify_prints_nothing_on_an_exact_state_and_names_a_corrupted_set() {
         differences[0].starts_with(&format!("{id} emailsOpened: the state has 0 leads, lemlist {had}")),
         "{differences:?}"
     );
+}
+
+/// History pages (campaign-scoped activity reads) answered more than once.
+fn repeated_history_pages(log: &RequestLog) -> usize {
+    let mut seen = HashSet::new();
+    log.own()
+        .filter(|e| e.status == 200 && e.endpoint == "GET /activities" && e.target.contains("campaignId="))
+        .filter(|e| !seen.insert(e.target.clone()))
+        .count()
+}
+
+/// A paced client, a lemlist-like simulator of M: the first sync takes about 15 s.
+async fn paced_m(seed: u64) -> (Sim, LemlistClient) {
+    let sim = sim(Profile::M, seed, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    let client = client_with(&sim, Arc::new(StrictPacer::lemlist()));
+    (sim, client)
+}
+
+#[tokio::test]
+async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_ends_exact() {
+    // The same team read in one go, for the comparison.
+    let (whole, client) = paced_m(50).await;
+    let uninterrupted = refresh(&refresher(&client, SyncConfig::default())).await.calls;
+    drop(whole);
+
+    let (sim, client) = paced_m(50).await;
+    let r = refresher(&client, SyncConfig::default());
+    let mut continuations: u32 = 0;
+    let figures = loop {
+        match r.run_until(Class::Scheduled, Some(Instant::now() + Duration::from_secs(3))).await.unwrap() {
+            Outcome::Refreshed(figures) => break figures,
+            Outcome::Continuing(progress) => {
+                continuations += 1;
+                assert_eq!(progress.continuations + 1, continuations, "each invocation carried on");
+                assert!(
+                    sim.team().campaigns.len() > 1 && r.latest(Board::Campaigns).await.unwrap().is_none(),
+                    "nothing published before the sync is complete"
+                );
+            }
+            Outcome::AlreadyRunning => panic!("the lease is given up before each continuation"),
+        }
+    };
+    exact(&sim, &r).await.unwrap();
+    assert!(continuations >= 3, "{continuations} continuations");
+    let log = sim.log();
+    assert_eq!(repeated_history_pages(&log), 0, "no history page read twice across continuations");
+    assert_eq!(figures.calls as usize, log.total(), "the figures count every step's calls");
+    // Each step also reads the roots and each stream again (from its watermark): five calls;
+    // and lead exports and users cut by a deadline are read again in full, at most once each.
+    let steps = continuations as usize + 1;
+    let team = sim.team();
+    let final_reads = team.campaigns.iter().filter(|c| c.status == "running").count() + team.users.len();
+    println!(
+        "first sync of M: {uninterrupted} calls in one go; {} calls over {steps} invocations of 3 s ({} more)",
+        log.total(),
+        log.total() - uninterrupted as usize
+    );
+    assert!(log.total() <= uninterrupted as usize + 5 * steps + final_reads, "{} calls", log.total());
+}
+
+#[tokio::test]
+async fn a_sync_killed_mid_way_resumes_from_its_last_checkpoint() {
+    let (whole, client) = paced_m(51).await;
+    let uninterrupted = refresh(&refresher(&client, SyncConfig::default())).await.calls as usize;
+    drop(whole);
+
+    let (sim, client) = paced_m(51).await;
+    let r =
+        Refresher::new(client.clone(), Arc::new(MemorySnapshots::default()), key(), Duration::from_secs(5))
+            .with_checkpoints(Duration::from_secs(2));
+    let killed = {
+        let r = r.clone();
+        tokio::spawn(async move { r.run().await })
+    };
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    killed.abort();
+    let _ = killed.await;
+    let sent_before_kill = sim.log().total();
+    let saved = state(&r).await;
+    let progress = saved.progress.clone().expect("a sync from scratch in progress");
+    assert!(progress.steps >= 2 && !saved.campaigns.is_empty(), "checkpoints were saved: {progress:?}");
+
+    // The killed refresh's lease expires; the next one carries on from the checkpoint.
+    let figures = loop {
+        match r.run().await.unwrap() {
+            Outcome::Refreshed(figures) => break figures,
+            Outcome::AlreadyRunning => tokio::time::sleep(Duration::from_millis(250)).await,
+            Outcome::Continuing(_) => panic!("no deadline"),
+        }
+    };
+    exact(&sim, &r).await.unwrap();
+    let total = sim.log().total();
+    let after = total - sent_before_kill;
+    println!(
+        "first sync of M killed after {sent_before_kill} calls ({} history pages checkpointed): {after} more calls to finish, {total} in all against {uninterrupted} in one go",
+        progress.pages
+    );
+    // What was checkpointed is not read again: the rest of the work is what a sync in one go
+    // does less the checkpointed pages, plus the streams read again from the watermarks.
+    assert!(after + progress.pages as usize <= uninterrupted + 10, "{after} calls after the kill");
+    assert!(figures.calls as usize >= after);
 }

@@ -186,6 +186,13 @@ async fn refresh_once(app: &App) -> ExitCode {
             println!("another refresh of this key is running; nothing done");
             ExitCode::SUCCESS
         }
+        Ok(Ok(Outcome::Continuing(p))) => {
+            println!(
+                "the sync from scratch saved its progress ({} calls so far); run again to carry on",
+                p.calls
+            );
+            ExitCode::SUCCESS
+        }
         Ok(Err(e)) => fail(format!("refresh failed: {e}")),
         Err(e) => fail(format!("refresh crashed: {e}")),
     }

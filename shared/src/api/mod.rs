@@ -255,6 +255,8 @@ impl Api {
                 }
                 // Wait for the one running, below.
                 Ok(Ok(Ok(Outcome::AlreadyRunning))) => Forced::Joined,
+                // A sync from scratch carries on in the background.
+                Ok(Ok(Ok(Outcome::Continuing(_)))) => return Ok((None, Forced::Pending)),
             },
         };
         loop {

@@ -67,53 +67,100 @@ pub struct Roots {
     pub user_ids: Vec<String>,
 }
 
+/// One activity stream of one campaign, from `from_page` (0: the start) to the end, bounded by
+/// `until`. A history interrupted by a deadline resumes from the page after the last one read,
+/// with the same bound, so that the pages it already read are neither read again nor shifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRead {
+    pub campaign: String,
+    pub stream: Stream,
+    pub until: DateTime<Utc>,
+    pub from_page: usize,
+}
+
+/// What a history read got: the pages read in full, the leads they showed, and whether it
+/// reached the end (`Ok`) or why not.
+#[derive(Debug)]
+pub struct HistoryPart {
+    pub read: HistoryRead,
+    pub pages: usize,
+    pub seen: Seen,
+    pub result: Fetched<()>,
+}
+
 /// What a refresh reads beyond the roots.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reads {
-    /// Every activity read ends here (`maxDate`): lemlist pages newest first by offset, and a
+    /// Team-wide stream reads end here (`maxDate`): lemlist pages newest first by offset, and a
     /// fixed end keeps the set still while new activities arrive.
     pub until: DateTime<Utc>,
-    /// Campaigns whose whole history is read, per campaign (three streams each).
-    pub histories: Vec<String>,
+    /// Campaign histories, per campaign and stream.
+    pub histories: Vec<HistoryRead>,
     /// Campaigns whose leads are exported.
     pub leads: Vec<String>,
     /// Campaigns whose details (senders) are read.
     pub details: Vec<String>,
     /// Team-wide reads of a stream from a date (`minDate`) to `until`.
     pub streams: Vec<(Stream, DateTime<Utc>)>,
+    /// Users whose mailboxes are read, in the team's order.
+    pub users: Vec<String>,
 }
 
 /// Each team-wide stream read: the distinct leads it showed per campaign, or why it failed.
 pub type StreamReads = Vec<(Stream, Fetched<HashMap<String, Seen>>)>;
 
+/// Everything a [`read`] got.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// Leads, details and users; the activity sets are left to the caller, from `histories`
+    /// and `streams`.
+    pub data: TeamData,
+    pub histories: Vec<HistoryPart>,
+    pub streams: StreamReads,
+}
+
+impl Read {
+    /// Whether a read stopped because its deadline came.
+    pub fn stopped_by_deadline(&self) -> bool {
+        let deadline = |e: &LemlistError| matches!(e, LemlistError::Deadline { .. });
+        self.histories.iter().any(|h| h.result.as_ref().is_err_and(deadline))
+            || self.streams.iter().any(|(_, r)| r.as_ref().is_err_and(deadline))
+            || self.data.leads.values().any(|r| r.as_ref().is_err_and(deadline))
+            || self.data.details.values().any(|r| r.as_ref().is_err_and(deadline))
+            || self.data.users.iter().any(|(_, r)| r.as_ref().is_err_and(deadline))
+    }
+}
+
 impl Reads {
-    /// Everything, from scratch: every running campaign's history and leads, and every
-    /// campaign's details.
-    pub fn full(campaigns: &[CampaignSummary], until: DateTime<Utc>) -> Self {
-        let running: Vec<String> = campaigns
+    /// Everything, from scratch: every running campaign's history and leads, every campaign's
+    /// details, every user.
+    pub fn full(roots: &Roots, until: DateTime<Utc>) -> Self {
+        let running: Vec<String> = roots
+            .campaigns
             .iter()
             .filter(|c| c.status.as_deref() == Some("running"))
             .map(|c| c.id.clone())
             .collect();
         Self {
             until,
-            histories: running.clone(),
+            histories: running
+                .iter()
+                .flat_map(|c| {
+                    Stream::ALL.map(|stream| HistoryRead { campaign: c.clone(), stream, until, from_page: 0 })
+                })
+                .collect(),
             leads: running,
-            details: campaigns.iter().map(|c| c.id.clone()).collect(),
+            details: roots.campaigns.iter().map(|c| c.id.clone()).collect(),
             streams: vec![],
+            users: roots.user_ids.clone(),
         }
-    }
-
-    /// The calls this needs at least (one page per stream), roots excluded.
-    pub fn minimum_calls(&self) -> usize {
-        self.histories.len() * 3 + self.leads.len() + self.details.len() + self.streams.len()
     }
 }
 
 enum Part {
     Detail(String, Fetched<CampaignDetail>),
     Leads(String, Fetched<Vec<Lead>>),
-    History(Stream, String, Fetched<Seen>),
+    History(HistoryPart),
     Stream(Stream, Fetched<HashMap<String, Seen>>),
     User(usize, Fetched<User>),
 }
@@ -141,10 +188,10 @@ pub async fn roots(client: &LemlistClient) -> Result<Roots, LemlistError> {
     Ok(Roots { campaigns: campaigns?, user_ids })
 }
 
-/// Reads `reads` and every user. Failures are kept in the data, never raised.
-pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamData, StreamReads) {
-    let mut data = TeamData { campaigns: roots.campaigns, ..TeamData::default() };
-    let mut streams = Vec::new();
+/// Reads `reads`. Failures are kept in what is returned, never raised.
+pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads: &Reads) -> Read {
+    let mut out = Read { data: TeamData { campaigns, ..TeamData::default() }, ..Read::default() };
+    let data = &mut out.data;
     let mut jobs = JoinSet::new();
     // Longest chains first: activity streams have several pages each.
     for &(stream, since) in &reads.streams {
@@ -152,7 +199,7 @@ pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamD
         jobs.spawn(async move {
             let mut by_campaign: HashMap<String, Seen> = HashMap::new();
             let read = c
-                .activities_each(&q, |rows| {
+                .activities_each(&q, 0, |rows| {
                     for a in &rows {
                         if let Some(campaign) = &a.campaign_id {
                             by_campaign.entry(campaign.clone()).or_default().add(a);
@@ -163,17 +210,24 @@ pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamD
             Part::Stream(stream, read.map(|_| by_campaign))
         });
     }
-    for id in &reads.histories {
-        let Ok(cid) = id.parse::<CampaignId>() else { continue };
-        for stream in Stream::ALL {
-            let (c, key) = (client.clone(), id.clone());
-            let q = query(stream).campaign(&cid).between(None, Some(reads.until));
-            jobs.spawn(async move {
-                let mut seen = Seen::default();
-                let read = c.activities_each(&q, |rows| rows.iter().for_each(|a| seen.add(a))).await;
-                Part::History(stream, key, read.map(|_| seen))
-            });
-        }
+    for history in &reads.histories {
+        let (c, read) = (client.clone(), history.clone());
+        jobs.spawn(async move {
+            let (mut seen, mut pages) = (Seen::default(), 0);
+            let result = match read.campaign.parse::<CampaignId>() {
+                Ok(cid) => {
+                    let q = query(read.stream).campaign(&cid).between(None, Some(read.until));
+                    c.activities_each(&q, read.from_page, |rows| {
+                        pages += 1;
+                        rows.iter().for_each(|a| seen.add(a));
+                    })
+                    .await
+                    .map(drop)
+                }
+                Err(_) => Err(invalid_id(&read.campaign)),
+            };
+            Part::History(HistoryPart { read, pages, seen, result })
+        });
     }
     for id in &reads.leads {
         let Ok(cid) = id.parse::<CampaignId>() else {
@@ -191,7 +245,7 @@ pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamD
         let (c, key) = (client.clone(), id.clone());
         jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await) });
     }
-    for (i, id) in roots.user_ids.iter().enumerate() {
+    for (i, id) in reads.users.iter().enumerate() {
         let result = match id.parse::<UserId>() {
             Ok(uid) => {
                 let c = client.clone();
@@ -205,22 +259,27 @@ pub async fn read(client: &LemlistClient, roots: Roots, reads: &Reads) -> (TeamD
 
     while let Some(done) = jobs.join_next().await {
         match done.expect("fetch tasks do not panic") {
-            Part::Detail(id, r) => drop(data.details.insert(id, r)),
-            Part::Leads(id, r) => drop(data.leads.insert(id, r)),
-            Part::History(stream, id, r) => drop(data.seen_mut(stream).insert(id, r)),
-            Part::Stream(stream, r) => streams.push((stream, r)),
-            Part::User(i, r) => data.users[i].1 = r,
+            Part::Detail(id, r) => drop(out.data.details.insert(id, r)),
+            Part::Leads(id, r) => drop(out.data.leads.insert(id, r)),
+            Part::History(part) => out.histories.push(part),
+            Part::Stream(stream, r) => out.streams.push((stream, r)),
+            Part::User(i, r) => out.data.users[i].1 = r,
         }
     }
-    streams.sort_by_key(|(s, _)| *s);
-    (data, streams)
+    out.streams.sort_by_key(|(s, _)| *s);
+    out
 }
 
-/// Fetches what both dashboards need from scratch. Fails only when a root fails (the campaign
-/// list or the team); any other failure is kept in the data.
+/// Fetches what both dashboards need from scratch, keeping no state. Fails only when a root
+/// fails (the campaign list or the team); any other failure is kept in the data.
 pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
     let until = Utc::now();
     let roots = roots(client).await?;
-    let reads = Reads::full(&roots.campaigns, until);
-    Ok(read(client, roots, &reads).await.0)
+    let reads = Reads::full(&roots, until);
+    let Read { mut data, histories, .. } = read(client, roots.campaigns, &reads).await;
+    for part in histories {
+        let HistoryPart { read, seen, result, .. } = part;
+        data.seen_mut(read.stream).insert(read.campaign, result.map(|()| seen));
+    }
+    Ok(data)
 }

@@ -320,20 +320,22 @@ impl LemlistClient {
     /// already seen (by `_id`) are dropped, and a page with nothing new ends the list.
     pub async fn activities(&self, filter: &ActivityQuery) -> Result<Vec<Activity>, LemlistError> {
         let mut all = Vec::new();
-        self.activities_each(filter, |rows| all.extend(rows)).await?;
+        self.activities_each(filter, 0, |rows| all.extend(rows)).await?;
         Ok(all)
     }
 
-    /// The same, handing each page's new rows to `on_page` as it arrives, so that a caller who
-    /// folds them keeps only what it folds. Returns how many pages were read.
+    /// The same from page `first` (0-based), handing each page's new rows to `on_page` as it
+    /// arrives, so that a caller who folds them keeps only what it folds, and knows how many
+    /// pages it has read if an error stops the list. Returns the page after the last one read.
     pub async fn activities_each(
         &self,
         filter: &ActivityQuery,
+        first: usize,
         mut on_page: impl FnMut(Vec<Activity>),
     ) -> Result<usize, LemlistError> {
         let base = filter.params();
         let mut seen = HashSet::new();
-        for page in 0..MAX_PAGES {
+        for page in first..MAX_PAGES {
             let mut query = base.clone();
             query.push(("limit", PAGE_SIZE.to_string()));
             query.push(("offset", (page * PAGE_SIZE).to_string()));
@@ -343,7 +345,7 @@ impl LemlistClient {
                 path: "activities".into(),
                 query: &query,
                 body: None,
-                follow_up: page > 0,
+                follow_up: page > first,
             };
             let rows: Vec<Activity> = self.send(call).await?;
             let full = rows.len() >= PAGE_SIZE;
