@@ -175,6 +175,14 @@ impl Refresher {
         }
     }
 
+    /// The key's sync state as `GET /api/sync` answers it.
+    pub async fn sync_status(&self) -> Result<crate::sync::SyncStatus, SnapshotError> {
+        let stored = self.store.load(self.key.as_str(), Board::Sync).await?;
+        let bytes = stored.as_ref().map_or(0, |s| s.bytes.len());
+        let state = stored.and_then(|s| unpack::<SyncState>(&s.bytes).ok());
+        Ok(SyncState::status(state.as_ref(), &self.sync, bytes))
+    }
+
     /// Reads the history of every tracked campaign from scratch, up to the instant the stored
     /// state is complete to, and lists every difference with the state's sets: nothing means
     /// parity. It costs what a first sync's histories cost, at the lowest priority.
@@ -388,6 +396,10 @@ impl Refresher {
             }
             if !stopped {
                 break failures;
+            }
+            let remaining = state.estimated_remaining_calls(&roots.campaigns, roots.user_ids.len());
+            if let Some(p) = &mut state.progress {
+                p.estimated_remaining_calls = remaining;
             }
             version = self.checkpoint(&state, version).await?;
             if stop.is_some_and(|stop| Instant::now() >= stop) {

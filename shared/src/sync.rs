@@ -122,6 +122,31 @@ pub struct Progress {
     /// History pages read, and history streams read to the end: for the estimate.
     pub pages: u64,
     pub streams_done: u64,
+    /// At the last checkpoint: about how many calls are left.
+    #[serde(default)]
+    pub estimated_remaining_calls: u64,
+}
+
+/// What `GET /api/sync` answers: the key's sync state without its sets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStatus {
+    /// `incremental` or `full` (`SYNC_MODE`).
+    pub mode: &'static str,
+    /// `none` before the first refresh, `first_sync` while a sync from scratch has not
+    /// published, `steady` after.
+    pub phase: &'static str,
+    /// Per activity type: every activity up to this instant is counted.
+    pub watermarks: BTreeMap<&'static str, DateTime<Utc>>,
+    pub tracked_campaigns: usize,
+    pub histories_in_progress: usize,
+    pub cached_details: usize,
+    /// The bound of the last sync from scratch.
+    pub full_at: Option<DateTime<Utc>>,
+    /// The sync from scratch in progress, if any.
+    pub first_sync: Option<Progress>,
+    pub last_refresh: LastRefresh,
+    /// The stored state's compressed size.
+    pub state_bytes: usize,
 }
 
 /// One key's sync state. Stored compressed in the snapshot table; the key itself never is.
@@ -445,6 +470,40 @@ impl SyncState {
             }
         }
         out
+    }
+
+    /// The state as `GET /api/sync` shows it.
+    pub fn status(state: Option<&Self>, config: &SyncConfig, stored_bytes: usize) -> SyncStatus {
+        let mode = match config.mode {
+            SyncMode::Incremental => "incremental",
+            SyncMode::Full => "full",
+        };
+        let Some(state) = state else {
+            return SyncStatus {
+                mode,
+                phase: "none",
+                watermarks: BTreeMap::new(),
+                tracked_campaigns: 0,
+                histories_in_progress: 0,
+                cached_details: 0,
+                full_at: None,
+                first_sync: None,
+                last_refresh: LastRefresh::default(),
+                state_bytes: 0,
+            };
+        };
+        SyncStatus {
+            mode,
+            phase: if state.progress.is_some() { "first_sync" } else { "steady" },
+            watermarks: state.watermarks.iter().map(|(s, at)| (s.kind(), *at)).collect(),
+            tracked_campaigns: state.campaigns.len(),
+            histories_in_progress: state.partial.len(),
+            cached_details: state.details.len(),
+            full_at: state.full_at,
+            first_sync: state.progress.clone(),
+            last_refresh: state.last.clone(),
+            state_bytes: stored_bytes,
+        }
     }
 
     /// The oldest watermark: every stream is complete up to it.

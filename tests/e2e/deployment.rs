@@ -414,6 +414,10 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
         let field = field.trim().strip_prefix("$.").unwrap();
         let value = value.trim().trim_matches('"');
         let matched = lines.iter().filter(|l| l[field] == value).count();
-        assert!(matched > 0, "{name}: {pattern} matches no line the code wrote");
+        assert!(
+            matched > 0,
+            "{name}: {pattern} matches no line the code wrote: {:?}",
+            lines.iter().filter_map(|l| l["message"].as_str()).collect::<std::collections::BTreeSet<_>>()
+        );
     }
 }

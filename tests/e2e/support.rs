@@ -87,5 +87,9 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let writer = captured.clone();
     let filter = tracing_subscriber::EnvFilter::new("debug");
     let subscriber = lemdash_shared::telemetry::lambda_subscriber(filter, move || writer.clone());
-    (captured, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Callsites first hit on another test's thread (no subscriber there) may have cached "not
+    // interested"; ask them again now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }

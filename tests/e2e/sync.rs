@@ -298,3 +298,39 @@ async fn a_sync_killed_mid_way_resumes_from_its_last_checkpoint() {
     assert!(after + progress.pages as usize <= uninterrupted + 10, "{after} calls after the kill");
     assert!(figures.calls as usize >= after);
 }
+
+#[tokio::test]
+async fn the_sync_endpoint_shows_a_first_sync_in_progress_then_the_steady_state() {
+    let sim = sim(Profile::S, 52, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let api = crate::support::api(&unpaced_client(&sim), Duration::from_secs(30));
+    let r = api.refresher().clone();
+    let base = crate::support::serve(api).await;
+    let http = reqwest::Client::new();
+    let status = || async {
+        let response = http.get(format!("{base}/api/sync")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    };
+    let before = status().await;
+    assert_eq!((before["mode"].as_str(), before["phase"].as_str()), (Some("incremental"), Some("none")));
+
+    // A first sync whose deadline has already come: it saves where it stands and carries on.
+    let Outcome::Continuing(_) = r.run_until(Class::Scheduled, Some(Instant::now())).await.unwrap() else {
+        panic!("no time to read anything")
+    };
+    let started = status().await;
+    assert_eq!(started["phase"], "first_sync", "{started}");
+    assert!(started["first_sync"]["estimated_remaining_calls"].as_u64().unwrap() > 0, "{started}");
+
+    refresh(&r).await;
+    let steady = status().await;
+    let running = sim.team().campaigns.iter().filter(|c| c.status == "running").count();
+    assert_eq!(steady["phase"], "steady", "{steady}");
+    assert_eq!(steady["tracked_campaigns"].as_u64(), Some(running as u64));
+    assert_eq!(steady["watermarks"].as_object().unwrap().len(), 3);
+    assert_eq!(steady["last_refresh"]["mode"], "full");
+    assert!(
+        steady["last_refresh"]["calls"].as_u64().unwrap() > 0 && steady["state_bytes"].as_u64().unwrap() > 0
+    );
+    assert!(steady["first_sync"].is_null());
+}

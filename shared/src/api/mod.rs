@@ -181,6 +181,13 @@ impl Api {
         match route {
             Route::Health => Ok(response::json(StatusCode::OK, json!({"status": "healthy"}).to_string())),
             Route::CampaignsDashboard => self.dashboard(Board::Campaigns, request, deadline).await,
+            Route::Sync => {
+                let status = self.refresher.sync_status().await?;
+                Ok(response::json(
+                    StatusCode::OK,
+                    serde_json::to_string(&status).expect("the status serialises"),
+                ))
+            }
             Route::MailboxesDashboard => self.dashboard(Board::Mailboxes, request, deadline).await,
             Route::SetInactive(id) => {
                 client.pause_campaign(&id).await?;

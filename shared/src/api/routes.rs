@@ -9,7 +9,7 @@ use crate::ids::{CampaignId, MailboxId};
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
-    /// `GET /api/campaigns/dashboard`, `POST /api/campaigns/{id}/set-inactive`.
+    /// `GET /api/campaigns/dashboard`, `POST /api/campaigns/{id}/set-inactive`, `GET /api/sync`.
     Campaigns,
     /// `GET /api/mailboxes`, `POST /api/mailboxes/{id}/start-lemwarm|stop-lemwarm`.
     Mailboxes,
@@ -41,6 +41,7 @@ pub enum Kind {
     MailboxesDashboard,
     StartLemwarm,
     StopLemwarm,
+    Sync,
 }
 
 /// One route as API Gateway declares it.
@@ -77,7 +78,7 @@ impl RouteSpec {
     }
 }
 
-pub const ROUTES: [RouteSpec; 6] = [
+pub const ROUTES: [RouteSpec; 7] = [
     RouteSpec { method: "GET", path: "/health", function: Function::Campaigns, kind: Kind::Health },
     RouteSpec {
         method: "GET",
@@ -109,6 +110,7 @@ pub const ROUTES: [RouteSpec; 6] = [
         function: Function::Mailboxes,
         kind: Kind::StopLemwarm,
     },
+    RouteSpec { method: "GET", path: "/api/sync", function: Function::Campaigns, kind: Kind::Sync },
 ];
 
 /// A request that names a route, with its parameters parsed.
@@ -120,6 +122,8 @@ pub enum Route {
     MailboxesDashboard,
     StartLemwarm(MailboxId),
     StopLemwarm(MailboxId),
+    /// The key's sync state.
+    Sync,
 }
 
 /// The route `method` and `path` name in `function`: 404 when no route of the function has the
@@ -144,6 +148,7 @@ pub fn resolve(
             Kind::MailboxesDashboard => Route::MailboxesDashboard,
             Kind::StartLemwarm => Route::StartLemwarm(id.parse()?),
             Kind::StopLemwarm => Route::StopLemwarm(id.parse()?),
+            Kind::Sync => Route::Sync,
         };
         return Ok((spec, route));
     }

@@ -452,6 +452,13 @@ impl LemlistClient {
         attempt: u32,
     ) -> Result<T, Attempt> {
         let inner = &*self.inner;
+        // Past its deadline, a handle makes no call, whatever the permits would allow.
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Attempt::Fail(LemlistError::Deadline {
+                endpoint: call.endpoint,
+                wait: Duration::ZERO,
+            }));
+        }
         // Pages after the first and retries go ahead of calls that have not started yet.
         let priority = Priority::of(self.class);
         let priority = if call.follow_up || attempt > 1 { priority.follow_up() } else { priority };
