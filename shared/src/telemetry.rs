@@ -9,7 +9,12 @@ pub fn init() {
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stdout));
     } else {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+        // On a terminal: standard error, so that a command's own output stays clean.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `serve` answers both Lambda functions' routes on 127.0.0.1 at the paths API Gateway uses and
 //! refreshes the snapshots in-process on a schedule, as EventBridge does in AWS. `refresh` runs
-//! one refresh with a progress bar and prints its figures.
+//! one refresh with a progress bar and prints its figures. `verify` reads the key's history
+//! from scratch and prints every difference with the incremental sync's state.
 //!
 //! Without `LEMLIST_API_KEY` both start the built-in lemlist simulator (demo mode: the profile
 //! and seed choose its team) and say so; without `LIMITER_TABLE` the in-process pacer keeps the
@@ -43,6 +44,10 @@ enum Command {
     Serve(ServeArgs),
     /// Refresh both dashboards once, with a progress bar, and print the refresh's figures.
     Refresh(DemoArgs),
+    /// Read every tracked campaign's history from scratch and print each difference with the
+    /// stored sync state; nothing printed (exit 0) means parity, differences exit 1. Without a
+    /// stored state (snapshots in memory), a refresh runs first. Costs about a first sync.
+    Verify(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,7 +89,7 @@ async fn main() -> ExitCode {
     };
     let demo = match &cli.command {
         Command::Serve(args) => &args.demo,
-        Command::Refresh(demo) => demo,
+        Command::Refresh(demo) | Command::Verify(demo) => demo,
     };
     // Kept alive for as long as the app uses it.
     let _simulator = if config.lemlist.key.is_none() {
@@ -102,6 +107,31 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(app, &args).await,
         Command::Refresh(_) => refresh_once(&app).await,
+        Command::Verify(_) => verify(&app).await,
+    }
+}
+
+async fn verify(app: &App) -> ExitCode {
+    let refresher = app.refresher();
+    match refresher.sync_state().await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            eprintln!("no sync state stored for this key: refreshing first");
+            if let Err(e) = refresher.run().await {
+                return fail(format!("refresh failed: {e}"));
+            }
+        }
+        Err(e) => return fail(format!("cannot read the sync state: {e}")),
+    }
+    match refresher.verify().await {
+        Ok(differences) if differences.is_empty() => ExitCode::SUCCESS,
+        Ok(differences) => {
+            for line in differences {
+                println!("{line}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => fail(format!("verify failed: {e}")),
     }
 }
 
@@ -110,7 +140,7 @@ async fn demo_mode(config: &mut Config, demo: &DemoArgs) -> Result<Sim, String> 
     let mut sim_config = SimConfig::new(demo.profile, demo.seed);
     sim_config.settings.latency = Latency::LEMLIST;
     let sim = Sim::start(sim_config).await.map_err(|e| format!("cannot start the lemlist simulator: {e}"))?;
-    println!(
+    eprintln!(
         "LEMLIST_API_KEY is not set: demo mode, the built-in lemlist simulator (profile {:?}, seed {}) at {}",
         demo.profile,
         demo.seed,
