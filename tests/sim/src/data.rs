@@ -25,6 +25,9 @@ pub enum Profile {
     L,
     /// 10 users, 400 campaigns, 100 running.
     XL,
+    /// Realistic volume: 8 users, 80 campaigns, 50 running with about 1,500 leads each over 3
+    /// to 5 steps and 120 days of history; reading it all is thousands of pages.
+    Real,
 }
 
 impl Profile {
@@ -35,6 +38,15 @@ impl Profile {
             Self::M => (3, 40, 12),
             Self::L => (6, 120, 36),
             Self::XL => (10, 400, 100),
+            Self::Real => (8, 80, 50),
+        }
+    }
+
+    /// Leads of a running campaign, and the most steps a lead goes through.
+    fn volume(self) -> (std::ops::RangeInclusive<usize>, u32) {
+        match self {
+            Self::Real => (1_200..=1_800, 5),
+            _ => (20..=140, 3),
         }
     }
 }
@@ -48,7 +60,8 @@ impl std::str::FromStr for Profile {
             "M" => Ok(Self::M),
             "L" => Ok(Self::L),
             "XL" => Ok(Self::XL),
-            other => Err(format!("unknown profile {other:?}: expected S, M, L or XL")),
+            "REAL" => Ok(Self::Real),
+            other => Err(format!("unknown profile {other:?}: expected S, M, L, XL or REAL")),
         }
     }
 }
@@ -242,7 +255,9 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
         // Running campaigns are spread through the list, not bunched at one end.
         let running = c * n_running / n_campaigns != (c + 1) * n_running / n_campaigns;
         let status = if running { "running" } else { STATUSES[c % STATUSES.len()] };
-        let created_at = start + Duration::hours(c as i64 * 2);
+        // Realistic volume spreads its campaigns over the 120 days.
+        let every = if profile == Profile::Real { 24 * 100 / n_campaigns as i64 } else { 2 };
+        let created_at = start + Duration::hours(c as i64 * every);
         let n_senders = rng.random_range(1..=3usize).min(senders_pool.len());
         let chosen: Vec<(usize, usize)> =
             senders_pool.choose_multiple(&mut rng, n_senders).copied().collect();
@@ -263,7 +278,7 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
             .collect::<Vec<_>>();
         let created_by = senders.first().map_or_else(|| users[0].id.clone(), |s| s.user_id.clone());
         let name = (c % 17 != 5).then(|| format!("Campaign {c:03} {}", COMPANIES[c % 12].trim()));
-        let leads = generate_leads(&mut rng, c, running);
+        let leads = generate_leads(&mut rng, c, running, profile.volume().0);
         campaigns.push(Campaign {
             id: lemlist_id(&mut rng, "cam_"),
             name,
@@ -275,7 +290,7 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
         });
     }
 
-    let activities = generate_activities(&mut rng, &campaigns);
+    let activities = generate_activities(&mut rng, &campaigns, profile.volume().1);
     Team { id: lemlist_id(&mut rng, "tea_"), name: format!("Team {seed}"), users, campaigns, activities }
 }
 
@@ -285,11 +300,16 @@ fn capitalise(s: &str) -> String {
 }
 
 /// Which mix of lead states a campaign gets.
-fn generate_leads(rng: &mut StdRng, index: usize, running: bool) -> Vec<Lead> {
+fn generate_leads(
+    rng: &mut StdRng,
+    index: usize,
+    running: bool,
+    per_running: std::ops::RangeInclusive<usize>,
+) -> Vec<Lead> {
     let kind = index % 11;
     let count = match kind {
         3 => 0, // a campaign with no leads
-        _ if running => rng.random_range(20..=140),
+        _ if running => rng.random_range(per_running),
         _ => rng.random_range(0..=60),
     };
     (0..count)
@@ -341,7 +361,7 @@ fn lead_state(rng: &mut StdRng, kind: usize, running: bool) -> (&'static str, Op
     }
 }
 
-fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign]) -> Vec<Activity> {
+fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign], max_steps: u32) -> Vec<Activity> {
     let end = epoch();
     let mut out = Vec::new();
     for campaign in campaigns {
@@ -370,7 +390,7 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign]) -> Vec<Activity
                     sequence_step: step,
                 });
             };
-            let steps = rng.random_range(1..=3u32);
+            let steps = rng.random_range(1..=max_steps);
             for step in 0..steps {
                 let sent_at = first_sent + Duration::days(step as i64 * 3);
                 push(&mut out, "emailsSent", sent_at, step);

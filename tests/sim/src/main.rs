@@ -1,7 +1,7 @@
 //! `lemlist-sim`: the lemlist simulator as a program, for local runs and manual poking.
 //!
 //! ```text
-//! lemlist-sim [--port 8787] [--profile S|M|L|XL] [--seed 1] [--key KEY]
+//! lemlist-sim [--port 8787] [--profile S|M|L|XL|REAL] [--seed 1] [--key KEY]
 //!             [--limit anchored|sliding|off] [--reset js|http|unix] [--shape wrapped|bare]
 //!             [--latency SCALE] [--faults RATE]
 //! ```
@@ -13,7 +13,7 @@ use lemlist_sim::{Faults, Latency, LimitMode, ListShape, Profile, ResetFormat, S
 fn usage(error: &str) -> ExitCode {
     eprintln!("lemlist-sim: {error}");
     eprintln!(
-        "usage: lemlist-sim [--port N] [--profile S|M|L|XL] [--seed N] [--key KEY] \
+        "usage: lemlist-sim [--port N] [--profile S|M|L|XL|REAL] [--seed N] [--key KEY] \
          [--limit anchored|sliding|off] [--reset js|http|unix] [--shape wrapped|bare] \
          [--latency SCALE] [--faults RATE]"
     );

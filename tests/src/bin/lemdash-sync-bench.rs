@@ -1,0 +1,192 @@
+//! `lemdash-sync-bench`: what the incremental sync costs. Prints a table; asserts nothing.
+//!
+//! ```text
+//! cargo run --release -p lemdash-tests --bin lemdash-sync-bench [PROFILE…] [--rounds N]
+//! ```
+//!
+//! For each profile (default M, L and REAL): a simulator with lemlist's anchored limit and
+//! lemlist-like latency, lemdash's client paced at the default budget share (0.75), then
+//! 1. the first sync (which reads what a full refresh reads): calls, time, and the time the
+//!    budget share needs for those calls at least;
+//! 2. rounds of (a burst of 100 live events, a refresh): the median steady-state refresh's
+//!    calls and time, its store reads and writes, and the stored sync state's size;
+//! 3. the peak resident memory each of them added (Linux's high-water mark, reset before each).
+//!
+//! Every refresh must leave both dashboards equal to the simulator's ground truth; the table
+//! says whether they were.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lemdash_shared::config::SyncConfig;
+use lemdash_shared::limiter::StrictPacer;
+use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::secret::ApiKey;
+use lemdash_shared::snapshot::{Board, MemorySnapshots, SnapshotError, SnapshotStore, Stored};
+use lemdash_tests::truth;
+use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
+
+const SHARE: f64 = 0.75;
+
+/// The memory store, counting what a DynamoDB store would be asked.
+#[derive(Debug, Default)]
+struct Counting {
+    inner: MemorySnapshots,
+    loads: AtomicU64,
+    saves: AtomicU64,
+    written: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for Counting {
+    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        self.inner.load(key, board).await
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        board: Board,
+        bytes: Vec<u8>,
+        expected: Option<u64>,
+    ) -> Result<bool, SnapshotError> {
+        self.saves.fetch_add(1, Ordering::Relaxed);
+        self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.inner.save(key, board, bytes, expected).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, SnapshotError> {
+        self.inner.acquire_lease(key, holder, now_ms, until_ms).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), SnapshotError> {
+        self.inner.release_lease(key, holder).await
+    }
+
+    async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
+        self.inner.request_refresh(key, at_ms).await
+    }
+}
+
+/// Resident memory now and its high-water mark, in MB (Linux).
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets the high-water mark to the current resident size.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn refresh(r: &Refresher) -> (lemdash_shared::snapshot::RefreshFigures, Duration, f64) {
+    reset_peak();
+    let (before, _) = memory();
+    let started = Instant::now();
+    let Outcome::Refreshed(f) = r.run().await.expect("the refresh runs") else { panic!("no other refresh") };
+    let (_, peak) = memory();
+    (f, started.elapsed(), (peak - before).max(0.0))
+}
+
+async fn exact(sim: &Sim, r: &Refresher) -> bool {
+    let team = sim.team();
+    let mut all = true;
+    for board in Board::ALL {
+        let served = r.latest(board).await.unwrap().expect("a snapshot");
+        all &=
+            serde_json::from_str::<serde_json::Value>(&served.body).unwrap() == truth::expected(&team, board);
+    }
+    all
+}
+
+#[tokio::main]
+async fn main() {
+    let mut profiles = Vec::new();
+    let mut rounds = 5;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--rounds" {
+            rounds = args.next().and_then(|n| n.parse().ok()).expect("--rounds N");
+        } else {
+            profiles.push(arg.parse::<Profile>().expect("a profile: S, M, L, XL or REAL"));
+        }
+    }
+    if profiles.is_empty() {
+        profiles = vec![Profile::M, Profile::L, Profile::Real];
+    }
+    println!(
+        "| profile | running | first sync: calls | time | ÷ share's bound | peak +MB | steady: median calls | bound 2R+U+15 | median time | store reads / writes | state KB | peak +MB | exact |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for profile in profiles {
+        let mut config = SimConfig::new(profile, 11);
+        config.settings =
+            Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
+        let sim = Sim::start(config).await.expect("the simulator starts");
+        let client = lemdash_tests::load::client(
+            &sim.base_url(),
+            sim.key(),
+            Arc::new(StrictPacer::lemlist_with_share(SHARE)),
+        );
+        let store = Arc::new(Counting::default());
+        let r = Refresher::new(
+            client,
+            store.clone(),
+            ApiKey::new("bench").fingerprint(),
+            Duration::from_secs(60),
+        )
+        .with_sync(SyncConfig::default());
+        let team = sim.team();
+        let running = team.campaigns.iter().filter(|c| c.status == "running").count();
+        let users = team.users.len();
+        drop(team);
+
+        let (first, first_time, first_memory) = refresh(&r).await;
+        let mut exact_all = exact(&sim, &r).await;
+        let bound = first.calls as f64 / (20.0 * SHARE / 2.0);
+
+        let mut steady = Vec::new();
+        for _ in 0..rounds {
+            sim.burst(100);
+            let (loads, saves) = (store.loads.load(Ordering::Relaxed), store.saves.load(Ordering::Relaxed));
+            let (f, time, mem) = refresh(&r).await;
+            exact_all &= exact(&sim, &r).await;
+            let ops =
+                (store.loads.load(Ordering::Relaxed) - loads, store.saves.load(Ordering::Relaxed) - saves);
+            steady.push((f.calls, time, ops, mem));
+        }
+        steady.sort_by_key(|s| s.0);
+        let (calls, time, (loads, saves), mem) = steady[steady.len() / 2];
+        let state = r.sync_status().await.expect("the store answers").state_bytes;
+        let team = sim.team();
+        let now_running = team.campaigns.iter().filter(|c| c.status == "running").count();
+        println!(
+            "| {profile:?} | {running} | {} | {:.1} s | {:.2} | {:.0} | {calls} | {} | {:.1} s | {loads} / {saves} | {:.0} | {:.0} | {} |",
+            first.calls,
+            first_time.as_secs_f64(),
+            first_time.as_secs_f64() / bound,
+            first_memory,
+            2 * now_running + users + 15,
+            time.as_secs_f64(),
+            state as f64 / 1024.0,
+            mem,
+            if exact_all { "yes" } else { "NO" }
+        );
+    }
+}
