@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use lemdash_shared::api::{Function, ROUTES};
 use serde_norway::Value;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml"))
         .expect("infra/template.yaml exists");
     serde_norway::from_str(&text).expect("the template is YAML")
 }
 
-fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
+pub(crate) fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
     t["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().expect("a name"), v))
 }
 

@@ -15,4 +15,5 @@ mod limiter_shared;
 mod people_first;
 mod secrets;
 mod snapshots;
+mod stream_path;
 mod sync;
