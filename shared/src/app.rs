@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::api::{Api, Function};
 use crate::config::{Config, ConfigError, KeySource};
 use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
-use crate::limiter::{PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock};
+use crate::limiter::{
+    Adaptive, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
+};
 use crate::refresh::Refresher;
 use crate::secret::{ApiKey, KeyFingerprint};
 use crate::snapshot::{MemorySnapshots, SnapshotError, SnapshotStore};
@@ -110,7 +112,7 @@ async fn permits(
     let share = config.limiter.budget_share;
     let (Some(table), Some(aws)) = (&config.limiter.table, aws) else {
         tracing::info!(share, "lemlist limiter: in-process pacer (no LIMITER_TABLE)");
-        return Ok(Arc::new(StrictPacer::lemlist_with_share(share)));
+        return Ok(in_process_permits(share));
     };
     let client = crate::dynamo::client(aws);
     if config.local_dynamodb.is_some() {
@@ -124,7 +126,14 @@ async fn permits(
         share_lanes: share_lanes(share),
         ..SharedSettings::default()
     };
-    Ok(Arc::new(SharedLimiter::new(store, key.clone(), Arc::new(SystemClock::default()), settings)))
+    let shared = SharedLimiter::new(store, key.clone(), Arc::new(SystemClock::default()), settings);
+    Ok(Arc::new(Adaptive::new(shared, share_lanes(share) as u32)))
+}
+
+/// The permit source of one process alone on a key: the strict pacer, its scheduled and
+/// background callers kept to `share` and to what the key's other users leave.
+pub fn in_process_permits(share: f64) -> Arc<dyn PermitSource> {
+    Arc::new(Adaptive::new(StrictPacer::lemlist_with_share(share), share_lanes(share) as u32))
 }
 
 /// The lanes that scheduled and background work may use for a budget `share`: at least one.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use lemdash_shared::api::REFRESH_HEADER;
 use lemdash_shared::limiter::dynamo::DynamoStore;
-use lemdash_shared::limiter::{Class, PermitSource, SharedLimiter, SharedSettings, StrictPacer, SystemClock};
+use lemdash_shared::limiter::{
+    Adaptive, Class, PermitSource, SharedLimiter, SharedSettings, StrictPacer, SystemClock,
+};
 use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
 use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table};
@@ -263,4 +265,42 @@ async fn with_another_tool_on_the_key_nothing_is_lost_and_every_class_pauses_tog
     inside.sort();
     inside.dedup();
     assert!(inside.is_empty(), "every class paused: {inside:?}");
+}
+
+/// lemdash reads what another tool spends of the key from `X-RateLimit-Remaining`, keeps its
+/// scheduled work to what that tool leaves, and takes its share back when the tool goes quiet.
+#[tokio::test]
+async fn the_refresh_learns_what_another_tool_uses_and_leaves_it_room() {
+    let sim = sim(Profile::S, 70, settings()).await;
+    sim.start_foreign_traffic(0, 6.0); // 12 of every 2-second window
+    let adaptive = Arc::new(Adaptive::new(StrictPacer::lemlist_with_share(0.75), 15));
+    let client = client_with(&sim, adaptive.clone());
+    let app = lemdash_tests::app::in_memory(&client, Duration::from_secs(30));
+    for _ in 0..2 {
+        assert!(matches!(app.refresher().run().await.unwrap(), Outcome::Refreshed(_)));
+    }
+    let busy = (adaptive.others_per_window(), adaptive.allowed());
+    sim.stop_foreign_traffic();
+    let before_quiet = sim.log().total();
+    for _ in 0..2 {
+        sim.burst(20);
+        assert!(matches!(app.refresher().run().await.unwrap(), Outcome::Refreshed(_)));
+    }
+    let quiet = (adaptive.others_per_window(), adaptive.allowed());
+    println!(
+        "another tool at 6/s: others estimated at {:.1} per window, lemdash's scheduled work allowed {} per window; after it stopped: {:.1} and {} ({} calls)",
+        busy.0,
+        busy.1,
+        quiet.0,
+        quiet.1,
+        sim.log().total() - before_quiet
+    );
+    assert!((8.0..=16.0).contains(&busy.0), "about 12 per window: {busy:?}");
+    assert!(busy.1 <= 11, "what the other tool leaves, less a margin: {busy:?}");
+    assert!(quiet.0 < 4.0 && quiet.1 >= 14, "the share comes back: {quiet:?}");
+    let team = sim.team();
+    for board in lemdash_shared::snapshot::Board::ALL {
+        let served = app.refresher().latest(board).await.unwrap().unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), truth::expected(&team, board));
+    }
 }

@@ -511,6 +511,9 @@ impl LemlistClient {
 
         let status = response.status();
         let info = RateLimitInfo::from_headers(response.headers());
+        if let (Some(remaining), Some(reset)) = (info.remaining, info.reset) {
+            inner.permits.observe(remaining, reset);
+        }
         let now = Utc::now();
         if let Some(wait) = info.exhausted_until(now).filter(|_| status != StatusCode::TOO_MANY_REQUESTS) {
             // The window is used up: everybody sharing the permit source waits for the reset.

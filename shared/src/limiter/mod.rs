@@ -10,6 +10,7 @@
 mod clock;
 pub mod dynamo;
 pub mod lanes;
+pub mod others;
 mod pacer;
 mod shared;
 mod store;
@@ -18,6 +19,7 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use clock::{Clock, SystemClock};
+pub use others::Adaptive;
 pub use pacer::{LEMLIST_LIMIT, LEMLIST_WINDOW, SAFE_WINDOW, StrictPacer};
 pub use shared::{LimiterMetrics, SharedLimiter, SharedSettings};
 pub use store::{LaneStore, MemoryStore, Reserve, StoreError};
@@ -98,6 +100,10 @@ pub trait PermitSource: Send + Sync + fmt::Debug {
     /// request should be sent before `resume_at`. Wall-clock time, because a shared source
     /// coordinates several processes.
     async fn pause_until(&self, resume_at: SystemTime);
+
+    /// An answer to one of this source's requests said `remaining` requests are left in the
+    /// key's window that resets at `reset`. Sources that learn from it override this.
+    fn observe(&self, _remaining: u32, _reset: chrono::DateTime<chrono::Utc>) {}
 }
 
 /// No limit at all: every request goes out at once. For tests that need to provoke 429s and for

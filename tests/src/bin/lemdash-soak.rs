@@ -1,13 +1,15 @@
-//! `lemdash-soak [SECS] [OTHERS_PER_SEC] [SHARE]`: `lemdash serve` as a team runs it (profile M,
-//! in-process pacer, a refresh every 10 s) while another tool uses the same key at
+//! `lemdash-soak [SECS] [OTHERS_PER_SEC] [SHARE] [fixed]`: `lemdash serve` as a team runs it
+//! (profile M, in-process pacer, a refresh every 10 s) while another tool uses the same key at
 //! OTHERS_PER_SEC requests per second (default 2), for SECS seconds (default 600), with
-//! scheduled work kept to SHARE of the budget (default 0.75). Prints the share of lemdash's
-//! calls answered 429 and whether both dashboards are exact at the end. Asserts nothing.
+//! scheduled work kept to SHARE of the budget (default 0.75) and to what the other tool leaves
+//! (`fixed`: to the share alone, as before lemdash learned the others' use). Prints the share of
+//! lemdash's calls answered 429 and whether both dashboards are exact at the end. Asserts
+//! nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lemdash_shared::limiter::StrictPacer;
+use lemdash_shared::limiter::{PermitSource, StrictPacer};
 use lemdash_shared::snapshot::{Board, MemorySnapshots};
 use lemdash_tests::{app, load, truth};
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
@@ -23,7 +25,12 @@ async fn main() {
         Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
     let sim = Sim::start(config).await.expect("the simulator starts");
     sim.start_foreign_traffic(0, others);
-    let client = load::client(&sim.base_url(), sim.key(), Arc::new(StrictPacer::lemlist_with_share(share)));
+    let permits: Arc<dyn PermitSource> = if args.get(3).is_some_and(|a| a == "fixed") {
+        Arc::new(StrictPacer::lemlist_with_share(share))
+    } else {
+        lemdash_shared::app::in_process_permits(share)
+    };
+    let client = load::client(&sim.base_url(), sim.key(), permits);
     let app = app::with(&app::config(Duration::from_secs(25)), &client, Arc::new(MemorySnapshots::default()));
     let started = Instant::now();
     let mut refreshes = 0;
