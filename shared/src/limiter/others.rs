@@ -185,7 +185,7 @@ mod tests {
             adaptive.observe(8, at(w * 2)); // one of ours, 11 of theirs per window
         }
         let allowed = adaptive.allowed();
-        assert!(allowed < 15 && allowed >= FLOOR_PER_WINDOW, "{allowed}");
+        assert!((FLOOR_PER_WINDOW..15).contains(&allowed), "{allowed}");
         let gap = SAFE_WINDOW / allowed;
         let waits: Vec<Duration> = (0..3).map(|_| adaptive.spacing()).collect();
         let near = |d: Duration, want: Duration| d.abs_diff(want) < Duration::from_millis(20);
