@@ -548,18 +548,7 @@ mod tests {
     }
 
     fn activity(id: &str, campaign: u32, lead: &str) -> Activity {
-        Activity {
-            id: id.into(),
-            kind: "emailsSent".into(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            campaign_id: Some(cid(campaign)),
-            lead_id: Some(lead.into()),
-            is_first: None,
-            send_user_id: None,
-            send_user_email: None,
-            send_user_mailbox_id: None,
-            extra: Default::default(),
-        }
+        Activity::sample(id, "emailsSent", Some(lead), Some(&cid(campaign)))
     }
 
     fn config() -> SyncConfig {

@@ -135,18 +135,7 @@ mod tests {
     }
 
     fn activity(kind: &str, lead: &str, i: usize) -> Activity {
-        Activity {
-            id: format!("act_{kind}{lead}{i}"),
-            kind: kind.into(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            campaign_id: None,
-            lead_id: Some(lead.into()),
-            is_first: None,
-            send_user_id: None,
-            send_user_email: None,
-            send_user_mailbox_id: None,
-            extra: Default::default(),
-        }
+        Activity::sample(&format!("act_{kind}{lead}{i}"), kind, Some(lead), None)
     }
 
     fn data_with(

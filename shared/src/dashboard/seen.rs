@@ -123,18 +123,7 @@ mod tests {
     use super::*;
 
     fn activity(id: &str, lead: Option<&str>) -> Activity {
-        Activity {
-            id: id.into(),
-            kind: "emailsSent".into(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            campaign_id: None,
-            lead_id: lead.map(str::to_owned),
-            is_first: None,
-            send_user_id: None,
-            send_user_email: None,
-            send_user_mailbox_id: None,
-            extra: Default::default(),
-        }
+        Activity::sample(id, "emailsSent", lead, None)
     }
 
     #[test]

@@ -137,6 +137,25 @@ pub struct Activity {
     pub extra: BTreeMap<String, Value>,
 }
 
+#[cfg(test)]
+impl Activity {
+    /// A row of `kind` for the unit tests: its id, lead and campaign, nothing else.
+    pub(crate) fn sample(id: &str, kind: &str, lead: Option<&str>, campaign: Option<&str>) -> Self {
+        Self {
+            id: id.into(),
+            kind: kind.into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            campaign_id: campaign.map(str::to_owned),
+            lead_id: lead.map(str::to_owned),
+            is_first: None,
+            send_user_id: None,
+            send_user_email: None,
+            send_user_mailbox_id: None,
+            extra: Default::default(),
+        }
+    }
+}
+
 /// `GET /users/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
