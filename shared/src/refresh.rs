@@ -363,10 +363,13 @@ impl Refresher {
             Some((version, state)) if mode == Mode::Incremental => (Some(version), state),
             stored => (stored.map(|(version, _)| version), SyncState::begin(first_until)),
         };
-        // A re-sync or a continuation is nobody's wait: it takes the lowest class.
+        // A sync from scratch (the first, a re-sync, each continuation) takes the lowest class
+        // whoever asked: it is the costliest read there is, and must not take the key from the
+        // team's other tools nor from people's requests. (A person waiting on a cold page gets a
+        // 503 with Retry-After while it runs.) `SYNC_MODE=full` keeps the asker's class.
         let carried_on = version.is_some() && state.progress.is_some() && mode == Mode::Incremental;
-        let resync = mode == Mode::Full && version.is_some();
-        let class = if resync || carried_on { Class::Background } else { class };
+        let from_scratch = incremental && (mode == Mode::Full || carried_on);
+        let class = if from_scratch { Class::Background } else { class };
         if carried_on && let Some(p) = &mut state.progress {
             p.continuations += 1;
         }
