@@ -378,27 +378,37 @@ impl Refresher {
         let mut counted = calls(&client);
         let roots = fetch::roots(&client).await?;
 
-        // Phase 1, in steps that each end with a checkpoint.
+        // Phase 1, in steps that each end with a checkpoint. In the steady state (no sync from
+        // scratch in progress) phase 2's reads go with it, all at once: only a sync from
+        // scratch, which may take several invocations, keeps them for the end.
+        let steady = state.progress.is_none();
         let (mut until, mut histories) = (first_until, 0);
-        let failures = loop {
+        let (failures, together) = loop {
             let step_stop = match stop {
                 Some(stop) if incremental => Some(stop.min(Instant::now() + self.checkpoint_every)),
                 _ if incremental && state.progress.is_some() => Some(Instant::now() + self.checkpoint_every),
                 _ => None,
             };
-            let reads = state.plan_activity(&roots.campaigns, until, &self.sync);
+            let mut reads = state.plan_activity(&roots.campaigns, until, &self.sync);
             histories = histories.max(reads.histories.len().div_ceil(3));
+            let rest = steady.then(|| state.plan_rest(&roots, until, &self.sync));
+            if let Some(rest) = &rest {
+                (reads.leads, reads.details, reads.users) =
+                    (rest.leads.clone(), rest.details.clone(), rest.users.clone());
+            }
             let stepping = step_stop.map_or(client.clone(), |at| client.with_deadline(at));
             let read = fetch::read(&stepping, roots.campaigns.clone(), &reads).await;
             let stopped = read.stopped_by_deadline();
-            let failures = state.absorb_activity(&roots.campaigns, &reads, read.histories, read.streams);
+            let fetch::Read { data, histories: parts, streams } = read;
+            let failures = state.absorb_activity(&roots.campaigns, &reads, parts, streams);
+            let together = rest.map(|rest| (rest, data));
             if let Some(p) = &mut state.progress {
                 p.steps += 1;
                 p.calls += calls(&client) - counted;
                 counted = calls(&client);
             }
             if !stopped {
-                break failures;
+                break (failures, together);
             }
             let remaining = state.estimated_remaining_calls(&roots.campaigns, roots.user_ids.len());
             if let Some(p) = &mut state.progress {
@@ -411,38 +421,23 @@ impl Refresher {
             until = now_millis();
         };
 
-        // Phase 2: details first (kept as they come, so that a continuation reads only the
-        // others), then leads and users (read again in full if the deadline cuts them); then
-        // the dashboards.
-        let rest = state.plan_rest(&roots, until, &self.sync);
-        let bounded = match stop {
-            Some(stop) if incremental => client.with_deadline(stop),
-            _ => client.clone(),
+        // Phase 2 (when not read with phase 1), then the dashboards.
+        let (rest, mut data) = match together {
+            Some(both) => both,
+            None => {
+                let stop = stop.filter(|_| incremental);
+                match self.phase_two(&mut state, &roots, until, stop, &client).await {
+                    Some(both) => both,
+                    None => {
+                        if let Some(p) = &mut state.progress {
+                            p.calls += calls(&client) - counted;
+                        }
+                        self.checkpoint(&state, version).await?;
+                        return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
+                    }
+                }
+            }
         };
-        let mut details = None;
-        for reads in [
-            Reads { until, details: rest.details.clone(), ..Reads::default() },
-            Reads { until, leads: rest.leads.clone(), users: rest.users.clone(), ..Reads::default() },
-        ] {
-            let mut read = fetch::read(&bounded, roots.campaigns.clone(), &reads).await;
-            state.cache_details(until, &read.data);
-            if read.stopped_by_deadline() && incremental {
-                if let Some(p) = &mut state.progress {
-                    p.calls += calls(&client) - counted;
-                }
-                self.checkpoint(&state, version).await?;
-                return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
-            }
-            match details.take() {
-                None => details = Some(read),
-                Some(first) => {
-                    read.data.details = first.data.details;
-                    details = Some(read);
-                }
-            }
-        }
-        let read = details.expect("both reads ran");
-        let mut data = read.data;
         state.absorb_rest(&rest, &mut data, &failures);
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mailboxes = dashboard::mailboxes_facts(&data);
@@ -488,6 +483,35 @@ impl Refresher {
             self.checkpoint(&state, version).await?;
         }
         Ok(Step::Done(figures))
+    }
+
+    /// Phase 2 of a sync from scratch: details first (kept in the state as they come, so that a
+    /// continuation reads only the others), then leads and users (read again in full if the
+    /// deadline cuts them). `None` when `stop` came first.
+    async fn phase_two(
+        &self,
+        state: &mut SyncState,
+        roots: &Roots,
+        until: DateTime<Utc>,
+        stop: Option<Instant>,
+        client: &LemlistClient,
+    ) -> Option<(Reads, dashboard::TeamData)> {
+        let rest = state.plan_rest(roots, until, &self.sync);
+        let bounded = stop.map_or(client.clone(), |stop| client.with_deadline(stop));
+        let details = Reads { until, details: rest.details.clone(), ..Reads::default() };
+        let first = fetch::read(&bounded, roots.campaigns.clone(), &details).await;
+        state.cache_details(until, &first.data);
+        if first.stopped_by_deadline() {
+            return None;
+        }
+        let others =
+            Reads { until, leads: rest.leads.clone(), users: rest.users.clone(), ..Reads::default() };
+        let mut second = fetch::read(&bounded, roots.campaigns.clone(), &others).await;
+        if second.stopped_by_deadline() {
+            return None;
+        }
+        second.data.details = first.data.details;
+        Some((rest, second.data))
     }
 
     /// Saves the sync state; returns its new version. Only the lease holder writes it; losing

@@ -1,11 +1,12 @@
 //! `lemdash-sync-bench`: what the incremental sync costs. Prints a table; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p lemdash-tests --bin lemdash-sync-bench [PROFILE…] [--rounds N]
+//! cargo run --release -p lemdash-tests --bin lemdash-sync-bench [PROFILE…] [--rounds N] [--share S]
 //! ```
 //!
 //! For each profile (default M, L and REAL): a simulator with lemlist's anchored limit and
-//! lemlist-like latency, lemdash's client paced at the default budget share (0.75), then
+//! lemlist-like latency, lemdash's client paced at the budget share (default 0.75, and kept to
+//! what other users of the key leave, as in production), then
 //! 1. the first sync (which reads what a full refresh reads): calls, time, and the time the
 //!    budget share needs for those calls at least;
 //! 2. rounds of (a burst of 100 live events, a refresh): the median steady-state refresh's
@@ -22,14 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lemdash_shared::config::SyncConfig;
-use lemdash_shared::limiter::StrictPacer;
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::secret::ApiKey;
 use lemdash_shared::snapshot::{Board, MemorySnapshots, SnapshotError, SnapshotStore, Stored};
 use lemdash_tests::truth;
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
-
-const SHARE: f64 = 0.75;
 
 /// The memory store, counting what a DynamoDB store would be asked.
 #[derive(Debug, Default)]
@@ -99,10 +97,13 @@ async fn exact(sim: &Sim, r: &Refresher) -> bool {
 async fn main() {
     let mut profiles = Vec::new();
     let mut rounds = 5;
+    let mut share = 0.75;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--rounds" {
             rounds = args.next().and_then(|n| n.parse().ok()).expect("--rounds N");
+        } else if arg == "--share" {
+            share = args.next().and_then(|n| n.parse().ok()).expect("--share S");
         } else {
             profiles.push(arg.parse::<Profile>().expect("a profile: S, M, L, XL or REAL"));
         }
@@ -122,7 +123,7 @@ async fn main() {
         let client = lemdash_tests::load::client(
             &sim.base_url(),
             sim.key(),
-            Arc::new(StrictPacer::lemlist_with_share(SHARE)),
+            lemdash_shared::app::in_process_permits(share),
         );
         let store = Arc::new(Counting::default());
         let r = Refresher::new(
@@ -139,7 +140,7 @@ async fn main() {
 
         let (first, first_time) = refresh(&r).await;
         let mut exact_all = exact(&sim, &r).await;
-        let bound = first.calls as f64 / (20.0 * SHARE / 2.0);
+        let bound = first.calls as f64 / (20.0 * share / 2.0);
 
         let mut steady = Vec::new();
         for _ in 0..rounds {
@@ -161,7 +162,7 @@ async fn main() {
         let (calls, bound_then, time, (loads, saves)) = steady[steady.len() / 2];
         let state = r.sync_status().await.expect("the store answers").state_bytes;
         println!(
-            "| {profile:?} | {running} | {} | {:.1} s | {:.2} | {calls} | {bound_then} | {:.1} s | {loads} / {saves} | {:.0} | {} |",
+            "| {profile:?} ({share}) | {running} | {} | {:.1} s | {:.2} | {calls} | {bound_then} | {:.1} s | {loads} / {saves} | {:.0} | {} |",
             first.calls,
             first_time.as_secs_f64(),
             first_time.as_secs_f64() / bound,
