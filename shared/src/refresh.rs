@@ -165,7 +165,16 @@ impl Refresher {
     /// The key's stored sync state and its version; `None` when there is none, or when it
     /// cannot be read back (an older format): the next refresh then reads from scratch.
     pub async fn sync_state(&self) -> Result<Option<(u64, SyncState)>, SnapshotError> {
-        let Some(stored) = self.store.load(self.key.as_str(), Board::Sync).await? else { return Ok(None) };
+        let stored = match self.store.load(self.key.as_str(), Board::Sync).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Ok(None),
+            // A part gone (the TTL took it from a key left idle for a week): start again.
+            Err(SnapshotError::Corrupt(e)) => {
+                tracing::warn!(error = %e, "the sync state is incomplete; the next refresh reads from scratch");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         match unpack::<SyncState>(&stored.bytes) {
             Ok(state) => Ok(Some((stored.version, state))),
             Err(e) => {

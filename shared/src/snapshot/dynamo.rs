@@ -1,7 +1,8 @@
 //! Snapshots and the refresh lease in DynamoDB (`SNAPSHOT_TABLE`).
 //!
 //! Items, all under `pk` = the key's fingerprint (`lemlist#…`, never the key):
-//! - `sk` = `campaigns` / `mailboxes`: the snapshot head: `version` (N, compared by every write),
+//! - `sk` = `campaigns` / `mailboxes` / `sync`: the head of a snapshot or of the sync state
+//!   (`crate::sync`): `version` (N, compared by every write),
 //!   `doc` (B, the first part of the compressed snapshot), `parts` (N) and `part_token` (S);
 //! - `sk` = `<board>#<part_token>#<i>` for parts 1…n−1 when the compressed snapshot is larger
 //!   than one part ([`PART_BYTES`], under DynamoDB's 400 KB item limit). Parts are written
@@ -10,7 +11,8 @@
 //! - `sk` = `request`: `requested_at_ms` (N), written to ask for a refresh (the table's stream
 //!   starts the refresh function in AWS).
 //!
-//! Every item but the heads carries `expires_at` (epoch s), the table's TTL attribute.
+//! Every item but the dashboards' heads carries `expires_at` (epoch s), the table's TTL
+//! attribute: a week after its last write.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -219,6 +221,11 @@ impl SnapshotStore for DynamoSnapshots {
         head.insert("version".into(), n(version));
         head.insert("parts".into(), n(chunks.len().max(1)));
         head.insert("part_token".into(), s(&token));
+        if board == Board::Sync {
+            // Rewritten by every refresh; a key left idle for a week loses its sync state head
+            // and parts alike (and syncs from scratch when it comes back).
+            head.insert(TTL_ATTRIBUTE.into(), expires_at());
+        }
         head.insert(
             "doc".into(),
             AttributeValue::B(Blob::new(chunks.first().copied().unwrap_or_default().to_vec())),

@@ -1,14 +1,15 @@
 //! `lemdash-sync-bench`: what the incremental sync costs. Prints a table; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p lemdash-tests --bin lemdash-sync-bench [PROFILE…] [--rounds N] [--share S]
+//! cargo run --release -p lemdash-tests --bin lemdash-sync-bench [PROFILE…] [--rounds N] [--share S] [--invocation-secs N]
 //! ```
 //!
 //! For each profile (default M, L and REAL): a simulator with lemlist's anchored limit and
 //! lemlist-like latency, lemdash's client paced at the budget share (default 0.75, and kept to
 //! what other users of the key leave, as in production), then
 //! 1. the first sync (which reads what a full refresh reads): calls, time, and the time the
-//!    budget share needs for those calls at least;
+//!    budget share needs for those calls at least; with `--invocation-secs N`, as a Lambda
+//!    would run it, in invocations that must stop after N seconds and carry on;
 //! 2. rounds of (a burst of 100 live events, a refresh): the median steady-state refresh's
 //!    calls and time, its store reads and writes, and the stored sync state's size;
 //!
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lemdash_shared::config::SyncConfig;
+use lemdash_shared::limiter::Class;
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::secret::ApiKey;
 use lemdash_shared::snapshot::{Board, MemorySnapshots, SnapshotError, SnapshotStore, Stored};
@@ -98,10 +100,15 @@ async fn main() {
     let mut profiles = Vec::new();
     let mut rounds = 5;
     let mut share = 0.75;
+    let mut invocation = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--rounds" {
             rounds = args.next().and_then(|n| n.parse().ok()).expect("--rounds N");
+        } else if arg == "--invocation-secs" {
+            invocation = Some(Duration::from_secs(
+                args.next().and_then(|n| n.parse().ok()).expect("--invocation-secs N"),
+            ));
         } else if arg == "--share" {
             share = args.next().and_then(|n| n.parse().ok()).expect("--share S");
         } else {
@@ -112,9 +119,9 @@ async fn main() {
         profiles = vec![Profile::M, Profile::L, Profile::Real];
     }
     println!(
-        "| profile | running | first sync: calls | time | ÷ share's bound | steady: median calls | its bound | its time | store reads / writes | state KB | exact |"
+        "| profile | running | first sync: calls | time | continuations | 429s | ÷ share's bound | steady: median calls | its bound | its time | store reads / writes | state KB | exact |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for profile in profiles {
         let mut config = SimConfig::new(profile, 11);
         config.settings =
@@ -138,7 +145,26 @@ async fn main() {
         let users = team.users.len();
         drop(team);
 
-        let (first, first_time) = refresh(&r).await;
+        let (first, first_time, continuations) = match invocation {
+            None => {
+                let (f, t) = refresh(&r).await;
+                (f, t, 0)
+            }
+            Some(every) => {
+                let (started, mut continuations) = (Instant::now(), 0);
+                loop {
+                    match r
+                        .run_until(Class::Scheduled, Some(Instant::now() + every))
+                        .await
+                        .expect("the sync runs")
+                    {
+                        Outcome::Refreshed(f) => break (f, started.elapsed(), continuations),
+                        Outcome::Continuing(_) => continuations += 1,
+                        Outcome::AlreadyRunning => panic!("no other refresh"),
+                    }
+                }
+            }
+        };
         let mut exact_all = exact(&sim, &r).await;
         let bound = first.calls as f64 / (20.0 * share / 2.0);
 
@@ -162,9 +188,10 @@ async fn main() {
         let (calls, bound_then, time, (loads, saves)) = steady[steady.len() / 2];
         let state = r.sync_status().await.expect("the store answers").state_bytes;
         println!(
-            "| {profile:?} ({share}) | {running} | {} | {:.1} s | {:.2} | {calls} | {bound_then} | {:.1} s | {loads} / {saves} | {:.0} | {} |",
+            "| {profile:?} ({share}) | {running} | {} | {:.1} s | {continuations} | {} | {:.2} | {calls} | {bound_then} | {:.1} s | {loads} / {saves} | {:.0} | {} |",
             first.calls,
             first_time.as_secs_f64(),
+            first.rate_limited,
             first_time.as_secs_f64() / bound,
             time.as_secs_f64(),
             state as f64 / 1024.0,
