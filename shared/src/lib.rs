@@ -2,10 +2,11 @@
 //! in common. Handlers stay thin; the logic lives here.
 //!
 //! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
-//! - [`dashboard`]: the two dashboards, computed from lemlist data, and the plan that fetches it.
+//! - [`dashboard`]: the two dashboards, computed from lemlist data, and the reads behind them.
 //! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
 //! - [`config`]: plain configuration values; [`app`]: the one place that assembles lemdash.
 //! - [`refresh`], [`snapshot`]: the stored dashboards and their refresh.
+//! - [`sync`]: the incremental sync's state and what each refresh reads (pure).
 //! - [`api`]: the functions' HTTP boundary; [`local`]: the same routes served locally.
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.

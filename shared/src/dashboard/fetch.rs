@@ -1,7 +1,7 @@
 //! The reads behind both dashboards: every call that does not depend on another is issued at
 //! once, so that the per-key budget, not latency, sets the pace. Pages of one activity stream
 //! follow each other; everything else overlaps. Computing both dashboards together fetches each
-//! resource once. What is read is a [`Reads`]: [`full`] reads everything (the first sync, and
+//! resource once. What is read is a [`Reads`]: [`Reads::full`] reads everything (the first sync, and
 //! `SYNC_MODE=full`); the incremental sync (`crate::sync`) reads only what can have changed.
 //!
 //! Calls of a full read, for C campaigns of which R run, and U users:
