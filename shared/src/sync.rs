@@ -10,10 +10,11 @@
 //!    that is not tracked yet. A history may stop at a deadline: it is kept as a [`Partial`]
 //!    (pages read, leads seen, its own bound) and resumes at the next page later, the streams
 //!    folding into it meanwhile.
-//! 2. The rest, once every history is complete (or failed for a reason other than time): every
-//!    running campaign's leads and details (lead states and senders change without any
-//!    activity), the details of the other campaigns on a rolling schedule (at once when a
-//!    campaign is new or changed status), and the users.
+//! 2. The rest: every running campaign's leads and details (lead states and senders change
+//!    without any activity), the details of the other campaigns on a rolling schedule (at once
+//!    when a campaign is new or changed status), and the users. In the steady state it is read
+//!    together with phase 1; a sync from scratch reads it once every history is complete (or
+//!    failed for a reason other than time).
 //!
 //! A sync from scratch ([`Mode::Full`]: the first of a key, and a periodic re-sync against
 //! drift) starts from [`SyncState::begin`]: nothing tracked, so phase 1 reads every running

@@ -69,7 +69,9 @@ pub struct Roots {
 
 /// One activity stream of one campaign, from `from_page` (0: the start) to the end, bounded by
 /// `until`. A history interrupted by a deadline resumes from the page after the last one read,
-/// with the same bound, so that the pages it already read are neither read again nor shifted.
+/// with the same bound, so that what it read is not read again. An activity that lemlist shows
+/// meanwhile inside the bound can only push older rows to later pages: a row may come twice
+/// (counting distinct leads makes that harmless), none is skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRead {
     pub campaign: String,
