@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{SyncConfig, SyncMode};
-use crate::dashboard::fetch::Roots;
+use crate::dashboard::fetch::{HistoryRead, Roots};
 use crate::dashboard::{self, Reads, fetch};
 use crate::lemlist::{LemlistClient, LemlistError};
 use crate::limiter::Class;
@@ -202,26 +202,10 @@ impl Refresher {
         let Some(until) = state.complete_until() else {
             return Ok(vec!["the sync state has no watermark yet: nothing to verify".into()]);
         };
-        let campaigns: Vec<_> = state
-            .campaigns
-            .keys()
-            .map(|id| crate::lemlist::CampaignSummary {
-                id: id.clone(),
-                name: None,
-                status: Some("running".into()),
-                created_at: None,
-                created_by: None,
-                labels: vec![],
-            })
-            .collect();
-        let reads = Reads::full(&Roots { campaigns, user_ids: vec![] }, until);
-        let reads = Reads { histories: reads.histories, until, ..Reads::default() };
+        let histories = state.campaigns.keys().flat_map(|id| HistoryRead::whole(id, until)).collect();
+        let reads = Reads { until, histories, ..Reads::default() };
         let client = self.client.with_class(Class::Background);
-        let read = fetch::read(&client, vec![], &reads).await;
-        let mut fresh = read.data;
-        for part in read.histories {
-            fresh.seen_mut(part.read.stream).insert(part.read.campaign, part.result.map(|()| part.seen));
-        }
+        let mut fresh = fetch::read(&client, vec![], &reads).await.into_team_data();
         Ok(state.differences(&mut fresh))
     }
 

@@ -232,12 +232,7 @@ impl SyncState {
                         }
                     }))
                 }
-                None => histories.extend(Stream::ALL.map(|stream| HistoryRead {
-                    campaign: c.id.clone(),
-                    stream,
-                    until,
-                    from_page: 0,
-                })),
+                None => histories.extend(HistoryRead::whole(&c.id, until)),
             }
         }
         let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();

@@ -80,6 +80,13 @@ pub struct HistoryRead {
     pub from_page: usize,
 }
 
+impl HistoryRead {
+    /// The three streams of `campaign`'s whole history, up to `until`.
+    pub fn whole(campaign: &str, until: DateTime<Utc>) -> [Self; 3] {
+        Stream::ALL.map(|stream| Self { campaign: campaign.to_owned(), stream, until, from_page: 0 })
+    }
+}
+
 /// What a history read got: the pages read in full, the leads they showed, and whether it
 /// reached the end (`Ok`) or why not.
 #[derive(Debug)]
@@ -133,6 +140,18 @@ impl Read {
     }
 }
 
+impl Read {
+    /// The data, with each history's leads (or why it could not be read to the end) as the
+    /// dashboards take them: what a read without a sync state gives.
+    pub fn into_team_data(self) -> TeamData {
+        let mut data = self.data;
+        for HistoryPart { read, seen, result, .. } in self.histories {
+            data.seen_mut(read.stream).insert(read.campaign, result.map(|()| seen));
+        }
+        data
+    }
+}
+
 impl Reads {
     /// Everything, from scratch: every running campaign's history and leads, every campaign's
     /// details, every user.
@@ -145,12 +164,7 @@ impl Reads {
             .collect();
         Self {
             until,
-            histories: running
-                .iter()
-                .flat_map(|c| {
-                    Stream::ALL.map(|stream| HistoryRead { campaign: c.clone(), stream, until, from_page: 0 })
-                })
-                .collect(),
+            histories: running.iter().flat_map(|c| HistoryRead::whole(c, until)).collect(),
             leads: running,
             details: roots.campaigns.iter().map(|c| c.id.clone()).collect(),
             streams: vec![],
@@ -278,10 +292,5 @@ pub async fn fetch(client: &LemlistClient) -> Result<TeamData, LemlistError> {
     let until = Utc::now();
     let roots = roots(client).await?;
     let reads = Reads::full(&roots, until);
-    let Read { mut data, histories, .. } = read(client, roots.campaigns, &reads).await;
-    for part in histories {
-        let HistoryPart { read, seen, result, .. } = part;
-        data.seen_mut(read.stream).insert(read.campaign, result.map(|()| seen));
-    }
-    Ok(data)
+    Ok(read(client, roots.campaigns, &reads).await.into_team_data())
 }
