@@ -16,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod dashboard;
 pub mod dynamo;
+pub mod health;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;

@@ -3,6 +3,7 @@
 //! time across every invocation. The lease expires unless renewed, so a refresh that crashed
 //! does not block the next one for longer than the lease.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,10 +12,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{SyncConfig, SyncMode};
+use crate::dashboard::Feed;
 use crate::dashboard::fetch::{HistoryRead, Roots};
-use crate::dashboard::{self, Reads, fetch};
+use crate::dashboard::{self, Reads, display_name, fetch};
 use crate::lemlist::{LemlistClient, LemlistError};
-use crate::limiter::Class;
+use crate::health::alerts::Thresholds;
+use crate::health::notify::{LogOnly, Notifier};
+use crate::health::performance::Senders;
+use crate::health::{self, HealthLog};
+use crate::limiter::{Class, Clock, SystemClock};
 use crate::secret::KeyFingerprint;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
@@ -129,12 +135,12 @@ pub struct Refresher {
     lease: Duration,
     sync: SyncConfig,
     checkpoint_every: Duration,
+    /// What "now" is for the data: the bound of reads, the day of counts and history.
+    clock: Arc<dyn Clock>,
+    thresholds: Thresholds,
+    notifier: Arc<dyn Notifier>,
 }
 
-/// Now, in whole milliseconds, as lemlist's dates are.
-fn now_millis() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now)
-}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
@@ -147,7 +153,42 @@ impl Refresher {
         key: KeyFingerprint,
         lease: Duration,
     ) -> Self {
-        Self { client, store, key, lease, sync: SyncConfig::default(), checkpoint_every: CHECKPOINT_EVERY }
+        Self {
+            client,
+            store,
+            key,
+            lease,
+            sync: SyncConfig::default(),
+            checkpoint_every: CHECKPOINT_EVERY,
+            clock: Arc::new(SystemClock::default()),
+            thresholds: Thresholds::default(),
+            notifier: Arc::new(LogOnly),
+        }
+    }
+
+    /// Where alerts go, and their thresholds.
+    pub fn with_alerts(mut self, thresholds: Thresholds, notifier: Arc<dyn Notifier>) -> Self {
+        (self.thresholds, self.notifier) = (thresholds, notifier);
+        self
+    }
+
+    /// The clock of the data (tests move it a day at a time; the lease keeps real time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in whole milliseconds, as lemlist's dates are.
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_else(Utc::now)
+    }
+
+    /// The key's history and alerts, as stored.
+    pub async fn health(&self) -> Result<Option<(u64, HealthLog)>, SnapshotError> {
+        match self.store.load(self.key.as_str(), Board::Health).await? {
+            Some(stored) => Ok(Some((stored.version, unpack(&stored.bytes)?))),
+            None => Ok(None),
+        }
     }
 
     /// How refreshes read lemlist (incremental by default).
@@ -350,12 +391,19 @@ impl Refresher {
         let (started, before) = (Instant::now(), self.client.stats());
         let incremental = self.sync.mode == SyncMode::Incremental;
         let stored = if incremental { self.sync_state().await? } else { None };
-        let first_until = now_millis();
+        let first_until = self.now();
         let mode = SyncState::mode(stored.as_ref().map(|(_, s)| s), &self.sync, first_until);
         let (mut version, mut state) = match stored {
             Some((version, state)) if mode == Mode::Incremental => (Some(version), state),
-            stored => (stored.map(|(version, _)| version), SyncState::begin(first_until)),
+            stored => {
+                let previous = stored.as_ref().map(|(_, s)| s);
+                (stored.as_ref().map(|(version, _)| *version), SyncState::begin(first_until, previous))
+            }
         };
+        if !incremental {
+            // Without a state to keep counts in, the feeds need not go back.
+            state.watermarks = Feed::ALL.iter().map(|f| (*f, first_until)).collect();
+        }
         // A sync from scratch (the first, a re-sync, each continuation) takes the lowest class
         // whoever asked: it is the costliest read there is, and must not take the key from the
         // team's other tools nor from people's requests. (A person waiting on a cold page gets a
@@ -376,7 +424,8 @@ impl Refresher {
         // scratch, which may take several invocations, keeps them for the end.
         let steady = state.progress.is_none();
         let (mut until, mut histories) = (first_until, 0);
-        let (failures, together) = loop {
+        let mut together = None;
+        let failures = loop {
             let step_stop = match stop {
                 Some(stop) if incremental => Some(stop.min(Instant::now() + self.checkpoint_every)),
                 _ if incremental && state.progress.is_some() => Some(Instant::now() + self.checkpoint_every),
@@ -384,7 +433,7 @@ impl Refresher {
             };
             let mut reads = state.plan_activity(&roots.campaigns, until, &self.sync);
             histories = histories.max(reads.histories.len().div_ceil(3));
-            let rest = steady.then(|| state.plan_rest(&roots, until, &self.sync));
+            let rest = (steady && together.is_none()).then(|| state.plan_rest(&roots, until, &self.sync));
             if let Some(rest) = &rest {
                 (reads.leads, reads.details, reads.users) =
                     (rest.leads.clone(), rest.details.clone(), rest.users.clone());
@@ -393,15 +442,24 @@ impl Refresher {
             let read = fetch::read(&stepping, roots.campaigns.clone(), &reads).await;
             let stopped = read.stopped_by_deadline();
             let fetch::Read { data, histories: parts, streams } = read;
-            let failures = state.absorb_activity(&roots.campaigns, &reads, parts, streams);
-            let together = rest.map(|rest| (rest, data));
+            // A feed read that ended before `until` (a day of a feed catching up) calls for
+            // another step.
+            let behind = streams.iter().any(|(r, result)| result.is_ok() && r.until < reads.until);
+            let failures = state.absorb_activity(&roots.campaigns, parts, streams);
+            if let Some(rest) = rest {
+                together = Some((rest, data));
+            }
             if let Some(p) = &mut state.progress {
                 p.steps += 1;
                 p.calls += calls(&client) - counted;
                 counted = calls(&client);
             }
+            if !stopped && !behind {
+                break failures;
+            }
             if !stopped {
-                break (failures, together);
+                until = self.now();
+                continue;
             }
             let remaining = state.estimated_remaining_calls(&roots.campaigns, roots.user_ids.len());
             if let Some(p) = &mut state.progress {
@@ -411,8 +469,9 @@ impl Refresher {
             if stop.is_some_and(|stop| Instant::now() >= stop) {
                 return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
             }
-            until = now_millis();
+            until = self.now();
         };
+        state.settle(&self.sync, until);
 
         // Phase 2 (when not read with phase 1), then the dashboards.
         let (rest, mut data) = match together {
@@ -433,8 +492,38 @@ impl Refresher {
         };
         state.absorb_rest(&rest, &mut data, &failures);
         let campaigns = dashboard::campaigns_dashboard(&data);
-        let mailboxes = dashboard::mailboxes_facts(&data);
+        let mut mailboxes = dashboard::mailboxes_facts(&data);
+        let feeds_missing = failures.feeds();
+        mailboxes.missing.extend(feeds_missing.iter().map(|f| format!("activity counts: {f}")));
+        let own: HashMap<String, String> = data
+            .users
+            .iter()
+            .filter_map(|(_, u)| u.as_ref().ok())
+            .flat_map(|u| &u.mailboxes)
+            .filter_map(|m| Some((m.id.clone(), m.email.clone()?)))
+            .collect();
+        let senders = Senders::of_dashboard(
+            &mailboxes.rows,
+            &own,
+            data.details.values().filter_map(|d| d.as_ref().ok()),
+        );
+        let names: HashMap<String, String> =
+            data.campaigns.iter().map(|c| (c.id.clone(), display_name(c.name.as_deref()))).collect();
         drop(data);
+        let (health_version, mut log) = self.health_or_new().await?;
+        let assessment = health::assess(
+            &mut log,
+            &mut mailboxes.rows,
+            health::Inputs {
+                at: until,
+                ledger: incremental.then_some(&state.ledger),
+                feeds_complete: feeds_missing.is_empty(),
+                senders: &senders,
+                campaigns: &campaigns.rows,
+                names: &names,
+                thresholds: self.thresholds,
+            },
+        );
         if !campaigns.missing.is_empty() || !mailboxes.missing.is_empty() {
             tracing::warn!(
                 campaigns = ?campaigns.missing,
@@ -463,7 +552,13 @@ impl Refresher {
             "refresh read"
         );
         self.save(Board::Campaigns, Snapshot::fresh(until, &figures, campaigns)).await?;
-        self.save(Board::Mailboxes, Snapshot::fresh(until, &figures, mailboxes)).await?;
+        let mut snapshot = Snapshot::fresh(until, &figures, mailboxes);
+        snapshot.unattributed = assessment.unattributed;
+        self.save(Board::Mailboxes, snapshot).await?;
+        self.deliver(&assessment.changes, &mut log).await;
+        if !self.store.save(self.key.as_str(), Board::Health, pack(&log), health_version).await? {
+            tracing::warn!("the history and alerts changed under this refresh; keeping the other writer's");
+        }
         if incremental {
             state.last = LastRefresh {
                 mode: Some(if progress.is_some() { Mode::Full } else { mode }),
@@ -476,6 +571,38 @@ impl Refresher {
             self.checkpoint(&state, version).await?;
         }
         Ok(Step::Done(figures))
+    }
+
+    /// The stored history and alerts, or a new log when there are none (or they cannot be read).
+    async fn health_or_new(&self) -> Result<(Option<u64>, HealthLog), SnapshotError> {
+        match self.health().await {
+            Ok(Some((version, log))) => Ok((Some(version), log)),
+            Ok(None) => Ok((None, HealthLog::default())),
+            Err(SnapshotError::Corrupt(e)) => {
+                tracing::warn!(error = %e, "the stored history cannot be read; starting it again");
+                let version = self.store.load(self.key.as_str(), Board::Health).await?.map(|s| s.version);
+                Ok((version, HealthLog::default()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs what the alerts did, and publishes every open alert not delivered yet (a failed
+    /// publish is tried again after the next refresh).
+    async fn deliver(&self, changes: &health::alerts::Changes, log: &mut HealthLog) {
+        for a in &changes.raised {
+            let c = &a.condition;
+            tracing::warn!(alert = %a.id, kind = ?c.kind, subject = %c.subject, figure = ?c.figure, threshold = ?c.threshold, message = %c.message, "alert raised");
+        }
+        for a in &changes.cleared {
+            tracing::info!(alert = %a.id, subject = %a.condition.subject, "alert cleared");
+        }
+        for alert in log.alerts.undelivered() {
+            match self.notifier.publish(&alert).await {
+                Ok(()) => log.alerts.mark_delivered(&alert.id),
+                Err(e) => tracing::warn!(alert = %alert.id, error = %e, "alert not delivered; tried again after the next refresh"),
+            }
+        }
     }
 
     /// Phase 2 of a sync from scratch: details first (kept in the state as they come, so that a
@@ -547,12 +674,12 @@ impl Refresher {
 
     /// Applies an action that succeeded at lemlist to the stored snapshots at once.
     pub async fn apply(&self, action: Action) -> Result<(), SnapshotError> {
-        let patch = Patch { at: Utc::now(), action };
+        let patch = Patch { at: self.now(), action };
         for board in patch.action.boards() {
             match board {
                 Board::Campaigns => self.patch::<dashboard::CampaignRow>(*board, &patch).await?,
                 Board::Mailboxes => self.patch::<dashboard::MailboxFacts>(*board, &patch).await?,
-                Board::Sync => {}
+                Board::Sync | Board::Health => {}
             }
         }
         Ok(())
@@ -575,6 +702,7 @@ impl Refresher {
                     rows: vec![],
                     patches: vec![],
                     placeholder: true,
+                    unattributed: None,
                 },
             };
             snapshot.patch(patch.clone());

@@ -28,8 +28,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{SyncConfig, SyncMode};
-use crate::dashboard::fetch::{HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData};
-use crate::dashboard::{Seen, Stream};
+use crate::dashboard::fetch::{FeedRead, HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData};
+use crate::dashboard::{Feed, Seen, Stream};
+use crate::health::ledger::{self, Ledger};
 use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError};
 
 /// How a refresh reads.
@@ -150,11 +151,20 @@ pub struct SyncStatus {
     pub state_bytes: usize,
 }
 
+/// The longest span one feed read covers: a feed far behind (the first sync reads the last 30
+/// days of every feed) catches up one day per read, each read complete or not counted, so that
+/// a deadline never cuts more than a day's read.
+pub const MAX_FEED_SPAN: chrono::Duration = chrono::Duration::days(1);
+
 /// One key's sync state. Stored compressed in the snapshot table; the key itself never is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncState {
-    /// Per stream: every activity up to this instant is in the sets of every tracked campaign.
-    pub watermarks: BTreeMap<Stream, DateTime<Utc>>,
+    /// Per feed: every activity up to this instant is in the sets of every tracked campaign
+    /// (for the dashboards' streams) and in the daily counts.
+    pub watermarks: BTreeMap<Feed, DateTime<Utc>>,
+    /// Daily counts of every feed, by campaign and sender: the mailboxes' performance.
+    #[serde(default)]
+    pub ledger: Ledger,
     /// Tracked campaigns, by id.
     pub campaigns: BTreeMap<String, Tracked>,
     /// Histories read in part, by campaign id.
@@ -175,6 +185,18 @@ pub struct SyncState {
 pub struct Failures {
     streams: HashMap<Stream, LemlistError>,
     histories: HashMap<(String, Stream), LemlistError>,
+    feeds: BTreeMap<Feed, (DateTime<Utc>, LemlistError)>,
+}
+
+impl Failures {
+    /// The feeds that could not be read this time: the daily counts lack what they showed since
+    /// the given instant (read again next time).
+    pub fn feeds(&self) -> Vec<String> {
+        self.feeds
+            .iter()
+            .map(|(feed, (since, e))| format!("{} since {}: {e}", feed.kind(), since.to_rfc3339()))
+            .collect()
+    }
 }
 
 fn running(c: &CampaignSummary) -> bool {
@@ -196,18 +218,44 @@ impl SyncState {
         let due = state.full_at.is_none_or(|at| {
             now.signed_duration_since(at).to_std().unwrap_or_default() >= config.full_resync_every
         });
-        let complete = Stream::ALL.iter().all(|s| state.watermarks.contains_key(s));
+        let complete = Feed::ALL.iter().all(|f| state.watermarks.contains_key(f));
         if due || !complete { Mode::Full } else { Mode::Incremental }
     }
 
-    /// The state a sync from scratch starts from: nothing tracked, and every stream complete up
-    /// to `until`, the bound of the histories it reads.
-    pub fn begin(until: DateTime<Utc>) -> Self {
+    /// The state a sync from scratch bounded by `until` starts from: nothing tracked. A re-sync
+    /// keeps the daily counts and the feeds' watermarks of `previous` (the feeds carry on from
+    /// there, and the histories it reads cover the sets up to `until`); without a complete
+    /// previous state, the feeds start [`ledger::KEPT_DAYS`] whole days back, to fill the counts.
+    pub fn begin(until: DateTime<Utc>, previous: Option<&SyncState>) -> Self {
+        let carried = previous.filter(|p| Feed::ALL.iter().all(|f| p.watermarks.contains_key(f)));
+        let (watermarks, ledger) = match carried {
+            Some(p) => (p.watermarks.clone(), p.ledger.clone()),
+            None => {
+                let first = until.date_naive() - chrono::Duration::days(ledger::KEPT_DAYS - 1);
+                let start = first.and_time(chrono::NaiveTime::MIN).and_utc();
+                (Feed::ALL.iter().map(|f| (*f, start)).collect(), Ledger::default())
+            }
+        };
         Self {
-            watermarks: Stream::ALL.iter().map(|s| (*s, until)).collect(),
+            watermarks,
+            ledger,
             full_at: Some(until),
             progress: Some(Progress { started: Some(until), ..Progress::default() }),
             ..Self::default()
+        }
+    }
+
+    /// Whether every feed is read up to `until`.
+    pub fn caught_up(&self, until: DateTime<Utc>) -> bool {
+        Feed::ALL.iter().all(|f| self.watermarks.get(f).is_some_and(|wm| *wm >= until))
+    }
+
+    /// Forgets what no later read can show again: the ids of activities before the oldest
+    /// watermark less the overlap, and the days beyond the longest window.
+    pub fn settle(&mut self, config: &SyncConfig, until: DateTime<Utc>) {
+        let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();
+        if let Some(oldest) = self.watermarks.values().min() {
+            self.ledger.forget(*oldest - overlap, until.date_naive());
         }
     }
 
@@ -236,15 +284,13 @@ impl SyncState {
             }
         }
         let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();
-        // Streams only fold into what is tracked or being read.
-        let anything = !self.campaigns.is_empty() || !self.partial.is_empty();
-        let streams = Stream::ALL
+        let streams = Feed::ALL
             .iter()
-            .filter(|_| anything)
-            .filter_map(|s| {
-                let since = self.watermarks.get(s).copied().unwrap_or(until).min(until) - overlap;
+            .filter_map(|f| {
+                let watermark = self.watermarks.get(f).copied().unwrap_or(until).min(until);
+                let (since, end) = (watermark - overlap, until.min(watermark + MAX_FEED_SPAN));
                 // lemlist wants maxDate strictly after minDate.
-                (since < until).then_some((*s, since))
+                (since < end).then_some(FeedRead { feed: *f, since, until: end })
             })
             .collect();
         Reads { until, histories, streams, ..Reads::default() }
@@ -301,7 +347,6 @@ impl SyncState {
     pub fn absorb_activity(
         &mut self,
         campaigns: &[CampaignSummary],
-        reads: &Reads,
         histories: Vec<HistoryPart>,
         streams: StreamReads,
     ) -> Failures {
@@ -331,19 +376,30 @@ impl SyncState {
             }
         }
 
-        for (stream, read) in streams {
-            match read {
-                Ok(by_campaign) => {
-                    for (id, seen) in by_campaign {
-                        if let Some(tracked) = self.campaigns.get_mut(&id) {
-                            tracked.get_mut(stream).merge(seen);
-                        } else if let Some(partial) = self.partial.get_mut(&id) {
-                            partial.streams.get_mut(stream).seen.merge(seen);
+        for (read, result) in streams {
+            match result {
+                Ok(part) => {
+                    if let Some(stream) = read.feed.stream() {
+                        for (id, seen) in part.by_campaign {
+                            if let Some(tracked) = self.campaigns.get_mut(&id) {
+                                tracked.get_mut(stream).merge(seen);
+                            } else if let Some(partial) = self.partial.get_mut(&id) {
+                                partial.streams.get_mut(stream).seen.merge(seen);
+                            }
                         }
                     }
-                    self.watermarks.insert(stream, reads.until);
+                    for tick in part.ticks {
+                        self.ledger.add(tick);
+                    }
+                    let watermark = self.watermarks.entry(read.feed).or_insert(read.until);
+                    *watermark = (*watermark).max(read.until);
                 }
-                Err(e) => drop(failures.streams.insert(stream, e)),
+                Err(e) => {
+                    if let Some(stream) = read.feed.stream() {
+                        failures.streams.insert(stream, e.clone());
+                    }
+                    failures.feeds.insert(read.feed, (read.since, e));
+                }
             }
         }
 
@@ -491,7 +547,7 @@ impl SyncState {
         SyncStatus {
             mode,
             phase: if state.progress.is_some() { "first_sync" } else { "steady" },
-            watermarks: state.watermarks.iter().map(|(s, at)| (s.kind(), *at)).collect(),
+            watermarks: state.watermarks.iter().map(|(f, at)| (f.kind(), *at)).collect(),
             tracked_campaigns: state.campaigns.len(),
             histories_in_progress: state.partial.len(),
             cached_details: state.details.len(),
@@ -506,7 +562,7 @@ impl SyncState {
     pub fn complete_until(&self) -> Option<DateTime<Utc>> {
         Stream::ALL
             .iter()
-            .map(|s| self.watermarks.get(s).copied())
+            .map(|s| self.watermarks.get(&Feed::from(*s)).copied())
             .collect::<Option<Vec<_>>>()?
             .into_iter()
             .min()
@@ -576,7 +632,7 @@ mod tests {
         let reads = state.plan_activity(&roots.campaigns, at(0), &config());
         assert_eq!(reads.histories.len(), 3, "campaign 1's three streams");
         assert!(reads.streams.is_empty(), "nothing to fold streams into yet");
-        let failures = state.absorb_activity(&roots.campaigns, &reads, read_all(&reads, "lea_a"), vec![]);
+        let failures = state.absorb_activity(&roots.campaigns, read_all(&reads, "lea_a"), vec![]);
         let rest = state.plan_rest(&roots, at(0), &config());
         let mut data = TeamData { campaigns: roots.campaigns.clone(), ..TeamData::default() };
         data.details.insert(cid(1), Ok(detail(1)));
@@ -666,7 +722,7 @@ mod tests {
             (Stream::Opened, Ok(stream(&[]))),
             (Stream::Replied, Err(failure)),
         ];
-        let failures = state.absorb_activity(&campaigns, &reads, read_all(&reads, "lea_c"), streams);
+        let failures = state.absorb_activity(&campaigns, read_all(&reads, "lea_c"), streams);
         assert_eq!(state.campaigns[&cid(1)].sent.leads(), 2);
         assert_eq!(state.campaigns[&cid(3)].sent.leads(), 2, "history and stream together");
         assert!(!state.campaigns.contains_key(&cid(2)));
@@ -692,7 +748,7 @@ mod tests {
         parts[0].pages = 4;
         parts[0].result = Err(deadline());
         let stopped = parts[0].read.stream;
-        state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        state.absorb_activity(&campaigns, parts, vec![]);
         assert!(!state.campaigns.contains_key(&cid(3)));
         assert_eq!(state.pending(&campaigns), 1);
         let partial = &state.partial[&cid(3)];
@@ -706,7 +762,7 @@ mod tests {
             vec![HistoryRead { campaign: cid(3), stream: stopped, until: at(60), from_page: 4 }]
         );
         let streams = Stream::ALL.iter().map(|s| (*s, Ok(stream(&[(3, "lea_late")])))).collect();
-        state.absorb_activity(&campaigns, &reads, read_all(&reads, "lea_old"), streams);
+        state.absorb_activity(&campaigns, read_all(&reads, "lea_old"), streams);
         let tracked = &state.campaigns[&cid(3)];
         assert_eq!(state.pending(&campaigns), 0);
         assert!(state.partial.is_empty());
@@ -720,7 +776,7 @@ mod tests {
         let reads = state.plan_activity(&campaigns, at(60), &config());
         let mut parts = read_all(&reads, "x");
         parts[2].result = Err(LemlistError::RateLimited { endpoint: "GET /activities", attempts: 5 });
-        let failures = state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        let failures = state.absorb_activity(&campaigns, parts, vec![]);
         assert!(state.campaigns.is_empty(), "campaign 1 vanished from the list");
         assert_eq!(state.partial.len(), 1);
         let mut data = TeamData { campaigns: campaigns.clone(), ..TeamData::default() };
@@ -728,7 +784,7 @@ mod tests {
         assert!(matches!(data.replied.get(&cid(3)), Some(Err(LemlistError::RateLimited { .. }))));
         assert!(matches!(data.sent.get(&cid(3)), Some(Err(_))), "an incomplete history is missing, not zero");
         let paused = vec![summary(3, "paused")];
-        state.absorb_activity(&paused, &Reads::default(), vec![], vec![]);
+        state.absorb_activity(&paused, vec![], vec![]);
         assert!(state.partial.is_empty());
     }
 
@@ -746,7 +802,7 @@ mod tests {
             p.pages = 0;
             p.result = Err(deadline());
         }
-        state.absorb_activity(&campaigns, &reads, parts, vec![]);
+        state.absorb_activity(&campaigns, parts, vec![]);
         // 6 streams × 10 pages, then 3 exports, 3 details, 1 user and the 2 roots.
         assert_eq!(state.estimated_remaining_calls(&campaigns, 1), 60 + 3 + 3 + 1 + 2);
     }

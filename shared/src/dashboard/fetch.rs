@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
-use super::seen::{Seen, Stream};
+use super::seen::{Feed, Seen, Stream};
+use crate::health::ledger::Tick;
 use crate::ids::{CampaignId, UserId};
 use crate::lemlist::{
     ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
@@ -109,14 +110,31 @@ pub struct Reads {
     pub leads: Vec<String>,
     /// Campaigns whose details (senders) are read.
     pub details: Vec<String>,
-    /// Team-wide reads of a stream from a date (`minDate`) to `until`.
-    pub streams: Vec<(Stream, DateTime<Utc>)>,
+    /// Team-wide reads of a feed between two dates.
+    pub streams: Vec<FeedRead>,
     /// Users whose mailboxes are read, in the team's order.
     pub users: Vec<String>,
 }
 
-/// Each team-wide stream read: the distinct leads it showed per campaign, or why it failed.
-pub type StreamReads = Vec<(Stream, Fetched<HashMap<String, Seen>>)>;
+/// One team-wide read of a feed: `minDate` = `since`, `maxDate` = `until` (lemlist pages newest
+/// first by offset, and a fixed end keeps the set still while new activities arrive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedRead {
+    pub feed: Feed,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// What a feed read showed: the distinct leads per campaign (for the dashboards' streams), and
+/// every row as the daily counts take it.
+#[derive(Debug, Default)]
+pub struct FeedPart {
+    pub by_campaign: HashMap<String, Seen>,
+    pub ticks: Vec<Tick>,
+}
+
+/// Each team-wide feed read, with what it showed or why it failed.
+pub type StreamReads = Vec<(FeedRead, Fetched<FeedPart>)>;
 
 /// Everything a [`read`] got.
 #[derive(Debug, Default)]
@@ -177,7 +195,7 @@ enum Part {
     Detail(String, Fetched<CampaignDetail>),
     Leads(String, Fetched<Vec<Lead>>),
     History(HistoryPart),
-    Stream(Stream, Fetched<HashMap<String, Seen>>),
+    Stream(FeedRead, Fetched<FeedPart>),
     User(usize, Fetched<User>),
 }
 
@@ -188,9 +206,9 @@ fn invalid_id(id: &str) -> LemlistError {
     }
 }
 
-fn query(stream: Stream) -> ActivityQuery {
-    let q = ActivityQuery::of_type(stream.kind());
-    if stream.first_only() { q.first_only() } else { q }
+fn query(feed: Feed) -> ActivityQuery {
+    let q = ActivityQuery::of_type(feed.kind());
+    if feed.first_only() { q.first_only() } else { q }
 }
 
 /// Reads the roots. Fails when either fails: nothing can be computed without them.
@@ -210,20 +228,24 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
     let data = &mut out.data;
     let mut jobs = JoinSet::new();
     // Longest chains first: activity streams have several pages each.
-    for &(stream, since) in &reads.streams {
-        let (c, q) = (client.clone(), query(stream).between(Some(since), Some(reads.until)));
+    for &feed_read in &reads.streams {
+        let FeedRead { feed, since, until } = feed_read;
+        let (c, q) = (client.clone(), query(feed).between(Some(since), Some(until)));
         jobs.spawn(async move {
-            let mut by_campaign: HashMap<String, Seen> = HashMap::new();
+            let mut part = FeedPart::default();
             let read = c
                 .activities_each(&q, 0, |rows| {
                     for a in &rows {
-                        if let Some(campaign) = &a.campaign_id {
-                            by_campaign.entry(campaign.clone()).or_default().add(a);
+                        if feed.stream().is_some()
+                            && let Some(campaign) = &a.campaign_id
+                        {
+                            part.by_campaign.entry(campaign.clone()).or_default().add(a);
                         }
+                        part.ticks.push(Tick::of(feed, a));
                     }
                 })
                 .await;
-            Part::Stream(stream, read.map(|_| by_campaign))
+            Part::Stream(feed_read, read.map(|_| part))
         });
     }
     for history in &reads.histories {
@@ -232,7 +254,7 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             let (mut seen, mut pages) = (Seen::default(), 0);
             let result = match read.campaign.parse::<CampaignId>() {
                 Ok(cid) => {
-                    let q = query(read.stream).campaign(&cid).between(None, Some(read.until));
+                    let q = query(read.stream.into()).campaign(&cid).between(None, Some(read.until));
                     c.activities_each(&q, read.from_page, |rows| {
                         pages += 1;
                         rows.iter().for_each(|a| seen.add(a));
@@ -278,11 +300,11 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             Part::Detail(id, r) => drop(out.data.details.insert(id, r)),
             Part::Leads(id, r) => drop(out.data.leads.insert(id, r)),
             Part::History(part) => out.histories.push(part),
-            Part::Stream(stream, r) => out.streams.push((stream, r)),
+            Part::Stream(read, r) => out.streams.push((read, r)),
             Part::User(i, r) => out.data.users[i].1 = r,
         }
     }
-    out.streams.sort_by_key(|(s, _)| *s);
+    out.streams.sort_by_key(|(r, _)| (r.feed, r.since));
     out
 }
 

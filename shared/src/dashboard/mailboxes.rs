@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::fetch::TeamData;
 use super::leads::{has_sendable, states_absent};
 use super::{Dashboard, display_name};
+use crate::health::performance::Performance;
 use crate::lemlist::{CampaignDetail, Mailbox};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,10 @@ pub struct MailboxRow {
     /// Additive: what could not be fetched that bears on this row; absent when complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// Additive: messages sent, bounces, first opens and replies over 7 and 30 UTC days, with
+    /// their rates per message sent ([`crate::health::performance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<Performance>,
 }
 
 /// What a mailbox is doing, in the legacy's words. The order is the dashboard's: the mailboxes
@@ -52,6 +57,9 @@ pub struct MailboxFacts {
     pub sender_of: Vec<String>,
     /// What could not be fetched that bears on this row.
     pub missing: Vec<String>,
+    /// Filled in by the refresh from the sync state's counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<Performance>,
 }
 
 impl MailboxFacts {
@@ -69,6 +77,7 @@ impl MailboxFacts {
             campaigns: matches!(status, MailboxStatus::Stuck | MailboxStatus::Conflict)
                 .then(|| self.sender_of.clone()),
             missing: self.missing.clone(),
+            performance: self.performance,
         }
     }
 }
@@ -118,6 +127,7 @@ fn facts(
         sender_of,
         // A running campaign whose leads could not be read might have made this mailbox busy.
         missing: unsure.iter().filter(|(_, emails)| uses(emails)).map(|(what, _)| what.clone()).collect(),
+        performance: None,
     })
 }
 

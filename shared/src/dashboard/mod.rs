@@ -14,7 +14,7 @@ pub mod seen;
 pub use campaigns::{CampaignRow, CampaignStatus, campaigns_dashboard};
 pub use fetch::{Reads, Roots, TeamData, fetch};
 pub use mailboxes::{MailboxFacts, MailboxRow, MailboxStatus, mailboxes_dashboard, mailboxes_facts};
-pub use seen::{Seen, Stream};
+pub use seen::{Feed, Seen, Stream};
 
 /// A dashboard and what could not be fetched for it.
 #[derive(Debug, Clone, PartialEq)]

@@ -43,6 +43,54 @@ impl Stream {
     }
 }
 
+/// The activity types a refresh reads team-wide (from a watermark): the dashboards' three
+/// streams, and `emailsBounced`, which only the mailboxes' performance counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Feed {
+    Sent,
+    Opened,
+    Replied,
+    Bounced,
+}
+
+impl Feed {
+    pub const ALL: [Feed; 4] = [Feed::Sent, Feed::Opened, Feed::Replied, Feed::Bounced];
+
+    /// The dashboards' stream this feed also fills, if any.
+    pub fn stream(self) -> Option<Stream> {
+        match self {
+            Self::Sent => Some(Stream::Sent),
+            Self::Opened => Some(Stream::Opened),
+            Self::Replied => Some(Stream::Replied),
+            Self::Bounced => None,
+        }
+    }
+
+    /// lemlist's activity type.
+    pub fn kind(self) -> &'static str {
+        match self.stream() {
+            Some(s) => s.kind(),
+            None => "emailsBounced",
+        }
+    }
+
+    /// Only first opens are read (and counted).
+    pub fn first_only(self) -> bool {
+        self == Self::Opened
+    }
+}
+
+impl From<Stream> for Feed {
+    fn from(s: Stream) -> Self {
+        match s {
+            Stream::Sent => Self::Sent,
+            Stream::Opened => Self::Opened,
+            Stream::Replied => Self::Replied,
+        }
+    }
+}
+
 /// Distinct leads of one stream in one campaign.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dashboard::{CampaignRow, Dashboard, MailboxFacts, MailboxRow, mailboxes};
+use crate::health::performance::Performance;
 use crate::ids::{CampaignId, MailboxId};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
@@ -31,6 +32,8 @@ pub enum Board {
     Campaigns,
     Mailboxes,
     Sync,
+    /// The key's daily history and alerts ([`crate::health::HealthLog`]).
+    Health,
 }
 
 impl Board {
@@ -43,6 +46,7 @@ impl Board {
             Self::Campaigns => "campaigns",
             Self::Mailboxes => "mailboxes",
             Self::Sync => "sync",
+            Self::Health => "health",
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct Snapshot<T> {
     /// for the first refresh (which may have read lemlist before them) to apply. Never served.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub placeholder: bool,
+    /// Mailboxes only: the activity no mailbox could be credited with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattributed: Option<Performance>,
 }
 
 impl<T> Snapshot<T> {
@@ -144,6 +151,7 @@ impl<T> Snapshot<T> {
             rows: dashboard.rows,
             patches: vec![],
             placeholder: false,
+            unattributed: None,
         }
     }
 }
@@ -234,7 +242,9 @@ impl Served {
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
                 (!s.placeholder).then(|| Self::new(&rows, s.computed_at, s.missing))
             }
-            Board::Sync => return Err(SnapshotError::Corrupt("the sync state is not a dashboard".into())),
+            Board::Sync | Board::Health => {
+                return Err(SnapshotError::Corrupt(format!("the {} document is not a dashboard", board.as_str())));
+            }
         })
     }
 }

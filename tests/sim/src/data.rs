@@ -104,6 +104,38 @@ pub struct Campaign {
     pub created_by: String,
     pub senders: Vec<Sender>,
     pub leads: Vec<Lead>,
+    /// Which sender fields its activities carry.
+    pub fields: SenderFields,
+}
+
+/// The sender fields a campaign's activities carry. lemlist documents both, yet no real
+/// activity sample shows them: some campaigns here carry both, some only the address, some
+/// neither, so that every fallback of per-mailbox attribution is exercised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderFields {
+    Both,
+    EmailOnly,
+    Neither,
+}
+
+impl SenderFields {
+    /// The mix: one campaign in seven carries only the address, one in seven neither.
+    pub fn of_index(i: usize) -> Self {
+        match i % 7 {
+            2 => Self::EmailOnly,
+            5 => Self::Neither,
+            _ => Self::Both,
+        }
+    }
+
+    /// The (email, mailbox id) an activity sent by `sender` shows.
+    pub fn shown(self, sender: &Sender) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Both => (sender.email.clone(), sender.mailbox_id.clone()),
+            Self::EmailOnly => (sender.email.clone(), None),
+            Self::Neither => (None, None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +177,9 @@ pub struct Activity {
     pub lead_email: String,
     pub is_first: bool,
     pub send_user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_user_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_user_mailbox_id: Option<String>,
     pub sequence_step: u32,
 }
@@ -287,6 +321,7 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
             created_by,
             senders,
             leads,
+            fields: SenderFields::of_index(c),
         });
     }
 
@@ -374,6 +409,7 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign], max_steps: u32)
             }
             let sender = campaign.senders.choose(rng).expect("non-empty");
             let first_sent = campaign.created_at + Duration::minutes(rng.random_range(60..60 * 24 * 30));
+            let (shown_email, shown_mailbox) = campaign.fields.shown(sender);
             let push = |out: &mut Vec<Activity>, kind: &str, at: DateTime<Utc>, step: u32| {
                 out.push(Activity {
                     id: String::new(), // assigned once the history is sorted
@@ -385,8 +421,8 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign], max_steps: u32)
                     lead_email: lead.email.clone(),
                     is_first: false, // set once the history is sorted
                     send_user_id: sender.user_id.clone(),
-                    send_user_email: sender.email.clone(),
-                    send_user_mailbox_id: sender.mailbox_id.clone(),
+                    send_user_email: shown_email.clone(),
+                    send_user_mailbox_id: shown_mailbox.clone(),
                     sequence_step: step,
                 });
             };
@@ -394,6 +430,11 @@ fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign], max_steps: u32)
             for step in 0..steps {
                 let sent_at = first_sent + Duration::days(step as i64 * 3);
                 push(&mut out, "emailsSent", sent_at, step);
+                // A few messages bounce, and a bounced message is never opened.
+                if rng.random_bool(0.03) {
+                    push(&mut out, "emailsBounced", sent_at + Duration::minutes(2), step);
+                    continue;
+                }
                 // Opens repeat, sometimes weeks after the send.
                 let opens = match rng.random_range(0..10) {
                     0..=4 => 0,

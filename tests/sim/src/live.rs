@@ -22,6 +22,7 @@ pub enum Event {
     Sent,
     Opened,
     Replied,
+    Bounced,
     NewLead,
     LeadPaused,
     CampaignStatus,
@@ -33,10 +34,11 @@ pub enum Event {
 }
 
 /// Weights out of 100: mostly activity, a little of everything else.
-const MIX: [(Event, u32); 11] = [
-    (Event::Sent, 36),
+const MIX: [(Event, u32); 12] = [
+    (Event::Sent, 33),
     (Event::Opened, 26),
     (Event::Replied, 8),
+    (Event::Bounced, 3),
     (Event::NewLead, 10),
     (Event::LeadPaused, 5),
     (Event::CampaignStatus, 3),
@@ -92,6 +94,7 @@ pub fn apply(team: &mut Team, rng: &mut StdRng, event: Event, at: DateTime<Utc>)
         Event::Sent => send(team, rng, at),
         Event::Opened => follow_up(team, rng, at, "emailsOpened"),
         Event::Replied => follow_up(team, rng, at, "emailsReplied"),
+        Event::Bounced => follow_up(team, rng, at, "emailsBounced"),
         Event::NewLead => {
             let Some(c) = running_index(team, rng) else { return false };
             let company = *AWKWARD_COMPANIES.choose(rng).expect("non-empty");
@@ -159,6 +162,7 @@ pub fn apply(team: &mut Team, rng: &mut StdRng, event: Event, at: DateTime<Utc>)
                     mailbox_id: Some(mailbox.id.clone()),
                 }],
                 leads,
+                fields: crate::data::SenderFields::of_index(n),
             };
             team.campaigns.push(campaign);
             true
@@ -268,8 +272,8 @@ fn activity(
         lead_email: lead.email.clone(),
         is_first: true,
         send_user_id: sender.user_id.clone(),
-        send_user_email: sender.email.clone(),
-        send_user_mailbox_id: sender.mailbox_id.clone(),
+        send_user_email: campaign.fields.shown(sender).0,
+        send_user_mailbox_id: campaign.fields.shown(sender).1,
         sequence_step: step,
     }
 }

@@ -184,6 +184,9 @@ struct State {
     live: Mutex<StdRng>,
     windows: Mutex<Vec<KeyWindow>>,
     log: Mutex<Vec<Entry>>,
+    /// How far the simulated clock is ahead of (or behind) the real one: live events are
+    /// timestamped with it. Rate limits always run on real time.
+    offset: Mutex<chrono::Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,6 +196,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl State {
     fn record(&self, entry: Entry) {
         lock(&self.log).push(entry);
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *lock(&self.offset)
     }
 }
 
@@ -231,6 +238,7 @@ impl Sim {
             team: Mutex::new(data::generate(config.profile, config.seed)),
             live: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x11fe)),
             log: Mutex::new(Vec::new()),
+            offset: Mutex::new(chrono::Duration::zero()),
         });
         let server = tokio::spawn(accept_loop(listener, state.clone()));
         Self { state, addr, server, foreign: Mutex::new(None) }
@@ -262,7 +270,23 @@ impl Sim {
     /// Live mode: applies `n` random events now, about a quarter of the new activities
     /// timestamped up to 90 s in the past ([`live`](crate::live)).
     pub fn burst(&self, n: usize) -> Applied {
-        self.burst_at(n, Utc::now(), 0.25)
+        self.burst_at(n, self.now(), 0.25)
+    }
+
+    /// The simulated clock: real time moved by [`Sim::set_clock`].
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.now()
+    }
+
+    /// Sets the simulated clock to `at` (it runs on from there): the tests of daily history move
+    /// it a day at a time instead of sleeping.
+    pub fn set_clock(&self, at: DateTime<Utc>) {
+        *lock(&self.state.offset) = at - Utc::now();
+    }
+
+    /// Changes the team directly: the scripted scenarios (a lemwarm start, a run of bounces).
+    pub fn edit<R>(&self, change: impl FnOnce(&mut Team) -> R) -> R {
+        change(&mut lock(&self.state.team))
     }
 
     /// The same at `at`, with `late_share` of the activities timestamped before it.
@@ -274,7 +298,7 @@ impl Sim {
     /// Applies one event of `kind` now; false when there was nothing to apply it to.
     pub fn apply(&self, kind: Event) -> bool {
         let mut rng = lock(&self.state.live);
-        live::apply(&mut lock(&self.state.team), &mut rng, kind, Utc::now())
+        live::apply(&mut lock(&self.state.team), &mut rng, kind, self.now())
     }
 
     pub fn configure(&self, change: impl FnOnce(&mut Settings)) {
@@ -407,7 +431,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     // authenticated, counted by the rate limit, nor logged.
     if segs == ["_sim", "burst"] && method == Method::POST {
         let n = param_usize(&query, "n", 10).min(100_000);
-        let applied = live::burst(&mut lock(&state.team), &mut lock(&state.live), n, Utc::now(), 0.25);
+        let applied = live::burst(&mut lock(&state.team), &mut lock(&state.live), n, state.now(), 0.25);
         let counts: Map<String, Value> =
             applied.into_iter().map(|(event, n)| (format!("{event:?}"), Value::from(n))).collect();
         return Ok(finish(Answer::json(Value::Object(counts), 0.0), None));

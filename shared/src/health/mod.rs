@@ -1,0 +1,115 @@
+//! Mailbox health beyond the legacy dashboards, built on the activity feeds the incremental
+//! sync reads anyway: per-mailbox performance ([`performance`]) from daily counts kept in the
+//! sync state ([`ledger`]), a daily history of campaigns and mailboxes ([`history`]), and
+//! alerts raised once per episode ([`alerts`]) and delivered ([`notify`]).
+//!
+//! Days are UTC days. The 7- and 30-day windows are whole days ending with the day of the
+//! refresh (today included, so today counts only so far).
+//!
+//! [`assess`] is the pure step a refresh runs once its dashboards are computed.
+
+pub mod alerts;
+pub mod history;
+pub mod ledger;
+pub mod notify;
+pub mod performance;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::dashboard::{CampaignRow, MailboxFacts};
+use alerts::{Alerts, Changes, Condition, Thresholds};
+use history::{CampaignPoint, History, MailboxPoint};
+use ledger::Ledger;
+use performance::{Performance, Senders, Window, first_day, totals};
+
+/// A key's history and alerts: one stored document (`health`), rewritten by each refresh.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthLog {
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub history: History,
+    #[serde(default)]
+    pub alerts: Alerts,
+}
+
+/// What a refresh knows when it assesses health.
+pub struct Inputs<'a> {
+    pub at: DateTime<Utc>,
+    /// The sync state's counts; `None` without a sync state (`SYNC_MODE=full`), and then no
+    /// performance is shown and no rate is judged.
+    pub ledger: Option<&'a Ledger>,
+    /// Whether this refresh read every feed: when not, rates are shown but not judged.
+    pub feeds_complete: bool,
+    pub senders: &'a Senders,
+    pub campaigns: &'a [CampaignRow],
+    /// Every campaign's name, by id (for the alerts of campaigns that are not running).
+    pub names: &'a HashMap<String, String>,
+    pub thresholds: Thresholds,
+}
+
+/// What [`assess`] gives the refresh.
+#[derive(Debug, Default)]
+pub struct Assessment {
+    /// Activity no mailbox could be credited with; `None` without counts.
+    pub unattributed: Option<Performance>,
+    pub changes: Changes,
+}
+
+/// Fills each mailbox's performance, records today's history points and evaluates the alerts.
+pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_>) -> Assessment {
+    let today: NaiveDate = inputs.at.date_naive();
+    let mut out = Assessment::default();
+    let mut day = HashMap::new();
+    if let Some(ledger) = inputs.ledger {
+        let (by_mailbox, unattributed) = performance::performance(ledger, inputs.senders, today);
+        for f in facts.iter_mut() {
+            f.performance = by_mailbox.get(&f.mailbox_id).copied();
+        }
+        out.unattributed = Some(unattributed);
+        day = totals(ledger, inputs.senders, today, today).mailboxes;
+    }
+
+    let campaign_points =
+        inputs.campaigns.iter().map(|r| (r.campaign_id.clone(), CampaignPoint::of(today, r)));
+    let mailbox_points: Vec<(String, MailboxPoint)> = facts
+        .iter()
+        .map(|f| {
+            let counts = inputs.ledger.map(|_| Window::from(day.get(&f.mailbox_id).copied().unwrap_or_default()));
+            (f.mailbox_id.clone(), MailboxPoint { date: today, status: f.row().status, day: counts })
+        })
+        .collect();
+    log.history.record(today, campaign_points, mailbox_points);
+
+    let (mut now, mut undecided): (Vec<Condition>, BTreeSet<String>) = (vec![], BTreeSet::new());
+    alerts::mailbox_conditions(facts, &mut now, &mut undecided);
+    match inputs.ledger {
+        Some(ledger) if inputs.feeds_complete => {
+            let t = inputs.thresholds;
+            for f in facts.iter() {
+                if let Some(p) = &f.performance {
+                    now.extend(alerts::bounce_condition(&f.mailbox_id, &f.email, &p.week, t));
+                }
+            }
+            let week = totals(ledger, inputs.senders, first_day(today, 7), today).campaigns;
+            let before_end = first_day(today, 7) - chrono::Duration::days(1);
+            let before = totals(ledger, inputs.senders, first_day(before_end, 7), before_end).campaigns;
+            for (id, counts) in &week {
+                let Some(previous) = before.get(id) else { continue };
+                let name = inputs.names.get(id).cloned().unwrap_or_else(|| id.clone());
+                now.extend(alerts::open_drop_condition(id, &name, counts, previous, t));
+            }
+        }
+        _ => {
+            // Rates could not be judged this time: their episodes stay as they are.
+            undecided.extend(log.alerts.list.iter().filter(|a| {
+                matches!(a.condition.kind, alerts::AlertKind::BounceRate | alerts::AlertKind::OpenRateDrop)
+            }).map(|a| a.condition.key()));
+        }
+    }
+    out.changes = log.alerts.evaluate(now, &undecided, inputs.at);
+    log.updated_at = Some(inputs.at);
+    out
+}
