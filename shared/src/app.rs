@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crate::api::{Api, Function};
 use crate::config::{Config, ConfigError, KeySource};
+use crate::health::alerts::Thresholds;
+use crate::health::notify::{LogOnly, Notifier, Print, Sns};
 use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
 use crate::limiter::{
     Adaptive, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
@@ -44,10 +46,21 @@ impl App {
         Self::build(Config::from_env()?).await
     }
 
-    /// Assembles everything from configuration already read.
+    /// Assembles everything from configuration already read: the Lambda functions. Alerts go
+    /// to `ALERT_TOPIC_ARN` when set, and to the logs always.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with(config, Arc::new(LogOnly)).await
+    }
+
+    /// The same for `lemdash serve`: without a topic, alerts are printed on standard error.
+    pub async fn build_local(config: Config) -> Result<Self, StartupError> {
+        Self::build_with(config, Arc::new(Print)).await
+    }
+
+    async fn build_with(config: Config, no_topic: Arc<dyn Notifier>) -> Result<Self, StartupError> {
         let needs_aws = config.limiter.table.is_some()
             || config.snapshots.table.is_some()
+            || config.alerts.topic_arn.is_some()
             || matches!(config.lemlist.key, Some(KeySource::Secret(_)));
         let aws = if needs_aws {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
@@ -65,7 +78,11 @@ impl App {
         let permits = permits(&config, aws.as_ref(), &fingerprint).await?;
         let client = LemlistClient::new(client_config(&config, key), permits)?;
         let store = snapshots(&config, aws.as_ref()).await?;
-        Ok(Self::from_parts(&config, client, store, fingerprint))
+        let notifier = match (&config.alerts.topic_arn, aws.as_ref()) {
+            (Some(topic), Some(aws)) => Arc::new(Sns::new(aws_sdk_sns::Client::new(aws), topic.clone())),
+            _ => no_topic,
+        };
+        Ok(Self::from_parts(&config, client, store, fingerprint).with_notifier(notifier))
     }
 
     /// Assembles the app around a client and a store made elsewhere: what [`App::build`] does
@@ -77,9 +94,19 @@ impl App {
         store: Arc<dyn SnapshotStore>,
         key: KeyFingerprint,
     ) -> Self {
-        let refresher =
-            Refresher::new(client.clone(), store, key, config.snapshots.lease).with_sync(config.sync);
+        let thresholds =
+            Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
+        let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
+            .with_sync(config.sync)
+            .with_alerts(thresholds, Arc::new(LogOnly));
         Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
+    }
+
+    /// The same app publishing its alerts through `notifier`.
+    pub fn with_notifier(self, notifier: Arc<dyn Notifier>) -> Self {
+        let refresher = self.refresher().clone();
+        let thresholds = refresher.thresholds();
+        Self { api: self.api.with_refresher(refresher.with_alerts(thresholds, notifier)) }
     }
 
     pub fn api(&self) -> &Api {

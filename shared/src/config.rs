@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 22] = [
+pub const ENV_VARS: [&str; 25] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -26,6 +26,9 @@ pub const ENV_VARS: [&str; 22] = [
     "SYNC_OVERLAP_SECS",
     "DETAILS_MAX_AGE_SECS",
     "FULL_RESYNC_EVERY_SECS",
+    "ALERT_BOUNCE_RATE",
+    "ALERT_MIN_SENT",
+    "ALERT_TOPIC_ARN",
     "SNAPSHOT_TABLE",
     "REFRESH_LEASE_SECS",
     "REFRESH_TRIGGER",
@@ -59,6 +62,7 @@ pub struct Config {
     pub limiter: LimiterConfig,
     pub snapshots: SnapshotConfig,
     pub sync: SyncConfig,
+    pub alerts: AlertConfig,
     pub http: HttpConfig,
     /// `AWS_ENDPOINT_URL_DYNAMODB`, when it points at a local emulator: lemdash then creates a
     /// missing table itself. Against AWS it never creates tables.
@@ -167,6 +171,20 @@ impl Default for SyncConfig {
     }
 }
 
+/// When alerts are raised, and where they go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    /// `ALERT_BOUNCE_RATE` (percent, above 0 and up to 100; default 5): a mailbox whose 7-day
+    /// bounce rate reaches it raises an alert.
+    pub bounce_rate: f64,
+    /// `ALERT_MIN_SENT` (1–1000000, default 50): the fewest messages over 7 days a rate is
+    /// judged on.
+    pub min_sent: u64,
+    /// `ALERT_TOPIC_ARN`: the SNS topic alerts are published to. Unset: logged only (and
+    /// printed by `lemdash serve`).
+    pub topic_arn: Option<String>,
+}
+
 /// The HTTP side of the functions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
@@ -250,6 +268,18 @@ impl Config {
             )?),
         };
 
+        let bounce_rate = match var("ALERT_BOUNCE_RATE") {
+            None => 5.0,
+            Some(raw) => raw.parse::<f64>().ok().filter(|r| *r > 0.0 && *r <= 100.0).ok_or_else(|| {
+                invalid("ALERT_BOUNCE_RATE", format!("{raw:?} is not a percentage above 0 and up to 100"))
+            })?,
+        };
+        let alerts = AlertConfig {
+            bounce_rate,
+            min_sent: whole(&var, "ALERT_MIN_SENT", 50, 1..=1_000_000)?,
+            topic_arn: var("ALERT_TOPIC_ARN"),
+        };
+
         let allowed_origins = var("ALLOWED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -274,6 +304,7 @@ impl Config {
             limiter,
             snapshots,
             sync,
+            alerts,
             http,
             local_dynamodb,
         })

@@ -572,6 +572,8 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dashboard::fetch::{FeedPart, Fetched};
+    use crate::health::ledger::Tick;
     use crate::lemlist::Activity;
     use std::time::Duration;
 
@@ -628,11 +630,12 @@ mod tests {
     /// A state after a sync from scratch at `at(0)` of campaigns 1 (running) and 2 (paused).
     fn synced() -> SyncState {
         let roots = Roots { campaigns: vec![summary(1, "running"), summary(2, "paused")], user_ids: vec![] };
-        let mut state = SyncState::begin(at(0));
+        let mut state = SyncState::begin(at(0), None);
         let reads = state.plan_activity(&roots.campaigns, at(0), &config());
         assert_eq!(reads.histories.len(), 3, "campaign 1's three streams");
-        assert!(reads.streams.is_empty(), "nothing to fold streams into yet");
         let failures = state.absorb_activity(&roots.campaigns, read_all(&reads, "lea_a"), vec![]);
+        // As if every feed had caught up.
+        state.watermarks = Feed::ALL.iter().map(|f| (*f, at(0))).collect();
         let rest = state.plan_rest(&roots, at(0), &config());
         let mut data = TeamData { campaigns: roots.campaigns.clone(), ..TeamData::default() };
         data.details.insert(cid(1), Ok(detail(1)));
@@ -653,7 +656,7 @@ mod tests {
         assert_eq!(SyncState::mode(Some(&state), &c, at(86_400)), Mode::Full, "a day later");
         let full = SyncConfig { mode: SyncMode::Full, ..c };
         assert_eq!(SyncState::mode(Some(&state), &full, at(60)), Mode::Full);
-        let in_progress = SyncState::begin(at(0));
+        let in_progress = SyncState::begin(at(0), None);
         assert_eq!(SyncState::mode(Some(&in_progress), &c, at(90_000)), Mode::Incremental, "carried on");
     }
 
@@ -667,7 +670,9 @@ mod tests {
             .map(|stream| HistoryRead { campaign: cid(3), stream, until: at(60), from_page: 0 })
             .into();
         assert_eq!(plan.histories, new, "only the campaign not tracked yet");
-        assert_eq!(plan.streams, Stream::ALL.iter().map(|s| (*s, at(-300))).collect::<Vec<_>>());
+        let feeds: Vec<FeedRead> =
+            Feed::ALL.iter().map(|f| FeedRead { feed: *f, since: at(-300), until: at(60) }).collect();
+        assert_eq!(plan.streams, feeds);
         let roots = Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()] };
         let rest = state.plan_rest(&roots, at(60), &config());
         assert_eq!(rest.leads, vec![cid(1), cid(3)]);
@@ -702,12 +707,15 @@ mod tests {
         assert!(plan.details.len() >= 2, "older than the max age: {:?}", plan.details);
     }
 
-    fn stream(leads: &[(u32, &str)]) -> HashMap<String, Seen> {
-        let mut by: HashMap<String, Seen> = HashMap::new();
+    /// A feed read from the overlap to `until`, showing `leads`.
+    fn stream(feed: Feed, until: i64, leads: &[(u32, &str)]) -> (FeedRead, Fetched<FeedPart>) {
+        let mut part = FeedPart::default();
         for (i, (c, l)) in leads.iter().enumerate() {
-            by.entry(cid(*c)).or_default().add(&activity(&format!("s{i}"), *c, l));
+            let a = activity(&format!("s{i}"), *c, l);
+            part.by_campaign.entry(cid(*c)).or_default().add(&a);
+            part.ticks.push(Tick::of(feed, &a));
         }
-        by
+        (FeedRead { feed, since: at(-300), until: at(until) }, Ok(part))
     }
 
     #[test]
@@ -718,16 +726,20 @@ mod tests {
         let failure = LemlistError::Status { endpoint: "GET /activities", status: 503, body: "down".into() };
         let streams = vec![
             // Campaign 2 is not tracked: ignored. A re-read of lea_a counts once.
-            (Stream::Sent, Ok(stream(&[(1, "lea_a"), (1, "lea_b"), (2, "lea_x"), (3, "lea_d")]))),
-            (Stream::Opened, Ok(stream(&[]))),
-            (Stream::Replied, Err(failure)),
+            stream(Feed::Sent, 60, &[(1, "lea_a"), (1, "lea_b"), (2, "lea_x"), (3, "lea_d")]),
+            stream(Feed::Opened, 60, &[]),
+            (FeedRead { feed: Feed::Replied, since: at(-300), until: at(60) }, Err(failure)),
+            stream(Feed::Bounced, 60, &[]),
         ];
         let failures = state.absorb_activity(&campaigns, read_all(&reads, "lea_c"), streams);
         assert_eq!(state.campaigns[&cid(1)].sent.leads(), 2);
         assert_eq!(state.campaigns[&cid(3)].sent.leads(), 2, "history and stream together");
         assert!(!state.campaigns.contains_key(&cid(2)));
-        assert_eq!(state.watermarks[&Stream::Sent], at(60));
-        assert_eq!(state.watermarks[&Stream::Replied], at(0), "a failed stream keeps its watermark");
+        assert_eq!(state.watermarks[&Feed::Sent], at(60));
+        assert_eq!(state.watermarks[&Feed::Replied], at(0), "a failed stream keeps its watermark");
+        let sent: u32 = state.ledger.days.values().flat_map(|d| d.values()).map(|d| d[0]).sum();
+        assert_eq!(sent, 4, "every sent row counted, whatever its campaign");
+        assert_eq!(failures.feeds().len(), 1);
         assert_eq!(state.complete_until(), Some(at(0)));
 
         let roots = Roots { campaigns: campaigns.clone(), user_ids: vec![] };
@@ -761,7 +773,7 @@ mod tests {
             reads.histories,
             vec![HistoryRead { campaign: cid(3), stream: stopped, until: at(60), from_page: 4 }]
         );
-        let streams = Stream::ALL.iter().map(|s| (*s, Ok(stream(&[(3, "lea_late")])))).collect();
+        let streams = Feed::ALL.iter().map(|f| stream(*f, 120, &[(3, "lea_late")])).collect();
         state.absorb_activity(&campaigns, read_all(&reads, "lea_old"), streams);
         let tracked = &state.campaigns[&cid(3)];
         assert_eq!(state.pending(&campaigns), 0);
@@ -790,7 +802,7 @@ mod tests {
 
     #[test]
     fn the_remaining_calls_are_estimated_from_the_pages_read_so_far() {
-        let mut state = SyncState::begin(at(0));
+        let mut state = SyncState::begin(at(0), None);
         let campaigns: Vec<CampaignSummary> = (1..=3).map(|n| summary(n, "running")).collect();
         let reads = state.plan_activity(&campaigns, at(0), &config());
         let mut parts = read_all(&reads, "x");

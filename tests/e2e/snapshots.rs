@@ -25,8 +25,10 @@ async fn dynamo(table: &str) -> (DynamoLocal, DynamoSnapshots) {
     (local, store)
 }
 
+/// What lemdash should serve now. The simulated activity is all in the past here (no live
+/// events), so the performance of a refresh a moment ago is the performance now.
 fn truth_json(sim: &Sim, board: Board) -> Value {
-    truth::expected(&sim.team(), board)
+    truth::expected(&sim.team(), board, chrono::Utc::now())
 }
 
 fn path(board: Board) -> &'static str {
@@ -34,6 +36,7 @@ fn path(board: Board) -> &'static str {
         Board::Campaigns => "/api/campaigns/dashboard",
         Board::Mailboxes => "/api/mailboxes",
         Board::Sync => "/api/sync",
+        Board::Health => "/api/alerts",
     }
 }
 

@@ -43,7 +43,7 @@ async fn exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
     for board in Board::ALL {
         let served = r.latest(board).await.unwrap().expect("a snapshot");
         let got: Value = serde_json::from_str(&served.body).unwrap();
-        let want = truth::expected(&team, board);
+        let want = truth::expected(&team, board, served.computed_at);
         if got != want {
             let rows = |v: &Value| v.as_array().cloned().unwrap_or_default();
             let (got, want) = (rows(&got), rows(&want));

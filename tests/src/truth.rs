@@ -2,11 +2,12 @@
 //! legacy contract (over every user, with the legacy defects fixed). lemdash's answers are
 //! compared with these, so correctness tests check against an answer lemdash did not produce.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use lemlist_sim::data::{Campaign, Lead, Team};
+use lemlist_sim::data::{Activity, Campaign, Lead, Team};
 
 /// One row of `GET /api/campaigns/dashboard`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +29,28 @@ pub struct MailboxRow {
     pub mailbox_id: Option<String>,
     pub status: String,
     pub campaigns: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance: Option<Performance>,
+}
+
+/// One window of a mailbox's performance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Window {
+    pub sent: u64,
+    pub bounced: u64,
+    pub opened: u64,
+    pub replied: u64,
+    pub bounce_rate: f64,
+    pub open_rate: f64,
+    pub reply_rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Performance {
+    #[serde(rename = "7d")]
+    pub week: Window,
+    #[serde(rename = "30d")]
+    pub month: Window,
 }
 
 fn is_sendable(lead: &Lead) -> bool {
@@ -137,7 +160,13 @@ pub fn mailboxes_dashboard(team: &Team) -> Vec<MailboxRow> {
                     .map(name_of)
                     .collect()
             });
-            Some(MailboxRow { email, mailbox_id: Some(m.id.clone()), status: status.to_owned(), campaigns })
+            Some(MailboxRow {
+                email,
+                mailbox_id: Some(m.id.clone()),
+                status: status.to_owned(),
+                campaigns,
+                performance: None,
+            })
         })
         .collect();
     let rank =
@@ -146,13 +175,144 @@ pub fn mailboxes_dashboard(team: &Team) -> Vec<MailboxRow> {
     rows
 }
 
-/// The dashboard `board` as lemdash should serve it, as JSON.
-pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board) -> serde_json::Value {
+/// Which mailbox is credited with an activity, by the documented rules: the mailbox it names
+/// (if on the dashboard), else the mailbox its address belongs to, else the campaign's only
+/// sending mailbox.
+pub struct Attribution {
+    mailboxes: BTreeSet<String>,
+    by_address: HashMap<String, Option<String>>,
+    single: HashMap<String, String>,
+}
+
+impl Attribution {
+    pub fn new(team: &Team) -> Self {
+        let rows: BTreeSet<String> =
+            mailboxes_dashboard(team).into_iter().filter_map(|r| r.mailbox_id).collect();
+        let mut by_address: HashMap<String, Option<String>> = HashMap::new();
+        let mut claim = |address: &str, mailbox: &str| {
+            let e = by_address.entry(address.to_lowercase()).or_insert_with(|| Some(mailbox.to_owned()));
+            if e.as_deref() != Some(mailbox) {
+                *e = None;
+            }
+        };
+        for m in team.users.iter().flat_map(|u| &u.mailboxes).filter(|m| rows.contains(&m.id)) {
+            if let Some(own) = &m.email {
+                claim(own, &m.id);
+            }
+        }
+        for s in team.campaigns.iter().flat_map(|c| &c.senders) {
+            if let (Some(email), Some(m)) = (&s.email, &s.mailbox_id)
+                && rows.contains(m)
+            {
+                claim(email, m);
+            }
+        }
+        let mut a = Self { mailboxes: rows, by_address, single: HashMap::new() };
+        for c in &team.campaigns {
+            let sending: BTreeSet<String> = c
+                .senders
+                .iter()
+                .filter_map(|s| match &s.mailbox_id {
+                    Some(m) if a.mailboxes.contains(m) => Some(m.clone()),
+                    _ => s.email.as_deref().and_then(|e| a.address(e)).map(str::to_owned),
+                })
+                .collect();
+            if sending.len() == 1 {
+                a.single.insert(c.id.clone(), sending.into_iter().next().expect("one"));
+            }
+        }
+        a
+    }
+
+    fn address(&self, email: &str) -> Option<&str> {
+        self.by_address.get(&email.to_lowercase()).and_then(|m| m.as_deref())
+    }
+
+    pub fn of(&self, a: &Activity) -> Option<String> {
+        match (a.send_user_mailbox_id.as_deref(), a.send_user_email.as_deref()) {
+            (Some(m), _) => self.mailboxes.get(m).cloned(),
+            (None, Some(e)) => self.address(e).map(str::to_owned).or_else(|| self.single.get(&a.campaign_id).cloned()),
+            (None, None) => self.single.get(&a.campaign_id).cloned(),
+        }
+    }
+}
+
+/// Whether the ledger counts `a`, and in which column (0 sent, 1 bounced, 2 first opens,
+/// 3 replies).
+fn column(a: &Activity) -> Option<usize> {
+    match a.kind.as_str() {
+        "emailsSent" => Some(0),
+        "emailsBounced" => Some(1),
+        "emailsOpened" if a.is_first => Some(2),
+        "emailsReplied" => Some(3),
+        _ => None,
+    }
+}
+
+fn window(c: [u64; 4]) -> Window {
+    let r = |n: u64| rate(n as usize, c[0] as usize);
+    Window {
+        sent: c[0],
+        bounced: c[1],
+        opened: c[2],
+        replied: c[3],
+        bounce_rate: r(c[1]),
+        open_rate: r(c[2]),
+        reply_rate: r(c[3]),
+    }
+}
+
+/// Counts per mailbox (and `None`: unattributed) of the activities up to `at` on the UTC days
+/// from `from` to `to`.
+pub fn counts(team: &Team, at: DateTime<Utc>, from: NaiveDate, to: NaiveDate) -> BTreeMap<Option<String>, [u64; 4]> {
+    let who = Attribution::new(team);
+    let mut out: BTreeMap<Option<String>, [u64; 4]> = BTreeMap::new();
+    for a in team.activities.iter().filter(|a| a.created_at <= at) {
+        let day = a.created_at.date_naive();
+        if let Some(col) = column(a)
+            && day >= from
+            && day <= to
+        {
+            out.entry(who.of(a)).or_default()[col] += 1;
+        }
+    }
+    out
+}
+
+/// Every dashboard mailbox's performance over 7 and 30 UTC days ending with `at`'s day, and the
+/// unattributed activity.
+pub fn performance(team: &Team, at: DateTime<Utc>) -> (BTreeMap<String, Performance>, Performance) {
+    let today = at.date_naive();
+    let week = counts(team, at, today - Duration::days(6), today);
+    let month = counts(team, at, today - Duration::days(29), today);
+    let get = |m: &BTreeMap<Option<String>, [u64; 4]>, k: Option<String>| window(m.get(&k).copied().unwrap_or_default());
+    let rows = Attribution::new(team).mailboxes;
+    let by = rows
+        .into_iter()
+        .map(|id| (id.clone(), Performance { week: get(&week, Some(id.clone())), month: get(&month, Some(id)) }))
+        .collect();
+    (by, Performance { week: get(&week, None), month: get(&month, None) })
+}
+
+/// The mailboxes dashboard as lemdash serves it after a refresh that read up to `at`: the
+/// legacy rows with their performance.
+pub fn mailboxes_at(team: &Team, at: DateTime<Utc>) -> Vec<MailboxRow> {
+    let (by, _) = performance(team, at);
+    let mut rows = mailboxes_dashboard(team);
+    for r in &mut rows {
+        r.performance = r.mailbox_id.as_ref().and_then(|id| by.get(id)).copied();
+    }
+    rows
+}
+
+/// The dashboard `board` as lemdash should serve it after a refresh that read up to `at`, as
+/// JSON.
+pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board, at: DateTime<Utc>) -> serde_json::Value {
     use lemdash_shared::snapshot::Board;
     match board {
         Board::Campaigns => serde_json::to_value(campaigns_dashboard(team)).expect("rows serialise"),
-        Board::Mailboxes => serde_json::to_value(mailboxes_dashboard(team)).expect("rows serialise"),
-        Board::Sync => panic!("the sync state is not a dashboard"),
+        Board::Mailboxes => serde_json::to_value(mailboxes_at(team, at)).expect("rows serialise"),
+        Board::Sync | Board::Health => panic!("not a dashboard"),
     }
 }
 

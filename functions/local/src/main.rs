@@ -100,7 +100,7 @@ async fn main() -> ExitCode {
     } else {
         None
     };
-    let app = match App::build(config).await {
+    let app = match App::build_local(config).await {
         Ok(app) => app,
         Err(e) => return fail(e),
     };

@@ -21,6 +21,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::config::{HttpConfig, SnapshotConfig, Trigger};
+use crate::health::HealthLog;
 use crate::lemlist::LemlistClient;
 use crate::limiter::Class;
 use crate::refresh::{Outcome, RefreshError, Refresher};
@@ -112,6 +113,11 @@ impl Api {
         }
     }
 
+    /// The same API with another refresher (the composition root swaps the alerts' notifier).
+    pub fn with_refresher(self, refresher: Refresher) -> Self {
+        Self { refresher, ..self }
+    }
+
     /// The lemlist client (one connection pool and one permit source per process).
     pub fn client(&self) -> &LemlistClient {
         &self.client
@@ -189,6 +195,13 @@ impl Api {
                 ))
             }
             Route::MailboxesDashboard => self.dashboard(Board::Mailboxes, request, deadline).await,
+            Route::CampaignHistory(id) => {
+                self.from_health(request, |log| body(log.history.campaigns.get(id.as_str()))).await
+            }
+            Route::MailboxHistory(id) => {
+                self.from_health(request, |log| body(log.history.mailboxes.get(id.as_str()))).await
+            }
+            Route::Alerts => self.from_health(request, |log| body(Some(&log.alerts.list))).await,
             Route::SetInactive(id) => {
                 client.pause_campaign(&id).await?;
                 self.applied(Action::CampaignPaused(id)).await;
@@ -241,6 +254,18 @@ impl Api {
                 Err(ApiError::NotReady { retry_after: if waiting > 0 { waiting / 10 + 2 } else { 15 } })
             }
         }
+    }
+
+    /// A view of the key's history and alerts, with the same validators as the dashboards (an
+    /// empty array before the first refresh).
+    async fn from_health(
+        &self,
+        request: &Request<Bytes>,
+        view: impl FnOnce(&HealthLog) -> String,
+    ) -> Result<Response<String>, ApiError> {
+        let log = self.refresher.health().await?.map(|(_, log)| log).unwrap_or_default();
+        let at = log.updated_at.unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+        Ok(response::snapshot(Served::of_body(view(&log), at), request.headers()))
     }
 
     /// Starts a refresh (or joins the one running) and waits until `deadline` for a snapshot of
@@ -308,6 +333,11 @@ impl Api {
 }
 
 /// `?refresh=true` (or `1`); `false`, `0` or absent is no refresh; anything else is a 400.
+/// A list as a JSON array: `[]` when there is none.
+fn body<T: serde::Serialize>(items: Option<&Vec<T>>) -> String {
+    serde_json::to_string(items.map_or(&[][..], |v| v.as_slice())).expect("history and alerts serialize")
+}
+
 fn wants_refresh(query: Option<&str>) -> Result<bool, ApiError> {
     let mut wanted = false;
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -456,6 +486,7 @@ pub(crate) mod tests {
             rows: vec![],
             patches: vec![],
             placeholder: false,
+            unattributed: None,
         };
         let key = ApiKey::new("k").fingerprint();
         store.save(key.as_str(), Board::Campaigns, encode(&s), None).await.unwrap();

@@ -21,8 +21,11 @@ pub const REFRESH_HEADER: &str = "x-lemdash-refresh";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What a browser script may read of a response (the deployment's CORS configuration exposes
 /// the same).
-pub const EXPOSED_HEADERS: [&str; 5] =
-    ["etag", "x-lemdash-age", "x-lemdash-partial", "x-lemdash-refresh", "x-request-id"];
+pub const EXPOSED_HEADERS: [&str; 6] =
+    ["etag", "x-lemdash-age", "x-lemdash-partial", "x-lemdash-refresh", "x-lemdash-unattributed", "x-request-id"];
+/// Header on the mailboxes dashboard: the activity no mailbox could be credited with, over 7
+/// and 30 days, as compact JSON (`{"7d":{"sent":…},"30d":{…}}`).
+pub const UNATTRIBUTED_HEADER: &str = "x-lemdash-unattributed";
 /// What a browser may send (the deployment's CORS configuration allows the same).
 pub const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "if-none-match"];
 
@@ -92,6 +95,11 @@ pub fn snapshot(served: Served, headers: &HeaderMap) -> Response<String> {
     h.insert(AGE_HEADER, HeaderValue::from(age));
     // The browser may keep it but must ask again each time: a 304 costs milliseconds.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    if let Some(u) = &served.unattributed
+        && let Ok(value) = HeaderValue::from_str(&serde_json::to_string(u).expect("figures serialize"))
+    {
+        h.insert(UNATTRIBUTED_HEADER, value);
+    }
     if !served.missing.is_empty() {
         tracing::warn!(missing = ?served.missing, "dashboard is partial");
         h.insert(PARTIAL_HEADER, HeaderValue::from(served.missing.len()));

@@ -9,9 +9,11 @@ use crate::ids::{CampaignId, MailboxId};
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
-    /// `GET /api/campaigns/dashboard`, `POST /api/campaigns/{id}/set-inactive`, `GET /api/sync`.
+    /// `GET /api/campaigns/dashboard`, `POST /api/campaigns/{id}/set-inactive`, `GET /api/sync`,
+    /// `GET /api/campaigns/{id}/history`.
     Campaigns,
-    /// `GET /api/mailboxes`, `POST /api/mailboxes/{id}/start-lemwarm|stop-lemwarm`.
+    /// `GET /api/mailboxes`, `POST /api/mailboxes/{id}/start-lemwarm|stop-lemwarm`,
+    /// `GET /api/mailboxes/{id}/history`, `GET /api/alerts`.
     Mailboxes,
     /// Both, for the local runner.
     All,
@@ -42,6 +44,9 @@ pub enum Kind {
     StartLemwarm,
     StopLemwarm,
     Sync,
+    CampaignHistory,
+    MailboxHistory,
+    Alerts,
 }
 
 /// One route as API Gateway declares it.
@@ -78,7 +83,7 @@ impl RouteSpec {
     }
 }
 
-pub const ROUTES: [RouteSpec; 7] = [
+pub const ROUTES: [RouteSpec; 10] = [
     RouteSpec { method: "GET", path: "/health", function: Function::Campaigns, kind: Kind::Health },
     RouteSpec {
         method: "GET",
@@ -111,6 +116,19 @@ pub const ROUTES: [RouteSpec; 7] = [
         kind: Kind::StopLemwarm,
     },
     RouteSpec { method: "GET", path: "/api/sync", function: Function::Campaigns, kind: Kind::Sync },
+    RouteSpec {
+        method: "GET",
+        path: "/api/campaigns/{campaign_id}/history",
+        function: Function::Campaigns,
+        kind: Kind::CampaignHistory,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/api/mailboxes/{mailbox_id}/history",
+        function: Function::Mailboxes,
+        kind: Kind::MailboxHistory,
+    },
+    RouteSpec { method: "GET", path: "/api/alerts", function: Function::Mailboxes, kind: Kind::Alerts },
 ];
 
 /// A request that names a route, with its parameters parsed.
@@ -124,6 +142,12 @@ pub enum Route {
     StopLemwarm(MailboxId),
     /// The key's sync state.
     Sync,
+    /// A running campaign's daily points.
+    CampaignHistory(CampaignId),
+    /// A mailbox's daily points.
+    MailboxHistory(MailboxId),
+    /// Alerts of the last 30 days, newest first.
+    Alerts,
 }
 
 /// The route `method` and `path` name in `function`: 404 when no route of the function has the
@@ -149,6 +173,9 @@ pub fn resolve(
             Kind::StartLemwarm => Route::StartLemwarm(id.parse()?),
             Kind::StopLemwarm => Route::StopLemwarm(id.parse()?),
             Kind::Sync => Route::Sync,
+            Kind::CampaignHistory => Route::CampaignHistory(id.parse()?),
+            Kind::MailboxHistory => Route::MailboxHistory(id.parse()?),
+            Kind::Alerts => Route::Alerts,
         };
         return Ok((spec, route));
     }

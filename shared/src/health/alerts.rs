@@ -92,6 +92,13 @@ impl Default for Thresholds {
 /// The mailbox conditions of a refresh's facts; rows that lack data are left undecided.
 pub fn mailbox_conditions(facts: &[MailboxFacts], out: &mut Vec<Condition>, undecided: &mut BTreeSet<String>) {
     for f in facts {
+        if !f.missing.is_empty() {
+            // Its status may be wrong: whatever was open for it stays open, nothing is raised.
+            for kind in [AlertKind::MailboxConflict, AlertKind::MailboxStuck] {
+                undecided.insert(format!("{}:{}", kind.as_str(), f.mailbox_id));
+            }
+            continue;
+        }
         let row = f.row();
         let campaigns = row.campaigns.clone().unwrap_or_default().join(", ");
         let condition = match row.status {
@@ -119,11 +126,7 @@ pub fn mailbox_conditions(facts: &[MailboxFacts], out: &mut Vec<Condition>, unde
             },
             _ => continue,
         };
-        if f.missing.is_empty() {
-            out.push(condition);
-        } else {
-            undecided.insert(condition.key());
-        }
+        out.push(condition);
     }
 }
 

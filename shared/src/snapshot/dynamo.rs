@@ -1,8 +1,9 @@
 //! Snapshots and the refresh lease in DynamoDB (`SNAPSHOT_TABLE`).
 //!
 //! Items, all under `pk` = the key's fingerprint (`lemlist#…`, never the key):
-//! - `sk` = `campaigns` / `mailboxes` / `sync`: the head of a snapshot or of the sync state
-//!   (`crate::sync`): `version` (N, compared by every write),
+//! - `sk` = `campaigns` / `mailboxes` / `sync` / `health`: the head of a snapshot, of the sync
+//!   state (`crate::sync`) or of the history and alerts (`crate::health`): `version` (N,
+//!   compared by every write),
 //!   `doc` (B, the first part of the compressed snapshot), `parts` (N) and `part_token` (S);
 //! - `sk` = `<board>#<part_token>#<i>` for parts 1…n−1 when the compressed snapshot is larger
 //!   than one part ([`PART_BYTES`], under DynamoDB's 400 KB item limit). Parts are written
@@ -12,7 +13,7 @@
 //!   starts the refresh function in AWS).
 //!
 //! Every item but the dashboards' heads carries `expires_at` (epoch s), the table's TTL
-//! attribute: a week after its last write.
+//! attribute: a week after its last write (90 days for the history and alerts).
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -71,8 +72,21 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn expires_at() -> AttributeValue {
+    expires_after(KEEP_SECS)
+}
+
+fn expires_after(secs: u64) -> AttributeValue {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    n(now + KEEP_SECS)
+    n(now + secs)
+}
+
+/// How long a board's items outlive their last write: the history and alerts 90 days (the
+/// longest they are kept), everything else [`KEEP_SECS`].
+fn keep_secs(board: Board) -> u64 {
+    match board {
+        Board::Health => crate::health::history::KEPT_DAYS as u64 * 24 * 3600,
+        _ => KEEP_SECS,
+    }
 }
 
 fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> SnapshotError {
@@ -105,8 +119,16 @@ impl DynamoSnapshots {
     }
 
     /// Writes an item that the TTL removes after [`KEEP_SECS`] unless rewritten.
-    async fn put_expiring(&self, mut item: HashMap<String, AttributeValue>) -> Result<(), SnapshotError> {
-        item.insert(TTL_ATTRIBUTE.into(), expires_at());
+    async fn put_expiring(&self, item: HashMap<String, AttributeValue>) -> Result<(), SnapshotError> {
+        self.put_expiring_after(item, KEEP_SECS).await
+    }
+
+    async fn put_expiring_after(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+        secs: u64,
+    ) -> Result<(), SnapshotError> {
+        item.insert(TTL_ATTRIBUTE.into(), expires_after(secs));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -214,17 +236,18 @@ impl SnapshotStore for DynamoSnapshots {
         for (i, chunk) in chunks.iter().enumerate().skip(1) {
             let mut item = self.key(key, &part_key(board, &token, i));
             item.insert("doc".into(), AttributeValue::B(Blob::new(chunk.to_vec())));
-            self.put_expiring(item).await?;
+            self.put_expiring_after(item, keep_secs(board)).await?;
         }
         let version = expected.map_or(1, |v| v + 1);
         let mut head = self.key(key, board.as_str());
         head.insert("version".into(), n(version));
         head.insert("parts".into(), n(chunks.len().max(1)));
         head.insert("part_token".into(), s(&token));
-        if board == Board::Sync {
-            // Rewritten by every refresh; a key left idle for a week loses its sync state head
-            // and parts alike (and syncs from scratch when it comes back).
-            head.insert(TTL_ATTRIBUTE.into(), expires_at());
+        if matches!(board, Board::Sync | Board::Health) {
+            // Rewritten by every refresh; a key left idle loses its sync state (after a week: it
+            // syncs from scratch when it comes back) or its history (after 90 days), head and
+            // parts alike.
+            head.insert(TTL_ATTRIBUTE.into(), expires_after(keep_secs(board)));
         }
         head.insert(
             "doc".into(),

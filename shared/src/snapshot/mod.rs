@@ -220,14 +220,21 @@ pub struct Served {
     pub etag: String,
     pub computed_at: DateTime<Utc>,
     pub missing: Vec<String>,
+    /// Mailboxes only: the activity no mailbox could be credited with.
+    pub unattributed: Option<Performance>,
 }
 
 impl Served {
     fn new<R: Serialize>(rows: &[R], computed_at: DateTime<Utc>, missing: Vec<String>) -> Self {
         let body = serde_json::to_string(rows).expect("rows serialize");
+        Self { missing, ..Self::of_body(body, computed_at) }
+    }
+
+    /// Any JSON body served with the dashboards' validators (the history and alerts views).
+    pub fn of_body(body: String, computed_at: DateTime<Utc>) -> Self {
         let digest = Sha256::digest(body.as_bytes());
         let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-        Self { etag: format!("\"{hex}\""), body, computed_at, missing }
+        Self { etag: format!("\"{hex}\""), body, computed_at, missing: vec![], unattributed: None }
     }
 
     /// Decodes a stored snapshot of `board` into what is served; `None` for a placeholder.
@@ -240,7 +247,8 @@ impl Served {
             Board::Mailboxes => {
                 let s: MailboxesSnapshot = decode(bytes)?;
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
-                (!s.placeholder).then(|| Self::new(&rows, s.computed_at, s.missing))
+                let unattributed = s.unattributed;
+                (!s.placeholder).then(|| Self { unattributed, ..Self::new(&rows, s.computed_at, s.missing) })
             }
             Board::Sync | Board::Health => {
                 return Err(SnapshotError::Corrupt(format!("the {} document is not a dashboard", board.as_str())));
@@ -292,6 +300,7 @@ mod tests {
             busy_with: busy_with.iter().map(|s| cam(s).to_string()).collect(),
             sender_of: vec!["Launch".into()],
             missing: vec![],
+            performance: None,
         }
     }
 
@@ -303,6 +312,7 @@ mod tests {
             rows,
             patches: vec![],
             placeholder: false,
+            unattributed: None,
         }
     }
 
