@@ -15,11 +15,11 @@ use crate::config::{SyncConfig, SyncMode};
 use crate::dashboard::Feed;
 use crate::dashboard::fetch::{HistoryRead, Roots};
 use crate::dashboard::{self, Reads, display_name, fetch};
-use crate::lemlist::{LemlistClient, LemlistError};
 use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier};
 use crate::health::performance::Senders;
 use crate::health::{self, HealthLog};
+use crate::lemlist::{LemlistClient, LemlistError};
 use crate::limiter::{Class, Clock, SystemClock};
 use crate::secret::KeyFingerprint;
 use crate::snapshot::{
@@ -140,7 +140,6 @@ pub struct Refresher {
     thresholds: Thresholds,
     notifier: Arc<dyn Notifier>,
 }
-
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
@@ -462,7 +461,7 @@ impl Refresher {
                 break failures;
             }
             if !stopped {
-                until = self.now();
+                // The same bound: the data already read (phase 2 with the first step) is of then.
                 continue;
             }
             let remaining = state.estimated_remaining_calls(&roots.campaigns, roots.user_ids.len());
@@ -604,7 +603,9 @@ impl Refresher {
         for alert in log.alerts.undelivered() {
             match self.notifier.publish(&alert).await {
                 Ok(()) => log.alerts.mark_delivered(&alert.id),
-                Err(e) => tracing::warn!(alert = %alert.id, error = %e, "alert not delivered; tried again after the next refresh"),
+                Err(e) => {
+                    tracing::warn!(alert = %alert.id, error = %e, "alert not delivered; tried again after the next refresh")
+                }
             }
         }
     }

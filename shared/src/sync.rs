@@ -151,10 +151,8 @@ pub struct SyncStatus {
     pub state_bytes: usize,
 }
 
-/// The longest span one feed read covers: a feed far behind (the first sync reads the last 30
-/// days of every feed) catches up one day per read, each read complete or not counted, so that
-/// a deadline never cuts more than a day's read.
-pub const MAX_FEED_SPAN: chrono::Duration = chrono::Duration::days(1);
+/// The longest span one feed read covers, in hours: the first sync's 30 days at once.
+pub const MAX_FEED_SPAN_HOURS: u32 = 31 * 24;
 
 /// One key's sync state. Stored compressed in the snapshot table; the key itself never is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,6 +163,11 @@ pub struct SyncState {
     /// Daily counts of every feed, by campaign and sender: the mailboxes' performance.
     #[serde(default)]
     pub ledger: Ledger,
+    /// Per feed, the span (hours) its next read may cover when far behind (the first sync reads
+    /// 30 days). A read is counted only whole: one cut by a deadline halves the span, so that a
+    /// feed too long for one step catches up over several; one read whole doubles it again.
+    #[serde(default)]
+    pub feed_spans: BTreeMap<Feed, u32>,
     /// Tracked campaigns, by id.
     pub campaigns: BTreeMap<String, Tracked>,
     /// Histories read in part, by campaign id.
@@ -245,6 +248,10 @@ impl SyncState {
         }
     }
 
+    fn span(&self, feed: Feed) -> u32 {
+        self.feed_spans.get(&feed).copied().unwrap_or(MAX_FEED_SPAN_HOURS).clamp(1, MAX_FEED_SPAN_HOURS)
+    }
+
     /// Whether every feed is read up to `until`.
     pub fn caught_up(&self, until: DateTime<Utc>) -> bool {
         Feed::ALL.iter().all(|f| self.watermarks.get(f).is_some_and(|wm| *wm >= until))
@@ -288,7 +295,8 @@ impl SyncState {
             .iter()
             .filter_map(|f| {
                 let watermark = self.watermarks.get(f).copied().unwrap_or(until).min(until);
-                let (since, end) = (watermark - overlap, until.min(watermark + MAX_FEED_SPAN));
+                let span = chrono::Duration::hours(i64::from(self.span(*f)));
+                let (since, end) = (watermark - overlap, until.min(watermark + span));
                 // lemlist wants maxDate strictly after minDate.
                 (since < end).then_some(FeedRead { feed: *f, since, until: end })
             })
@@ -393,8 +401,13 @@ impl SyncState {
                     }
                     let watermark = self.watermarks.entry(read.feed).or_insert(read.until);
                     *watermark = (*watermark).max(read.until);
+                    let doubled = self.span(read.feed).saturating_mul(2).min(MAX_FEED_SPAN_HOURS);
+                    self.feed_spans.insert(read.feed, doubled);
                 }
                 Err(e) => {
+                    if matches!(e, LemlistError::Deadline { .. }) {
+                        self.feed_spans.insert(read.feed, (self.span(read.feed) / 2).max(1));
+                    }
                     if let Some(stream) = read.feed.stream() {
                         failures.streams.insert(stream, e.clone());
                     }

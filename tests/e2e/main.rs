@@ -11,6 +11,7 @@ mod cors;
 mod dashboards;
 mod deployment;
 mod errors;
+mod health;
 mod limiter_shared;
 mod people_first;
 mod secrets;

@@ -301,6 +301,9 @@ async fn the_refresh_learns_what_another_tool_uses_and_leaves_it_room() {
     let team = sim.team();
     for board in lemdash_shared::snapshot::Board::ALL {
         let served = app.refresher().latest(board).await.unwrap().unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), truth::expected(&team, board, served.computed_at));
+        assert_eq!(
+            serde_json::from_str::<Value>(&served.body).unwrap(),
+            truth::expected(&team, board, served.computed_at)
+        );
     }
 }

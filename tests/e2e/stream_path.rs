@@ -142,5 +142,8 @@ async fn a_cold_get_and_each_continuation_reach_the_refresh_function_through_the
     );
 
     let served: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(served, truth::expected(&sim.team(), lemdash_shared::snapshot::Board::Campaigns, chrono::Utc::now()));
+    assert_eq!(
+        served,
+        truth::expected(&sim.team(), lemdash_shared::snapshot::Board::Campaigns, chrono::Utc::now())
+    );
 }

@@ -26,7 +26,7 @@ fn refresher(client: &LemlistClient, sync: SyncConfig) -> Refresher {
         .with_sync(sync)
 }
 
-async fn refresh(r: &Refresher) -> RefreshFigures {
+pub(crate) async fn refresh(r: &Refresher) -> RefreshFigures {
     match r.run().await.expect("the refresh runs") {
         Outcome::Refreshed(figures) => figures,
         other => panic!("no other refresh runs, no deadline: {other:?}"),
@@ -38,7 +38,7 @@ async fn state(r: &Refresher) -> SyncState {
 }
 
 /// Whether both served dashboards equal the ground truth now; the first difference otherwise.
-async fn exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
+pub(crate) async fn exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
     let team = sim.team();
     for board in Board::ALL {
         let served = r.latest(board).await.unwrap().expect("a snapshot");
@@ -327,7 +327,7 @@ async fn the_sync_endpoint_shows_a_first_sync_in_progress_then_the_steady_state(
     let running = sim.team().campaigns.iter().filter(|c| c.status == "running").count();
     assert_eq!(steady["phase"], "steady", "{steady}");
     assert_eq!(steady["tracked_campaigns"].as_u64(), Some(running as u64));
-    assert_eq!(steady["watermarks"].as_object().unwrap().len(), 3);
+    assert_eq!(steady["watermarks"].as_object().unwrap().len(), 4, "three streams and the bounces");
     assert_eq!(steady["last_refresh"]["mode"], "full");
     assert!(
         steady["last_refresh"]["calls"].as_u64().unwrap() > 0 && steady["state_bytes"].as_u64().unwrap() > 0

@@ -231,7 +231,9 @@ impl Attribution {
     pub fn of(&self, a: &Activity) -> Option<String> {
         match (a.send_user_mailbox_id.as_deref(), a.send_user_email.as_deref()) {
             (Some(m), _) => self.mailboxes.get(m).cloned(),
-            (None, Some(e)) => self.address(e).map(str::to_owned).or_else(|| self.single.get(&a.campaign_id).cloned()),
+            (None, Some(e)) => {
+                self.address(e).map(str::to_owned).or_else(|| self.single.get(&a.campaign_id).cloned())
+            }
             (None, None) => self.single.get(&a.campaign_id).cloned(),
         }
     }
@@ -264,7 +266,12 @@ fn window(c: [u64; 4]) -> Window {
 
 /// Counts per mailbox (and `None`: unattributed) of the activities up to `at` on the UTC days
 /// from `from` to `to`.
-pub fn counts(team: &Team, at: DateTime<Utc>, from: NaiveDate, to: NaiveDate) -> BTreeMap<Option<String>, [u64; 4]> {
+pub fn counts(
+    team: &Team,
+    at: DateTime<Utc>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<Option<String>, [u64; 4]> {
     let who = Attribution::new(team);
     let mut out: BTreeMap<Option<String>, [u64; 4]> = BTreeMap::new();
     for a in team.activities.iter().filter(|a| a.created_at <= at) {
@@ -279,17 +286,27 @@ pub fn counts(team: &Team, at: DateTime<Utc>, from: NaiveDate, to: NaiveDate) ->
     out
 }
 
+/// The activity credited to `mailbox` on `at`'s UTC day, up to `at`: its history point.
+pub fn day_window(team: &Team, at: DateTime<Utc>, mailbox: &str) -> Window {
+    let today = at.date_naive();
+    window(counts(team, at, today, today).get(&Some(mailbox.to_owned())).copied().unwrap_or_default())
+}
+
 /// Every dashboard mailbox's performance over 7 and 30 UTC days ending with `at`'s day, and the
 /// unattributed activity.
 pub fn performance(team: &Team, at: DateTime<Utc>) -> (BTreeMap<String, Performance>, Performance) {
     let today = at.date_naive();
     let week = counts(team, at, today - Duration::days(6), today);
     let month = counts(team, at, today - Duration::days(29), today);
-    let get = |m: &BTreeMap<Option<String>, [u64; 4]>, k: Option<String>| window(m.get(&k).copied().unwrap_or_default());
+    let get = |m: &BTreeMap<Option<String>, [u64; 4]>, k: Option<String>| {
+        window(m.get(&k).copied().unwrap_or_default())
+    };
     let rows = Attribution::new(team).mailboxes;
     let by = rows
         .into_iter()
-        .map(|id| (id.clone(), Performance { week: get(&week, Some(id.clone())), month: get(&month, Some(id)) }))
+        .map(|id| {
+            (id.clone(), Performance { week: get(&week, Some(id.clone())), month: get(&month, Some(id)) })
+        })
         .collect();
     (by, Performance { week: get(&week, None), month: get(&month, None) })
 }

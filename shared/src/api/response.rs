@@ -21,8 +21,14 @@ pub const REFRESH_HEADER: &str = "x-lemdash-refresh";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What a browser script may read of a response (the deployment's CORS configuration exposes
 /// the same).
-pub const EXPOSED_HEADERS: [&str; 6] =
-    ["etag", "x-lemdash-age", "x-lemdash-partial", "x-lemdash-refresh", "x-lemdash-unattributed", "x-request-id"];
+pub const EXPOSED_HEADERS: [&str; 6] = [
+    "etag",
+    "x-lemdash-age",
+    "x-lemdash-partial",
+    "x-lemdash-refresh",
+    "x-lemdash-unattributed",
+    "x-request-id",
+];
 /// Header on the mailboxes dashboard: the activity no mailbox could be credited with, over 7
 /// and 30 days, as compact JSON (`{"7d":{"sent":…},"30d":{…}}`).
 pub const UNATTRIBUTED_HEADER: &str = "x-lemdash-unattributed";

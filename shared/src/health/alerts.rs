@@ -90,7 +90,11 @@ impl Default for Thresholds {
 }
 
 /// The mailbox conditions of a refresh's facts; rows that lack data are left undecided.
-pub fn mailbox_conditions(facts: &[MailboxFacts], out: &mut Vec<Condition>, undecided: &mut BTreeSet<String>) {
+pub fn mailbox_conditions(
+    facts: &[MailboxFacts],
+    out: &mut Vec<Condition>,
+    undecided: &mut BTreeSet<String>,
+) {
     for f in facts {
         if !f.missing.is_empty() {
             // Its status may be wrong: whatever was open for it stays open, nothing is raised.
@@ -157,7 +161,10 @@ pub fn open_drop_condition(
     if week.sent < t.min_sent.max(1) || before.sent < t.min_sent.max(1) {
         return None;
     }
-    let (now, then) = (percent(week.opened as usize, week.sent as usize), percent(before.opened as usize, before.sent as usize));
+    let (now, then) = (
+        percent(week.opened as usize, week.sent as usize),
+        percent(before.opened as usize, before.sent as usize),
+    );
     let half = then / 2.0;
     (now < half).then(|| Condition {
         kind: AlertKind::OpenRateDrop,
@@ -263,12 +270,17 @@ mod tests {
             mailbox_conditions(rows, &mut out, &mut undecided);
             (out, undecided)
         };
-        let (now, undecided) = conditions(&[facts("usm_a", true, true, false), facts("usm_b", true, false, false)]);
+        let (now, undecided) =
+            conditions(&[facts("usm_a", true, true, false), facts("usm_b", true, false, false)]);
         let changes = alerts.evaluate(now, &undecided, at(0));
         assert_eq!(changes.raised.len(), 1);
         let raised = &changes.raised[0];
         assert_eq!(raised.condition.kind, AlertKind::MailboxConflict);
-        assert!(raised.condition.message.contains("pause lemwarm on usm_a@acme.io"), "{}", raised.condition.message);
+        assert!(
+            raised.condition.message.contains("pause lemwarm on usm_a@acme.io"),
+            "{}",
+            raised.condition.message
+        );
 
         let (now, undecided) = conditions(&[facts("usm_a", true, true, false)]);
         assert_eq!(alerts.evaluate(now, &undecided, at(60)), Changes::default(), "still the same episode");
@@ -301,9 +313,16 @@ mod tests {
         assert!(c.message.contains("check the domain of a@x.io"));
 
         let opens = |sent: u64, opened: u64| Counts { sent, opened, ..Counts::default() };
-        assert!(open_drop_condition("cam_1", "Launch", &opens(60, 10), &opens(40, 30), t).is_none(), "too few before");
-        assert!(open_drop_condition("cam_1", "Launch", &opens(60, 16), &opens(60, 30), t).is_none(), "26.67 % ≥ 25 %");
-        let c = open_drop_condition("cam_1", "Launch", &opens(60, 14), &opens(60, 30), t).expect("a collapse");
+        assert!(
+            open_drop_condition("cam_1", "Launch", &opens(60, 10), &opens(40, 30), t).is_none(),
+            "too few before"
+        );
+        assert!(
+            open_drop_condition("cam_1", "Launch", &opens(60, 16), &opens(60, 30), t).is_none(),
+            "26.67 % ≥ 25 %"
+        );
+        let c =
+            open_drop_condition("cam_1", "Launch", &opens(60, 14), &opens(60, 30), t).expect("a collapse");
         assert_eq!((c.figure, c.threshold), (Some(23.33), Some(25.0)));
     }
 }

@@ -126,7 +126,11 @@ mod tests {
         h.record(day("2026-11-30"), [], [("usm_a".into(), point("2026-11-30", MailboxStatus::Stuck, 4))]);
         let points = &h.mailboxes["usm_a"];
         assert_eq!(points.len(), 2, "the 1st of September is more than 90 days back");
-        assert_eq!((points[0].day.unwrap().sent, points[0].status), (3, MailboxStatus::Stuck), "the day's last");
+        assert_eq!(
+            (points[0].day.unwrap().sent, points[0].status),
+            (3, MailboxStatus::Stuck),
+            "the day's last"
+        );
         let json = serde_json::to_value(&points[1]).unwrap();
         assert_eq!(json["date"], "2026-11-30");
         assert_eq!(json["status"], "stuck");

@@ -77,7 +77,8 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
     let mailbox_points: Vec<(String, MailboxPoint)> = facts
         .iter()
         .map(|f| {
-            let counts = inputs.ledger.map(|_| Window::from(day.get(&f.mailbox_id).copied().unwrap_or_default()));
+            let counts =
+                inputs.ledger.map(|_| Window::from(day.get(&f.mailbox_id).copied().unwrap_or_default()));
             (f.mailbox_id.clone(), MailboxPoint { date: today, status: f.row().status, day: counts })
         })
         .collect();
@@ -104,9 +105,18 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
         }
         _ => {
             // Rates could not be judged this time: their episodes stay as they are.
-            undecided.extend(log.alerts.list.iter().filter(|a| {
-                matches!(a.condition.kind, alerts::AlertKind::BounceRate | alerts::AlertKind::OpenRateDrop)
-            }).map(|a| a.condition.key()));
+            undecided.extend(
+                log.alerts
+                    .list
+                    .iter()
+                    .filter(|a| {
+                        matches!(
+                            a.condition.kind,
+                            alerts::AlertKind::BounceRate | alerts::AlertKind::OpenRateDrop
+                        )
+                    })
+                    .map(|a| a.condition.key()),
+            );
         }
     }
     out.changes = log.alerts.evaluate(now, &undecided, inputs.at);

@@ -118,7 +118,10 @@ impl Senders {
         own: &'a HashMap<String, String>,
         details: impl IntoIterator<Item = &'a CampaignDetail>,
     ) -> Self {
-        Self::new(facts.iter().map(|f| (f.mailbox_id.as_str(), own.get(&f.mailbox_id).map(String::as_str))), details)
+        Self::new(
+            facts.iter().map(|f| (f.mailbox_id.as_str(), own.get(&f.mailbox_id).map(String::as_str))),
+            details,
+        )
     }
 
     fn address(&self, email: &str) -> Option<&str> {
@@ -202,7 +205,10 @@ mod tests {
             detail("cam_one", &[(Some("sdr+out@acme.io"), Some("usm_a"))]),
             detail("cam_two", &[(Some("sdr@acme.io"), Some("usm_a")), (Some("ops@acme.io"), Some("usm_b"))]),
         ];
-        Senders::new([("usm_a", Some("sdr@acme.io")), ("usm_b", Some("ops@acme.io")), ("usm_c", None)], &details)
+        Senders::new(
+            [("usm_a", Some("sdr@acme.io")), ("usm_b", Some("ops@acme.io")), ("usm_c", None)],
+            &details,
+        )
     }
 
     #[test]

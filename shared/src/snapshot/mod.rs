@@ -251,7 +251,10 @@ impl Served {
                 (!s.placeholder).then(|| Self { unattributed, ..Self::new(&rows, s.computed_at, s.missing) })
             }
             Board::Sync | Board::Health => {
-                return Err(SnapshotError::Corrupt(format!("the {} document is not a dashboard", board.as_str())));
+                return Err(SnapshotError::Corrupt(format!(
+                    "the {} document is not a dashboard",
+                    board.as_str()
+                )));
             }
         })
     }

@@ -283,7 +283,10 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
         })
         .collect();
 
-    let start = epoch() - Duration::days(120);
+    // The realistic profile spreads its campaigns over 120 days; the others start theirs 45
+    // days before the end, so that most of their activity falls in the last 30 days (the
+    // mailboxes' performance windows).
+    let start = epoch() - Duration::days(if profile == Profile::Real { 120 } else { 45 });
     let mut campaigns = Vec::with_capacity(n_campaigns);
     for c in 0..n_campaigns {
         // Running campaigns are spread through the list, not bunched at one end.

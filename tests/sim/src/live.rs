@@ -225,6 +225,51 @@ pub fn apply(team: &mut Team, rng: &mut StdRng, event: Event, at: DateTime<Utc>)
     }
 }
 
+/// Scripted activity for the tests' scenarios (a run of bounces, an open rate that collapses):
+/// `n` activities of `kind` at `at` in campaign `campaign`, sent by its sender `sender`, for its
+/// leads in turn. A send is the lead's next step; a follow-up answers the lead's last send.
+/// Returns how many were recorded (at most one follow-up per lead).
+pub fn script(
+    team: &mut Team,
+    rng: &mut StdRng,
+    campaign: &str,
+    sender: usize,
+    kind: &str,
+    n: usize,
+    at: DateTime<Utc>,
+) -> usize {
+    let Some(c) = team.campaigns.iter().position(|c| c.id == campaign) else { return 0 };
+    let leads = team.campaigns[c].leads.len();
+    let mut recorded = 0;
+    for i in 0..leads.max(1) * 4 {
+        if recorded == n || leads == 0 {
+            break;
+        }
+        let (lead, campaign) = (team.campaigns[c].leads[i % leads].clone(), team.campaigns[c].clone());
+        let Some(from) = campaign.senders.get(sender) else { return recorded };
+        let sends = team
+            .activities
+            .iter()
+            .filter(|a| a.kind == "emailsSent" && a.lead_id == lead.id && a.campaign_id == campaign.id)
+            .count() as u32;
+        let step = if kind == "emailsSent" {
+            sends
+        } else if sends == 0 || i >= leads {
+            continue;
+        } else {
+            sends - 1
+        };
+        let mut row = activity(&campaign, &lead, from, kind, at, step);
+        row.is_first = !team.activities.iter().any(|a| {
+            a.kind == kind && a.lead_id == lead.id && a.campaign_id == campaign.id && a.sequence_step == step
+        });
+        row.id = lemlist_id(rng, "act_");
+        insert(team, row);
+        recorded += 1;
+    }
+    recorded
+}
+
 fn running_index(team: &Team, rng: &mut StdRng) -> Option<usize> {
     let running: Vec<usize> =
         (0..team.campaigns.len()).filter(|&i| team.campaigns[i].status == "running").collect();

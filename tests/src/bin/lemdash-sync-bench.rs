@@ -89,8 +89,8 @@ async fn exact(sim: &Sim, r: &Refresher) -> bool {
     let mut all = true;
     for board in Board::ALL {
         let served = r.latest(board).await.unwrap().expect("a snapshot");
-        all &=
-            serde_json::from_str::<serde_json::Value>(&served.body).unwrap() == truth::expected(&team, board, served.computed_at);
+        all &= serde_json::from_str::<serde_json::Value>(&served.body).unwrap()
+            == truth::expected(&team, board, served.computed_at);
     }
     all
 }
