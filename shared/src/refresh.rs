@@ -12,7 +12,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{SyncConfig, SyncMode};
-use crate::dashboard::Feed;
 use crate::dashboard::fetch::{HistoryRead, Roots};
 use crate::dashboard::{self, Reads, display_name, fetch};
 use crate::health::alerts::Thresholds;
@@ -403,10 +402,6 @@ impl Refresher {
                 (stored.as_ref().map(|(version, _)| *version), SyncState::begin(first_until, previous))
             }
         };
-        if !incremental {
-            // Without a state to keep counts in, the feeds need not go back.
-            state.watermarks = Feed::ALL.iter().map(|f| (*f, first_until)).collect();
-        }
         // A sync from scratch (the first, a re-sync, each continuation) takes the lowest class
         // whoever asked: it is the costliest read there is, and must not take the key from the
         // team's other tools nor from people's requests. (A person waiting on a cold page gets a
@@ -435,6 +430,10 @@ impl Refresher {
                 _ => None,
             };
             let mut reads = state.plan_activity(&roots.campaigns, until, &self.sync);
+            if !incremental {
+                // Every history is read whole, and no counts are kept: no feed to read.
+                reads.streams.clear();
+            }
             histories = histories.max(reads.histories.len().div_ceil(3));
             let rest = (steady && together.is_none()).then(|| state.plan_rest(&roots, until, &self.sync));
             if let Some(rest) = &rest {

@@ -367,6 +367,9 @@ fn each_roles_other_statements_are_scoped_to_their_one_resource() {
                 );
             } else if actions == ["dynamodb:ListStreams"] {
                 assert_eq!(resource, "*", "{name}");
+            } else if actions == ["sns:Publish"] {
+                assert_eq!(name, "RefreshRole", "only the refresh publishes alerts");
+                assert_eq!(tagged(resource, "!Ref").and_then(Value::as_str), Some("AlertTopic"), "{name}");
             } else {
                 assert_eq!(
                     tagged(resource, "!GetAtt").and_then(Value::as_str),
@@ -420,4 +423,27 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
             lines.iter().filter_map(|l| l["message"].as_str()).collect::<std::collections::BTreeSet<_>>()
         );
     }
+}
+
+/// Mailbox-health alerts have their own topic (not the operators' alarms), which the refresh
+/// function is told of, with an optional e-mail subscription.
+#[test]
+fn alerts_go_to_their_own_topic_named_to_the_refresh_function() {
+    let t = template();
+    let variables = &t["Resources"]["RefreshFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&variables["ALERT_TOPIC_ARN"], "!Ref").and_then(Value::as_str), Some("AlertTopic"));
+    assert_eq!(
+        tagged(&variables["ALERT_BOUNCE_RATE"], "!Ref").and_then(Value::as_str),
+        Some("AlertBounceRate")
+    );
+    assert_eq!(tagged(&variables["ALERT_MIN_SENT"], "!Ref").and_then(Value::as_str), Some("AlertMinSent"));
+    assert_eq!(t["Resources"]["AlertTopic"]["Type"].as_str(), Some("AWS::SNS::Topic"));
+    let subscription = &t["Resources"]["AlertEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlertEmail"), "only with an address");
+    assert_eq!(
+        tagged(&subscription["Properties"]["TopicArn"], "!Ref").and_then(Value::as_str),
+        Some("AlertTopic")
+    );
+    assert_eq!(t["Parameters"]["AlertBounceRate"]["Default"].as_str(), Some("5"));
+    assert_eq!(t["Parameters"]["AlertMinSent"]["Default"].as_u64(), Some(50));
 }

@@ -160,7 +160,10 @@ async fn serve(app: App, args: &ServeArgs) -> ExitCode {
     println!("lemdash is serving:");
     println!("  {base}/api/campaigns/dashboard");
     println!("  {base}/api/mailboxes");
+    println!("  {base}/api/alerts");
+    println!("  {base}/api/sync");
     println!("  {base}/health");
+    println!("mailbox-health alerts are printed here (standard error) as they are raised");
     println!("snapshots are refreshed now and every {} s", args.refresh_every);
     let refresher = app.refresher().clone();
     let every = Duration::from_secs(args.refresh_every);

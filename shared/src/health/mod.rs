@@ -63,6 +63,7 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
     let today: NaiveDate = inputs.at.date_naive();
     let mut out = Assessment::default();
     let mut day = HashMap::new();
+    facts.iter_mut().for_each(|f| f.performance = None);
     if let Some(ledger) = inputs.ledger {
         let (by_mailbox, unattributed) = performance::performance(ledger, inputs.senders, today);
         for f in facts.iter_mut() {
@@ -122,4 +123,62 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
     out.changes = log.alerts.evaluate(now, &undecided, inputs.at);
     log.updated_at = Some(inputs.at);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::Feed;
+    use ledger::Tick;
+
+    fn facts(id: &str, busy: bool) -> MailboxFacts {
+        MailboxFacts {
+            email: format!("{id}@acme.io"),
+            mailbox_id: id.into(),
+            warming: false,
+            busy_with: if busy { vec!["cam_1".into()] } else { vec![] },
+            sender_of: vec![],
+            missing: vec![],
+            performance: None,
+        }
+    }
+
+    #[test]
+    fn a_refresh_fills_the_rows_records_the_day_and_raises_what_holds() {
+        let at: DateTime<Utc> = "2026-11-30T12:00:00Z".parse().unwrap();
+        let mut ledger = Ledger::default();
+        for i in 0..60 {
+            let source = "cam_1|m:usm_a".to_owned();
+            ledger.add(Tick { id: format!("s{i}"), at: Some(at), feed: Feed::Sent, source: source.clone() });
+            if i < 6 {
+                ledger.add(Tick { id: format!("b{i}"), at: Some(at), feed: Feed::Bounced, source });
+            }
+        }
+        let senders = Senders::new([("usm_a", Some("usm_a@acme.io")), ("usm_b", None)], []);
+        let mut rows = vec![facts("usm_a", true), facts("usm_b", false)];
+        let names = HashMap::new();
+        let inputs = |ledger| Inputs {
+            at,
+            ledger,
+            feeds_complete: true,
+            senders: &senders,
+            campaigns: &[],
+            names: &names,
+            thresholds: Thresholds::default(),
+        };
+        let mut log = HealthLog::default();
+        let out = assess(&mut log, &mut rows, inputs(Some(&ledger)));
+        assert_eq!(rows[0].performance.unwrap().week.bounce_rate, 10.0);
+        assert_eq!(rows[1].performance.unwrap().month.sent, 0);
+        assert_eq!(out.unattributed.unwrap(), Performance::default());
+        let kinds: Vec<alerts::AlertKind> = out.changes.raised.iter().map(|a| a.condition.kind).collect();
+        assert_eq!(kinds, vec![alerts::AlertKind::BounceRate, alerts::AlertKind::MailboxStuck]);
+        assert_eq!(log.history.mailboxes["usm_a"][0].day.unwrap().sent, 60);
+
+        // Without counts: no performance, no day's activity, and the bounce episode stays open.
+        let out = assess(&mut log, &mut rows, inputs(None));
+        assert!(rows.iter().all(|r| r.performance.is_none()) && out.unattributed.is_none());
+        assert_eq!(log.history.mailboxes["usm_a"][0].day, None, "today's point replaced");
+        assert_eq!(out.changes, alerts::Changes::default());
+    }
 }
