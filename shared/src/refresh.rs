@@ -448,7 +448,9 @@ impl Refresher {
             // another step.
             let behind = streams.iter().any(|(r, result)| result.is_ok() && r.until < reads.until);
             let failures = state.absorb_activity(&roots.campaigns, parts, streams);
-            if let Some(rest) = rest {
+            state.settle(&self.sync, until);
+            // Phase 2 cut by a deadline is read again with the next step.
+            if let Some(rest) = rest.filter(|_| !stopped) {
                 together = Some((rest, data));
             }
             if let Some(p) = &mut state.progress {
@@ -473,7 +475,6 @@ impl Refresher {
             }
             until = self.now();
         };
-        state.settle(&self.sync, until);
 
         // Phase 2 (when not read with phase 1), then the dashboards.
         let (rest, mut data) = match together {

@@ -196,12 +196,12 @@ impl Api {
             }
             Route::MailboxesDashboard => self.dashboard(Board::Mailboxes, request, deadline).await,
             Route::CampaignHistory(id) => {
-                self.from_health(request, |log| body(log.history.campaigns.get(id.as_str()))).await
+                self.health_view(request, |log| body(log.history.campaigns.get(id.as_str()))).await
             }
             Route::MailboxHistory(id) => {
-                self.from_health(request, |log| body(log.history.mailboxes.get(id.as_str()))).await
+                self.health_view(request, |log| body(log.history.mailboxes.get(id.as_str()))).await
             }
-            Route::Alerts => self.from_health(request, |log| body(Some(&log.alerts.list))).await,
+            Route::Alerts => self.health_view(request, |log| body(Some(&log.alerts.list))).await,
             Route::SetInactive(id) => {
                 client.pause_campaign(&id).await?;
                 self.applied(Action::CampaignPaused(id)).await;
@@ -258,7 +258,7 @@ impl Api {
 
     /// A view of the key's history and alerts, with the same validators as the dashboards (an
     /// empty array before the first refresh).
-    async fn from_health(
+    async fn health_view(
         &self,
         request: &Request<Bytes>,
         view: impl FnOnce(&HealthLog) -> String,
