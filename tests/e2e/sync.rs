@@ -39,23 +39,7 @@ async fn state(r: &Refresher) -> SyncState {
 
 /// Whether both served dashboards equal the ground truth now; the first difference otherwise.
 pub(crate) async fn exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
-    let team = sim.team();
-    for board in Board::ALL {
-        let served = r.latest(board).await.unwrap().expect("a snapshot");
-        let got: Value = serde_json::from_str(&served.body).unwrap();
-        let want = truth::expected(&team, board, served.computed_at);
-        if got != want {
-            let rows = |v: &Value| v.as_array().cloned().unwrap_or_default();
-            let (got, want) = (rows(&got), rows(&want));
-            let first = got.iter().zip(&want).find(|(g, w)| g != w);
-            return Err(format!(
-                "{board:?}: {} rows served, {} expected; first difference: {first:?}",
-                got.len(),
-                want.len()
-            ));
-        }
-    }
-    Ok(())
+    truth::served_exactly(sim, r).await
 }
 
 /// The steady-state bound of the issue: 2 × running campaigns + users + 15 calls, plus the

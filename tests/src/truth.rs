@@ -322,6 +322,32 @@ pub fn mailboxes_at(team: &Team, at: DateTime<Utc>) -> Vec<MailboxRow> {
     rows
 }
 
+/// Whether both dashboards `r` serves equal the ground truth of `sim`'s team now; the first
+/// difference otherwise.
+pub async fn served_exactly(
+    sim: &lemlist_sim::Sim,
+    r: &lemdash_shared::refresh::Refresher,
+) -> Result<(), String> {
+    use lemdash_shared::snapshot::Board;
+    let team = sim.team();
+    for board in Board::ALL {
+        let served = r.latest(board).await.map_err(|e| e.to_string())?.ok_or("no snapshot stored")?;
+        let got: serde_json::Value = serde_json::from_str(&served.body).map_err(|e| e.to_string())?;
+        let want = expected(&team, board, served.computed_at);
+        if got != want {
+            let rows = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+            let (got, want) = (rows(&got), rows(&want));
+            let first = got.iter().zip(&want).find(|(g, w)| g != w);
+            return Err(format!(
+                "{board:?}: {} rows served, {} expected; first difference: {first:?}",
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The dashboard `board` as lemdash should serve it after a refresh that read up to `at`, as
 /// JSON.
 pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board, at: DateTime<Utc>) -> serde_json::Value {

@@ -113,7 +113,7 @@ pub fn mailbox_conditions(
                 figure: None,
                 threshold: None,
                 message: format!(
-                    "{} is warming up in lemwarm while an active campaign sends from it ({campaigns}): pause lemwarm on {} or take it out of those campaigns.",
+                    "{} is warming up in lemwarm while an active campaign sends from it (its campaigns: {campaigns}): pause lemwarm on {} or take it out of the active ones.",
                     f.email, f.email
                 ),
             },

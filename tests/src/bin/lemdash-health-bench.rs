@@ -20,21 +20,14 @@ use lemdash_shared::config::SyncConfig;
 use lemdash_shared::limiter::Unlimited;
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::secret::ApiKey;
-use lemdash_shared::snapshot::{Board, MemorySnapshots, pack};
+use lemdash_shared::snapshot::{MemorySnapshots, pack};
 use lemdash_tests::clock::MovedClock;
 use lemdash_tests::truth;
 use lemlist_sim::data::epoch;
 use lemlist_sim::{LimitMode, Profile, Settings, Sim, SimConfig};
 
 async fn exact(sim: &Sim, r: &Refresher) -> bool {
-    let team = sim.team();
-    let mut all = true;
-    for board in Board::ALL {
-        let served = r.latest(board).await.unwrap().expect("a snapshot");
-        all &= serde_json::from_str::<serde_json::Value>(&served.body).unwrap()
-            == truth::expected(&team, board, served.computed_at);
-    }
-    all
+    truth::served_exactly(sim, r).await.is_ok()
 }
 
 #[tokio::main]

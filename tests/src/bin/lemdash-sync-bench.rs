@@ -85,14 +85,7 @@ async fn refresh(r: &Refresher) -> (lemdash_shared::snapshot::RefreshFigures, Du
 }
 
 async fn exact(sim: &Sim, r: &Refresher) -> bool {
-    let team = sim.team();
-    let mut all = true;
-    for board in Board::ALL {
-        let served = r.latest(board).await.unwrap().expect("a snapshot");
-        all &= serde_json::from_str::<serde_json::Value>(&served.body).unwrap()
-            == truth::expected(&team, board, served.computed_at);
-    }
-    all
+    truth::served_exactly(sim, r).await.is_ok()
 }
 
 #[tokio::main]
