@@ -3,10 +3,12 @@
 //! A key's [`SyncState`] holds, for every campaign whose history has been read (a *tracked*
 //! campaign), the distinct leads each activity stream has shown, complete up to that stream's
 //! watermark; and the campaign details last read, with when. A refresh reads in two phases:
-//! 1. Activity: each stream once for the whole team, from its watermark less an overlap up to
-//!    the refresh's start (`maxDate`, so that paging sees a fixed set), folded into the sets
-//!    (the overlap catches activities lemlist shows after their timestamp; counting distinct
-//!    leads makes a re-read harmless); and the history, per campaign, of every running campaign
+//! 1. Activity: each feed once for the whole team (the three streams, and `emailsBounced` for
+//!    the mailboxes' performance), from its watermark less an overlap up to the refresh's start
+//!    (`maxDate`, so that paging sees a fixed set), folded into the sets and the daily counts
+//!    ([`crate::health::ledger`]; the overlap catches activities lemlist shows after their
+//!    timestamp; counting distinct leads, and activity ids already counted, makes a re-read
+//!    harmless); and the history, per campaign, of every running campaign
 //!    that is not tracked yet. A history may stop at a deadline: it is kept as a [`Partial`]
 //!    (pages read, leads seen, its own bound) and resumes at the next page later, the streams
 //!    folding into it meanwhile.
@@ -250,11 +252,6 @@ impl SyncState {
 
     fn span(&self, feed: Feed) -> u32 {
         self.feed_spans.get(&feed).copied().unwrap_or(MAX_FEED_SPAN_HOURS).clamp(1, MAX_FEED_SPAN_HOURS)
-    }
-
-    /// Whether every feed is read up to `until`.
-    pub fn caught_up(&self, until: DateTime<Utc>) -> bool {
-        Feed::ALL.iter().all(|f| self.watermarks.get(f).is_some_and(|wm| *wm >= until))
     }
 
     /// Forgets what no later read can show again: the ids of activities before the oldest
@@ -844,6 +841,36 @@ mod tests {
         let diff = state.differences(&mut fresh);
         assert_eq!(diff.len(), 1);
         assert!(diff[0].contains("emailsOpened: the state has 1 leads, lemlist 2 (1 missing"), "{diff:?}");
+    }
+
+    #[test]
+    fn a_first_sync_reads_30_days_of_feeds_in_spans_that_halve_when_cut_and_a_resync_keeps_the_counts() {
+        let mut state = SyncState::begin(at(0), None);
+        let start = state.watermarks[&Feed::Bounced];
+        assert_eq!(start.date_naive(), at(0).date_naive() - chrono::Duration::days(29));
+        assert_eq!(start.time(), chrono::NaiveTime::MIN, "whole UTC days");
+        let reads = state.plan_activity(&[], at(0), &config());
+        assert_eq!(reads.streams.len(), 4);
+        assert!(reads.streams.iter().all(|r| r.until == at(0)), "30 days fit in one read each");
+
+        // The sent feed is cut by a deadline: nothing of it counts, its span halves.
+        let cut = reads.streams.iter().find(|r| r.feed == Feed::Sent).copied().unwrap();
+        state.absorb_activity(&[], vec![], vec![(cut, Err(deadline()))]);
+        assert_eq!(state.watermarks[&Feed::Sent], start);
+        let next = state.plan_activity(&[], at(0), &config());
+        let sent = next.streams.iter().find(|r| r.feed == Feed::Sent).unwrap();
+        assert_eq!(sent.until, start + chrono::Duration::hours(i64::from(MAX_FEED_SPAN_HOURS / 2)));
+        let part = FeedPart {
+            ticks: vec![Tick::of(Feed::Sent, &activity("a1", 1, "lea_a"))],
+            ..FeedPart::default()
+        };
+        state.absorb_activity(&[], vec![], vec![(*sent, Ok(part))]);
+        assert_eq!(state.watermarks[&Feed::Sent], sent.until, "the first half is counted");
+
+        let resync = SyncState::begin(at(60), Some(&state));
+        assert_eq!(resync.ledger, state.ledger, "the counts are kept");
+        assert_eq!(resync.watermarks, state.watermarks, "the feeds carry on");
+        assert!(resync.campaigns.is_empty() && resync.progress.is_some());
     }
 
     #[test]
