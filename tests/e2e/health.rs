@@ -348,7 +348,8 @@ async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them
     clock.set(&sim, t0);
     let (endpoint, published) = sns_recorder(1).await;
     let thresholds = Thresholds { bounce_rate: 5.0, min_sent: 20 };
-    let r = refresher(&unpaced_client(&sim), clock.clone(), thresholds, sns(&endpoint));
+    let client = unpaced_client(&sim);
+    let r = refresher(&client, clock.clone(), thresholds, sns(&endpoint));
 
     // Baseline: the stuck and conflicting mailboxes of the generated team, nothing else.
     refresh(&r).await;
@@ -372,11 +373,8 @@ async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them
     // 1. lemwarm started on a mailbox an active campaign sends from: a conflict.
     let in_use = truth::mailboxes_dashboard(&team).into_iter().find(|r| r.status == "in use").unwrap();
     let conflicted = in_use.mailbox_id.clone().unwrap();
-    sim.edit(|t| {
-        for m in t.users.iter_mut().flat_map(|u| &mut u.mailboxes).filter(|m| m.id == conflicted) {
-            m.lemwarm_active = true;
-        }
-    });
+    // Through lemlist's own endpoint, as the dashboard's start-lemwarm action does it.
+    client.start_lemwarm(&conflicted.parse().unwrap()).await.unwrap();
     refresh(&r).await;
     let now = alerts(&r).await;
     assert_eq!(changes(&history, &now), BTreeSet::from([(true, key_of("mailbox_conflict", &conflicted))]));
@@ -448,11 +446,7 @@ async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them
     history = now;
 
     // 4. lemwarm stopped again, and a quiet week: both episodes end.
-    sim.edit(|t| {
-        for m in t.users.iter_mut().flat_map(|u| &mut u.mailboxes).filter(|m| m.id == conflicted) {
-            m.lemwarm_active = false;
-        }
-    });
+    client.pause_lemwarm(&conflicted.parse().unwrap()).await.unwrap();
     clock.set(&sim, t0 + DAY * 16);
     refresh(&r).await;
     let now = alerts(&r).await;

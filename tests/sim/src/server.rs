@@ -284,11 +284,6 @@ impl Sim {
         *lock(&self.state.offset) = at - Utc::now();
     }
 
-    /// Changes the team directly: the scripted scenarios (a lemwarm start).
-    pub fn edit<R>(&self, change: impl FnOnce(&mut Team) -> R) -> R {
-        change(&mut lock(&self.state.team))
-    }
-
     /// Records `n` activities of `kind` now in `campaign`, from its sender `sender`
     /// ([`live::script`]); returns how many.
     pub fn script(&self, campaign: &str, sender: usize, kind: &str, n: usize) -> usize {
