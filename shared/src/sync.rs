@@ -151,6 +151,22 @@ pub struct SyncStatus {
     pub last_refresh: LastRefresh,
     /// The stored state's compressed size.
     pub state_bytes: usize,
+    /// The daily counts behind the mailboxes' performance.
+    pub counts: CountsStatus,
+}
+
+/// What the daily counts hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CountsStatus {
+    /// Campaign and sender pairs with activity in the kept days.
+    pub sources: usize,
+    /// Days with activity, oldest first.
+    pub first_day: Option<chrono::NaiveDate>,
+    pub last_day: Option<chrono::NaiveDate>,
+    /// Ids kept to count an activity read again only once.
+    pub overlap_ids: usize,
+    /// Activities without a readable date, counted nowhere.
+    pub undated: u64,
 }
 
 /// The longest span one feed read covers, in hours: the first sync's 30 days at once.
@@ -552,6 +568,7 @@ impl SyncState {
                 first_sync: None,
                 last_refresh: LastRefresh::default(),
                 state_bytes: 0,
+                counts: CountsStatus::default(),
             };
         };
         SyncStatus {
@@ -565,6 +582,13 @@ impl SyncState {
             first_sync: state.progress.clone(),
             last_refresh: state.last.clone(),
             state_bytes: stored_bytes,
+            counts: CountsStatus {
+                sources: state.ledger.days.len(),
+                first_day: state.ledger.days.values().filter_map(|d| d.keys().next()).min().copied(),
+                last_day: state.ledger.days.values().filter_map(|d| d.keys().next_back()).max().copied(),
+                overlap_ids: state.ledger.recent.len(),
+                undated: state.ledger.undated.total(),
+            },
         }
     }
 

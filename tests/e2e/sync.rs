@@ -317,4 +317,6 @@ async fn the_sync_endpoint_shows_a_first_sync_in_progress_then_the_steady_state(
         steady["last_refresh"]["calls"].as_u64().unwrap() > 0 && steady["state_bytes"].as_u64().unwrap() > 0
     );
     assert!(steady["first_sync"].is_null());
+    let counts = &steady["counts"];
+    assert!(counts["sources"].as_u64().unwrap() > 0 && counts["last_day"].is_string(), "{counts}");
 }
