@@ -444,8 +444,8 @@ impl Refresher {
             let read = fetch::read(&stepping, roots.campaigns.clone(), &reads).await;
             let stopped = read.stopped_by_deadline();
             let fetch::Read { data, histories: parts, streams } = read;
-            // A feed read that ended before `until` (a day of a feed catching up) calls for
-            // another step.
+            // A feed read that ended before `until` (a feed far behind, read a span at a time)
+            // calls for another step.
             let behind = streams.iter().any(|(r, result)| result.is_ok() && r.until < reads.until);
             let failures = state.absorb_activity(&roots.campaigns, parts, streams);
             state.settle(&self.sync, until);
@@ -498,18 +498,7 @@ impl Refresher {
         let mut mailboxes = dashboard::mailboxes_facts(&data);
         let feeds_missing = failures.feeds();
         mailboxes.missing.extend(feeds_missing.iter().map(|f| format!("activity counts: {f}")));
-        let own: HashMap<String, String> = data
-            .users
-            .iter()
-            .filter_map(|(_, u)| u.as_ref().ok())
-            .flat_map(|u| &u.mailboxes)
-            .filter_map(|m| Some((m.id.clone(), m.email.clone()?)))
-            .collect();
-        let senders = Senders::of_dashboard(
-            &mailboxes.rows,
-            &own,
-            data.details.values().filter_map(|d| d.as_ref().ok()),
-        );
+        let senders = Senders::of_team(&data, &mailboxes.rows);
         let names: HashMap<String, String> =
             data.campaigns.iter().map(|c| (c.id.clone(), display_name(c.name.as_deref()))).collect();
         drop(data);

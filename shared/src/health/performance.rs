@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{Counts, Ledger};
-use crate::dashboard::{MailboxFacts, percent};
+use crate::dashboard::{MailboxFacts, TeamData, percent};
 use crate::lemlist::CampaignDetail;
 
 /// The figures of one window.
@@ -112,15 +112,19 @@ impl Senders {
         s
     }
 
-    /// From a refresh's mailbox facts, the mailboxes' own addresses and the campaigns' details.
-    pub fn of_dashboard<'a>(
-        facts: &'a [MailboxFacts],
-        own: &'a HashMap<String, String>,
-        details: impl IntoIterator<Item = &'a CampaignDetail>,
-    ) -> Self {
+    /// From a refresh's data (the users' mailboxes and their own addresses, the campaigns'
+    /// details) and the dashboard's mailboxes.
+    pub fn of_team(data: &TeamData, facts: &[MailboxFacts]) -> Self {
+        let own: HashMap<&str, &str> = data
+            .users
+            .iter()
+            .filter_map(|(_, u)| u.as_ref().ok())
+            .flat_map(|u| &u.mailboxes)
+            .filter_map(|m| Some((m.id.as_str(), m.email.as_deref()?)))
+            .collect();
         Self::new(
-            facts.iter().map(|f| (f.mailbox_id.as_str(), own.get(&f.mailbox_id).map(String::as_str))),
-            details,
+            facts.iter().map(|f| (f.mailbox_id.as_str(), own.get(f.mailbox_id.as_str()).copied())),
+            data.details.values().filter_map(|d| d.as_ref().ok()),
         )
     }
 

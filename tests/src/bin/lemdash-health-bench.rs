@@ -1,11 +1,12 @@
 //! `lemdash-health-bench`: what mailbox health costs. Prints figures; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p lemdash-tests --bin lemdash-health-bench [PROFILE] [--days N] [--events N]
+//! cargo run --release -p lemdash-tests --bin lemdash-health-bench [PROFILE] [--days N] [--events N] [--after N]
 //! ```
 //!
 //! A simulator of the profile (default L) without a rate limit, its clock and lemdash's moved a
-//! day at a time (no sleeping): a first sync two hours after the generated history ends, then
+//! day at a time (no sleeping): a first sync two hours after the generated history ends (or N
+//! days after it, `--after N`: fewer of its activities fall in the 30 days read), then
 //! N days (default 30) of (a burst of live events, a refresh). It prints:
 //! - the calls of each steady-state refresh, and of them the team-wide reads of `emailsBounced`
 //!   (the one feed mailbox health adds; every other read is the dashboards' own);
@@ -32,12 +33,13 @@ async fn exact(sim: &Sim, r: &Refresher) -> bool {
 
 #[tokio::main]
 async fn main() {
-    let (mut profile, mut days, mut events) = (Profile::L, 30i64, 200usize);
+    let (mut profile, mut days, mut events, mut after) = (Profile::L, 30i64, 200usize, 0i64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--days" => days = args.next().and_then(|n| n.parse().ok()).expect("--days N"),
             "--events" => events = args.next().and_then(|n| n.parse().ok()).expect("--events N"),
+            "--after" => after = args.next().and_then(|n| n.parse().ok()).expect("--after N"),
             other => profile = other.parse().expect("a profile: S, M, L, XL or REAL"),
         }
     }
@@ -46,7 +48,8 @@ async fn main() {
     let sim = Sim::start(config).await.expect("the simulator starts");
     let client = lemdash_tests::load::client(&sim.base_url(), sim.key(), Arc::new(Unlimited));
     let clock = MovedClock::new();
-    clock.set(&sim, epoch() + chrono::Duration::hours(2));
+    let start = epoch() + chrono::Duration::days(after) + chrono::Duration::hours(2);
+    clock.set(&sim, start);
     // No re-sync from scratch inside the simulated month: each day is a steady-state refresh.
     let sync = SyncConfig { full_resync_every: Duration::from_secs(90 * 86_400), ..SyncConfig::default() };
     let r = Refresher::new(
@@ -79,7 +82,7 @@ async fn main() {
 
     let (mut calls, mut extra) = (Vec::new(), Vec::new());
     for day in 1..=days {
-        clock.set(&sim, epoch() + chrono::Duration::days(day) + chrono::Duration::hours(2));
+        clock.set(&sim, start + chrono::Duration::days(day));
         sim.burst(events);
         sim.clear_log();
         let f = run(&r).await;
