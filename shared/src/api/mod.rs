@@ -332,12 +332,12 @@ impl Api {
     }
 }
 
-/// `?refresh=true` (or `1`); `false`, `0` or absent is no refresh; anything else is a 400.
 /// A list as a JSON array: `[]` when there is none.
 fn body<T: serde::Serialize>(items: Option<&Vec<T>>) -> String {
     serde_json::to_string(items.map_or(&[][..], |v| v.as_slice())).expect("history and alerts serialize")
 }
 
+/// `?refresh=true` (or `1`); `false`, `0` or absent is no refresh; anything else is a 400.
 fn wants_refresh(query: Option<&str>) -> Result<bool, ApiError> {
     let mut wanted = false;
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {

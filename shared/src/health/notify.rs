@@ -12,7 +12,8 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     async fn publish(&self, alert: &Alert) -> Result<(), String>;
 }
 
-/// The subject line of an alert's notification (SNS limits it to 100 characters).
+/// The subject line of an alert's notification. SNS wants at most 100 printable ASCII
+/// characters: anything else in a name becomes `?`, and a long line is cut.
 pub fn subject(alert: &Alert) -> String {
     let what = match alert.condition.kind {
         super::alerts::AlertKind::MailboxConflict => "mailbox in conflict",
@@ -20,13 +21,11 @@ pub fn subject(alert: &Alert) -> String {
         super::alerts::AlertKind::BounceRate => "bounce rate",
         super::alerts::AlertKind::OpenRateDrop => "open rate collapse",
     };
-    let mut s = format!("lemdash: {what}: {}", alert.condition.name);
+    let line = format!("lemdash: {what}: {}", alert.condition.name);
+    let mut s: String =
+        line.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
     if s.len() > 100 {
-        let mut end = 97;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+        s.truncate(97);
         s.push_str("...");
     }
     s
@@ -87,5 +86,33 @@ impl Notifier for Sns {
             .await
             .map(drop)
             .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(&e).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::alerts::{AlertKind, Condition};
+
+    #[test]
+    fn subjects_are_short_printable_ascii() {
+        let alert = |name: &str| Alert {
+            id: "x".into(),
+            condition: Condition {
+                kind: AlertKind::OpenRateDrop,
+                subject: "cam_1".into(),
+                name: name.into(),
+                figure: None,
+                threshold: None,
+                message: "m".into(),
+            },
+            raised_at: chrono::DateTime::UNIX_EPOCH,
+            cleared_at: None,
+            delivered: false,
+        };
+        assert_eq!(subject(&alert("Ünïcode\nGmbH")), "lemdash: open rate collapse: ?n?code?GmbH");
+        let long = subject(&alert(&"é".repeat(200)));
+        assert_eq!(long.len(), 100);
+        assert!(long.ends_with("...") && long.is_ascii());
     }
 }
