@@ -82,7 +82,7 @@ impl App {
             (Some(topic), Some(aws)) => Arc::new(Sns::new(aws_sdk_sns::Client::new(aws), topic.clone())),
             _ => no_topic,
         };
-        Ok(Self::from_parts(&config, client, store, fingerprint).with_notifier(notifier))
+        Ok(Self::assemble(&config, client, store, fingerprint, notifier))
     }
 
     /// Assembles the app around a client and a store made elsewhere: what [`App::build`] does
@@ -94,19 +94,22 @@ impl App {
         store: Arc<dyn SnapshotStore>,
         key: KeyFingerprint,
     ) -> Self {
+        Self::assemble(config, client, store, key, Arc::new(LogOnly))
+    }
+
+    fn assemble(
+        config: &Config,
+        client: LemlistClient,
+        store: Arc<dyn SnapshotStore>,
+        key: KeyFingerprint,
+        notifier: Arc<dyn Notifier>,
+    ) -> Self {
         let thresholds =
             Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
         let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
             .with_sync(config.sync)
-            .with_alerts(thresholds, Arc::new(LogOnly));
+            .with_alerts(thresholds, notifier);
         Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
-    }
-
-    /// The same app publishing its alerts through `notifier`.
-    pub fn with_notifier(self, notifier: Arc<dyn Notifier>) -> Self {
-        let refresher = self.refresher().clone();
-        let thresholds = refresher.thresholds();
-        Self { api: self.api.with_refresher(refresher.with_alerts(thresholds, notifier)) }
     }
 
     pub fn api(&self) -> &Api {

@@ -170,10 +170,6 @@ impl Refresher {
         self
     }
 
-    pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
-    }
-
     /// The clock of the data (tests move it a day at a time; the lease keeps real time).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

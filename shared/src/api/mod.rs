@@ -113,11 +113,6 @@ impl Api {
         }
     }
 
-    /// The same API with another refresher (the composition root swaps the alerts' notifier).
-    pub fn with_refresher(self, refresher: Refresher) -> Self {
-        Self { refresher, ..self }
-    }
-
     /// The lemlist client (one connection pool and one permit source per process).
     pub fn client(&self) -> &LemlistClient {
         &self.client

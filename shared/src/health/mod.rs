@@ -62,15 +62,18 @@ pub struct Assessment {
 pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_>) -> Assessment {
     let today: NaiveDate = inputs.at.date_naive();
     let mut out = Assessment::default();
-    let mut day = HashMap::new();
+    let (mut day, mut week_by_campaign) = (HashMap::new(), HashMap::new());
     facts.iter_mut().for_each(|f| f.performance = None);
     if let Some(ledger) = inputs.ledger {
-        let (by_mailbox, unattributed) = performance::performance(ledger, inputs.senders, today);
+        let week = totals(ledger, inputs.senders, first_day(today, 7), today);
+        let month = totals(ledger, inputs.senders, first_day(today, 30), today);
+        let (by_mailbox, unattributed) = performance::performance(inputs.senders, &week, &month);
         for f in facts.iter_mut() {
             f.performance = by_mailbox.get(&f.mailbox_id).copied();
         }
         out.unattributed = Some(unattributed);
         day = totals(ledger, inputs.senders, today, today).mailboxes;
+        week_by_campaign = week.campaigns;
     }
 
     let campaign_points =
@@ -95,10 +98,9 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
                     now.extend(alerts::bounce_condition(&f.mailbox_id, &f.email, &p.week, t));
                 }
             }
-            let week = totals(ledger, inputs.senders, first_day(today, 7), today).campaigns;
             let before_end = first_day(today, 7) - chrono::Duration::days(1);
             let before = totals(ledger, inputs.senders, first_day(before_end, 7), before_end).campaigns;
-            for (id, counts) in &week {
+            for (id, counts) in &week_by_campaign {
                 let Some(previous) = before.get(id) else { continue };
                 let name = inputs.names.get(id).cloned().unwrap_or_else(|| id.clone());
                 now.extend(alerts::open_drop_condition(id, &name, counts, previous, t));

@@ -169,20 +169,18 @@ pub fn totals(ledger: &Ledger, senders: &Senders, from: NaiveDate, to: NaiveDate
     t
 }
 
-/// Every mailbox's performance on `today` (a mailbox without activity gets zeros), and what
-/// could not be credited to any mailbox.
+/// Every mailbox's performance from the 7- and 30-day totals (a mailbox without activity gets
+/// zeros), and what could not be credited to any mailbox.
 pub fn performance(
-    ledger: &Ledger,
     senders: &Senders,
-    today: NaiveDate,
+    week: &Totals,
+    month: &Totals,
 ) -> (BTreeMap<String, Performance>, Performance) {
-    let week = totals(ledger, senders, first_day(today, 7), today);
-    let month = totals(ledger, senders, first_day(today, 30), today);
     let of = |t: &Totals, id: &str| Window::from(t.mailboxes.get(id).copied().unwrap_or_default());
     let by_mailbox = senders
         .mailboxes
         .iter()
-        .map(|id| (id.clone(), Performance { week: of(&week, id), month: of(&month, id) }))
+        .map(|id| (id.clone(), Performance { week: of(week, id), month: of(month, id) }))
         .collect();
     let unattributed = Performance { week: week.unattributed.into(), month: month.unattributed.into() };
     (by_mailbox, unattributed)
@@ -242,7 +240,10 @@ mod tests {
         tick("5", Feed::Opened, "2026-11-29T08:00:00Z", "cam_two|m:usm_a");
         tick("6", Feed::Sent, "2026-11-29T08:00:00Z", "cam_two|");
         tick("7", Feed::Sent, "2026-10-31T08:00:00Z", "cam_two|m:usm_a");
-        let (by, unattributed) = performance(&ledger, &senders(), "2026-11-30".parse().unwrap());
+        let (senders, today) = (senders(), "2026-11-30".parse().unwrap());
+        let week = totals(&ledger, &senders, first_day(today, 7), today);
+        let month = totals(&ledger, &senders, first_day(today, 30), today);
+        let (by, unattributed) = performance(&senders, &week, &month);
         let a = by["usm_a"];
         assert_eq!((a.week.sent, a.week.bounced, a.week.opened), (2, 1, 1));
         assert_eq!((a.week.bounce_rate, a.week.open_rate, a.week.reply_rate), (50.0, 50.0, 0.0));
