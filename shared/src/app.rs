@@ -11,7 +11,7 @@ use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier, Print, Sns};
 use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
 use crate::limiter::{
-    Adaptive, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
+    Adaptive, Clock, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
 };
 use crate::refresh::Refresher;
 use crate::secret::{ApiKey, KeyFingerprint};
@@ -82,19 +82,20 @@ impl App {
             (Some(topic), Some(aws)) => Arc::new(Sns::new(aws_sdk_sns::Client::new(aws), topic.clone())),
             _ => no_topic,
         };
-        Ok(Self::assemble(&config, client, store, fingerprint, notifier))
+        Ok(Self::assemble(&config, client, store, fingerprint, notifier, Arc::new(SystemClock::default())))
     }
 
-    /// Assembles the app around a client and a store made elsewhere: what [`App::build`] does
-    /// once it has its adapters, and what tests do with theirs (a fault-injecting store, an
-    /// unpaced client).
+    /// Assembles the app around a client, a store and a clock made elsewhere: what
+    /// [`App::build`] does once it has its adapters, and what tests do with theirs (a
+    /// fault-injecting store, an unpaced client, the simulator's clock).
     pub fn from_parts(
         config: &Config,
         client: LemlistClient,
         store: Arc<dyn SnapshotStore>,
         key: KeyFingerprint,
+        clock: Arc<dyn Clock>,
     ) -> Self {
-        Self::assemble(config, client, store, key, Arc::new(LogOnly))
+        Self::assemble(config, client, store, key, Arc::new(LogOnly), clock)
     }
 
     fn assemble(
@@ -103,12 +104,14 @@ impl App {
         store: Arc<dyn SnapshotStore>,
         key: KeyFingerprint,
         notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let thresholds =
             Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
         let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
             .with_sync(config.sync)
-            .with_alerts(thresholds, notifier);
+            .with_alerts(thresholds, notifier)
+            .with_clock(clock);
         Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
     }
 

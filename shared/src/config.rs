@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 25] = [
+pub const ENV_VARS: [&str; 27] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -38,6 +38,8 @@ pub const ENV_VARS: [&str; 25] = [
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_LAMBDA_FUNCTION_NAME",
     "RUST_LOG",
+    "AWS_LAMBDA_LOG_FORMAT",
+    "AWS_LAMBDA_LOG_LEVEL",
 ];
 
 /// lemlist's production API.
@@ -112,8 +114,12 @@ pub struct LimiterConfig {
 /// How a request that needs a refresh gets one started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// This process runs it (the local runner, or a process that outlives its requests).
+    /// This process runs it, and it carries on after the request stops waiting (the local
+    /// runner: a process that outlives its requests).
     InProcess,
+    /// The request runs it and stops waiting at its deadline, dropping what is left (a Lambda
+    /// function without a table: nothing may run after its response, the process is frozen).
+    Inline,
     /// A `request` item is written to the snapshot table; in AWS its stream starts the refresh
     /// function, which may run longer than API Gateway allows a request.
     Table,
@@ -239,6 +245,7 @@ impl Config {
         let lease = Duration::from_secs(whole(&var, "REFRESH_LEASE_SECS", 30, 5..=900)?);
         let trigger = match var("REFRESH_TRIGGER").as_deref() {
             None if in_lambda && table.is_some() => Trigger::Table,
+            None | Some("in-process") if in_lambda => Trigger::Inline,
             None | Some("in-process") => Trigger::InProcess,
             Some("table") if table.is_some() => Trigger::Table,
             Some("table") => return Err(invalid("REFRESH_TRIGGER", "`table` needs SNAPSHOT_TABLE".into())),
@@ -475,7 +482,7 @@ mod tests {
             ("AUTH_REQUIRED", "false"),
         ])
         .unwrap();
-        assert_eq!(c.snapshots.trigger, Trigger::InProcess);
+        assert_eq!(c.snapshots.trigger, Trigger::Inline, "nothing outlives a Lambda response");
         assert_eq!(c.snapshots.lease, Duration::from_secs(5));
         assert!(!c.http.auth_required);
     }

@@ -7,7 +7,7 @@
 //! - [`config`]: plain configuration values; [`app`]: the one place that assembles lemdash.
 //! - [`refresh`], [`snapshot`]: the stored dashboards and their refresh.
 //! - [`sync`]: the incremental sync's state and what each refresh reads (pure).
-//! - [`api`]: the functions' HTTP boundary; [`local`]: the same routes served locally.
+//! - [`api`]: the functions' HTTP boundary: one axum router per function.
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
@@ -20,9 +20,10 @@ pub mod health;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;
-pub mod local;
 pub mod refresh;
 pub mod secret;
 pub mod snapshot;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -176,8 +176,9 @@ impl Refresher {
         self
     }
 
-    /// Now, in whole milliseconds, as lemlist's dates are.
-    fn now(&self) -> DateTime<Utc> {
+    /// Now for the data, in whole milliseconds as lemlist's dates are: what a served dashboard's
+    /// age is measured against.
+    pub fn now(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_else(Utc::now)
     }
 

@@ -737,8 +737,14 @@ mod tests {
         changed[5].status = Some("ended".into());
         let plan = state.plan_rest(&roots(&changed), at(300), &config());
         assert_eq!(plan.details, vec![cid(7), cid(2)], "a status change is read at once");
+        // An hour and 2 s after the last refresh: campaign 2 (read at 0) is past the max age and
+        // read for that; the rest are due too, since the whole hour of their spread has passed,
+        // oldest first.
         let plan = state.plan_rest(&roots(&many), at(3602), &config());
-        assert!(plan.details.len() >= 2, "older than the max age: {:?}", plan.details);
+        assert_eq!(plan.details, (2..=13).map(cid).collect::<Vec<_>>());
+        // Half an hour after, none is past the max age: the older half of the twelve.
+        let plan = state.plan_rest(&roots(&many), at(1800), &config());
+        assert_eq!(plan.details, (2..=7).map(cid).collect::<Vec<_>>());
     }
 
     /// A feed read from the overlap to `until`, showing `leads`.

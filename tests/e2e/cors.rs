@@ -26,7 +26,7 @@ fn assert_readable(r: &reqwest::Response, what: &str) {
 async fn every_answer_carries_cors_for_an_allowed_origin_and_none_for_others() {
     let sim = sim(Profile::S, 31, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let client = unpaced_client(&sim);
-    let base = support::serve(support::api(&client, Duration::from_secs(60))).await;
+    let base = support::serve(support::api(&sim, &client, Duration::from_secs(60))).await;
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{base}{path}")).header(ORIGIN_HEADER, ORIGIN);
 
@@ -44,9 +44,13 @@ async fn every_answer_carries_cors_for_an_allowed_origin_and_none_for_others() {
     assert_eq!(missing.status(), 404);
     assert_readable(&missing, "404");
 
-    let down =
-        support::serve(support::api_with(&client, Duration::from_secs(5), Arc::new(crate::errors::Down)))
-            .await;
+    let down = support::serve(support::api_with(
+        &sim,
+        &client,
+        Duration::from_secs(5),
+        Arc::new(crate::errors::Down),
+    ))
+    .await;
     let failed =
         http.get(format!("{down}/api/mailboxes")).header(ORIGIN_HEADER, ORIGIN).send().await.unwrap();
     assert_eq!(failed.status(), 500);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lemdash_shared::api::PARTIAL_HEADER;
 use lemdash_shared::dashboard;
 use lemdash_shared::lemlist::LemlistClient;
+use lemdash_shared::snapshot::Board;
 use lemdash_tests::truth;
 use lemlist_sim::{Faults, LeadShape, LimitMode, Profile, Settings, Sim};
 use serde_json::Value;
@@ -25,8 +26,8 @@ fn assert_rows_equal(label: &str, got: Vec<Value>, want: Vec<Value>) {
 }
 
 /// Serves both functions' routes over HTTP for `client`, like `lemdash serve`.
-async fn serve(client: &LemlistClient, budget: Duration) -> String {
-    support::serve(support::api(client, budget)).await
+async fn serve(sim: &Sim, client: &LemlistClient, budget: Duration) -> String {
+    support::serve(support::api(sim, client, budget)).await
 }
 
 async fn get_rows(url: &str) -> (Vec<Value>, Option<String>) {
@@ -37,17 +38,18 @@ async fn get_rows(url: &str) -> (Vec<Value>, Option<String>) {
 }
 
 async fn check(sim: &Sim, client: &LemlistClient, label: &str) {
-    let base = serve(client, Duration::from_secs(120)).await;
+    let api = support::api(sim, client, Duration::from_secs(120));
+    let refresher = api.refresher().clone();
+    let base = support::serve(api).await;
     let team = sim.team();
     let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
     assert_eq!(partial, None, "{label}: complete");
     assert_rows_equal(&format!("{label} campaigns"), campaigns, json(&truth::campaigns_dashboard(&team)));
     let (mailboxes, partial) = get_rows(&format!("{base}/api/mailboxes")).await;
     assert_eq!(partial, None, "{label}: complete");
-    // Served from a snapshot: the rows carry their performance (the simulated activity is all in
-    // the past, so the figures of a refresh a moment ago are today's).
-    let want = truth::mailboxes_at(&team, chrono::Utc::now());
-    assert_rows_equal(&format!("{label} mailboxes"), mailboxes, json(&want));
+    // Served from a snapshot: the rows carry their performance as of the snapshot.
+    let want = truth::expected_for_stored(sim, &refresher, Board::Mailboxes).await;
+    assert_rows_equal(&format!("{label} mailboxes"), mailboxes, want.as_array().unwrap().clone());
 }
 
 #[tokio::test]
@@ -75,7 +77,7 @@ async fn computing_both_dashboards_together_fetches_each_resource_once() {
 async fn sixteen_concurrent_requests_stay_within_the_limit() {
     let sim = sim(Profile::S, 8, Settings { limit: LimitMode::Anchored, ..Settings::default() }).await;
     let client = paced_client(&sim);
-    let base = serve(&client, Duration::from_secs(300)).await;
+    let base = serve(&sim, &client, Duration::from_secs(300)).await;
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..16 {
         let url = format!("{base}/api/{}", if i % 2 == 0 { "campaigns/dashboard" } else { "mailboxes" });
@@ -99,7 +101,7 @@ async fn sixteen_concurrent_requests_stay_within_the_limit() {
 #[tokio::test]
 async fn actions_reach_lemlist_and_map_its_errors() {
     let sim = sim(Profile::S, 9, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let base = serve(&unpaced_client(&sim), Duration::from_secs(30)).await;
+    let base = serve(&sim, &unpaced_client(&sim), Duration::from_secs(30)).await;
     let team = sim.team();
     let http = reqwest::Client::new();
     let post = |path: String| http.post(format!("{base}{path}")).send();
@@ -182,7 +184,7 @@ async fn a_lead_export_in_the_documented_shape_is_reported_missing_not_ended() {
     let settings =
         Settings { limit: LimitMode::Off, lead_shape: LeadShape::Documented, ..Settings::default() };
     let sim = sim(Profile::S, 4, settings).await;
-    let base = serve(&unpaced_client(&sim), Duration::from_secs(60)).await;
+    let base = serve(&sim, &unpaced_client(&sim), Duration::from_secs(60)).await;
     let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
     let truth = json(&truth::campaigns_dashboard(&sim.team()));
     assert_eq!(campaigns.len(), truth.len(), "no row is dropped");
@@ -218,7 +220,7 @@ async fn a_permanently_failing_export_serves_its_row_marked_missing() {
     let truth = json(&truth::campaigns_dashboard(&sim.team()));
     let broken = truth[0]["campaign_id"].as_str().unwrap().to_owned();
     sim.configure(|s| s.broken_exports = vec![broken.clone()]);
-    let base = serve(&unpaced_client(&sim), Duration::from_secs(60)).await;
+    let base = serve(&sim, &unpaced_client(&sim), Duration::from_secs(60)).await;
     let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
     assert_eq!(partial.as_deref(), Some("1"), "one part is missing");
     assert_eq!(campaigns.len(), truth.len(), "the row is kept");

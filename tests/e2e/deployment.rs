@@ -398,7 +398,7 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
     }
     while burst.join_next().await.is_some() {}
     assert!(sim.log().rate_limited() > 0, "the burst met a 429");
-    let api = crate::support::api(&client, std::time::Duration::from_secs(60));
+    let api = crate::support::api(&sim, &client, std::time::Duration::from_secs(60));
     api.refresher().run().await.unwrap();
 
     let lines: Vec<serde_json::Value> = captured

@@ -57,7 +57,7 @@ async fn a_store_failure_and_a_lemlist_failure_are_told_plainly_and_logged_in_fu
     let sim = sim(Profile::S, 21, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let client = unpaced_client(&sim);
 
-    let down = support::serve(support::api_with(&client, Duration::from_secs(5), Arc::new(Down))).await;
+    let down = support::serve(support::api_with(&sim, &client, Duration::from_secs(5), Arc::new(Down))).await;
     let (status, detail, id) = answer(reqwest::get(format!("{down}/api/mailboxes")).await.unwrap()).await;
     assert_eq!(status, 500);
     assert_eq!(detail, "the snapshot store is unavailable; try again shortly");
@@ -65,7 +65,7 @@ async fn a_store_failure_and_a_lemlist_failure_are_told_plainly_and_logged_in_fu
     assert!(logged.iter().any(|l| l.contains(STORE_TEXT) && l.contains("request failed")), "{logged:#?}");
 
     sim.configure(|s| s.faults = Faults::always(FaultKind::Unavailable));
-    let base = support::serve(support::api(&client, Duration::from_secs(60))).await;
+    let base = support::serve(support::api(&sim, &client, Duration::from_secs(60))).await;
     let mailbox = sim.team().users[0].mailboxes[0].id.clone();
     let response = reqwest::Client::new()
         .post(format!("{base}/api/mailboxes/{mailbox}/start-lemwarm"))

@@ -65,8 +65,8 @@ async fn per_mailbox_performance_equals_the_truth_after_a_first_sync_and_live_bu
     for (profile, seed) in [(Profile::S, 61), (Profile::M, 62), (Profile::L, 63)] {
         let sim = sim(profile, seed, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
         // Two hours after the generated history ends: its last 30 days are in the windows.
-        let clock = MovedClock::new();
-        clock.set(&sim, epoch() + chrono::Duration::hours(2));
+        let clock = MovedClock::of(&sim);
+        clock.set(epoch() + chrono::Duration::hours(2));
         let r = refresher(&unpaced_client(&sim), clock.clone(), Thresholds::default(), Arc::new(LogOnly));
         let first = refresh(&r).await;
         exact(&sim, &r).await.unwrap_or_else(|e| panic!("{profile:?}, first sync: {e}"));
@@ -124,7 +124,7 @@ async fn get(http: &reqwest::Client, url: &str) -> Value {
 #[tokio::test]
 async fn three_simulated_days_give_three_history_points_on_both_endpoints() {
     let sim = sim(Profile::S, 64, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let clock = MovedClock::new();
+    let clock = MovedClock::of(&sim);
     let client = unpaced_client(&sim);
     let r = refresher(&client, clock.clone(), Thresholds::default(), Arc::new(LogOnly));
     let config = lemdash_tests::app::config(Duration::from_secs(30));
@@ -136,7 +136,7 @@ async fn three_simulated_days_give_three_history_points_on_both_endpoints() {
         (0..3).map(|d| epoch() + DAY * (3 + d) + chrono::Duration::hours(12)).collect();
     let mut truths: Vec<(Team, DateTime<Utc>)> = Vec::new();
     for day in &days {
-        clock.set(&sim, *day);
+        clock.set(*day);
         if !truths.is_empty() {
             sim.burst(80);
         }
@@ -342,10 +342,10 @@ fn key_of(kind: &str, id: &str) -> String {
 #[tokio::test]
 async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them() {
     let sim = sim(Profile::M, 65, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let clock = MovedClock::new();
+    let clock = MovedClock::of(&sim);
     // Forty days after the generated history: its rates are out of every window.
     let t0 = epoch() + DAY * 40 + chrono::Duration::hours(10);
-    clock.set(&sim, t0);
+    clock.set(t0);
     let (endpoint, published) = sns_recorder(1).await;
     let thresholds = Thresholds { bounce_rate: 5.0, min_sent: 20 };
     let client = unpaced_client(&sim);
@@ -427,7 +427,7 @@ async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them
     let now = alerts(&r).await;
     assert_eq!(changes(&history, &now), BTreeSet::new(), "no drop yet");
     history = now;
-    clock.set(&sim, t0 + DAY * 8);
+    clock.set(t0 + DAY * 8);
     assert_eq!(sim.script(&fading.id, 0, "emailsSent", 30), 30);
     assert_eq!(sim.script(&fading.id, 0, "emailsOpened", 3), 3);
     refresh(&r).await;
@@ -447,7 +447,7 @@ async fn a_scripted_scenario_raises_exactly_its_alerts_once_each_and_clears_them
 
     // 4. lemwarm stopped again, and a quiet week: both episodes end.
     client.pause_lemwarm(&conflicted.parse().unwrap()).await.unwrap();
-    clock.set(&sim, t0 + DAY * 16);
+    clock.set(t0 + DAY * 16);
     refresh(&r).await;
     let now = alerts(&r).await;
     assert_eq!(

@@ -148,13 +148,13 @@ async fn foreign_traffic_costs_one_shared_pause_per_episode() {
 fn check_inside(log: &lemlist_sim::log::RequestLog) {
     // Once a window is known to be spent (a 429, or `Remaining: 0`, answered to either
     // process), nobody sends into it again: the pause is shared through the table. Only calls
-    // already on their way may still arrive: slots reserved before the pause was known (at most
-    // the reservation horizon ahead) and the network's latency.
-    let grace = SharedSettings::default().horizon + Duration::from_millis(100);
+    // already on their way may still arrive: slots reserved before the answer was read (at most
+    // the reservation horizon ahead of it), plus loopback's margin.
+    let grace = SharedSettings::default().horizon + Duration::from_millis(20);
     let own: Vec<_> = log.own().collect();
     let mut inside = Vec::new();
     for spent in own.iter().filter(|e| e.status == 429 || e.remaining == Some(0)) {
-        let later = own.iter().filter(|e| e.window == spent.window && e.at > spent.at + grace);
+        let later = own.iter().filter(|e| e.window == spent.window && e.at > spent.answered + grace);
         inside.extend(later.map(|e| (e.at, e.status)));
     }
     inside.sort();

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lemdash_shared::api::REFRESH_HEADER;
+use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{
     Adaptive, Class, PermitSource, SharedLimiter, SharedSettings, StrictPacer, SystemClock,
 };
 use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
+use lemdash_shared::snapshot::Board;
 use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table};
 use lemdash_tests::truth;
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim};
@@ -43,34 +45,76 @@ fn assert_limit_kept(sim: &Sim, label: &str) {
     assert!(log.max_arrivals_in(TWO_SECONDS) <= 20, "{label}");
 }
 
-/// Ten lemwarm actions, one every `every`, on the first mailbox; returns how long each took.
-async fn ten_actions(base: &str, sim: &Sim, every: Duration) -> Vec<Duration> {
+/// One action, as the simulator and lemdash saw it.
+struct Asked {
+    /// When it was asked, on the simulator's clock of arrivals.
+    at: Duration,
+    /// lemdash's calls waiting for a permit then: the refresh's queue.
+    queued: u64,
+    took: Duration,
+}
+
+/// Ten lemwarm actions, one every `every`, on the first mailbox, while `client`'s refresh runs.
+async fn ten_actions(base: &str, sim: &Sim, client: &LemlistClient, every: Duration) -> Vec<Asked> {
     let mailbox = sim.team().users[0].mailboxes[0].id.clone();
     let http = reqwest::Client::new();
-    let mut took = Vec::new();
+    let mut asked = Vec::new();
     for i in 0..10 {
         tokio::time::sleep(every).await;
         let action = if i % 2 == 0 { "start-lemwarm" } else { "stop-lemwarm" };
-        let asked = Instant::now();
+        let (at, queued, started) = (sim.elapsed(), client.stats().waiting, Instant::now());
         let r = http.post(format!("{base}/api/mailboxes/{mailbox}/{action}")).send().await.unwrap();
-        took.push(asked.elapsed());
+        asked.push(Asked { at, queued, took: started.elapsed() });
         assert_eq!(r.status(), 200, "action {i} succeeded: {}", r.text().await.unwrap_or_default());
     }
-    took
+    asked
+}
+
+/// At most this many refresh calls may reach lemlist between an action's request and its own
+/// call: those already granted a permit or on their way (a FIFO line would let every queued
+/// call go first).
+const OVERTAKEN_AT_MOST: usize = 2;
+
+/// Each action's call reached the simulator ahead of the refresh calls queued before it was
+/// asked: at most [`OVERTAKEN_AT_MOST`] of them arrived in between, fewer than were queued;
+/// and the refresh was queueing for most actions (so a FIFO line would have failed this).
+fn assert_actions_went_first(sim: &Sim, asked: &[Asked], label: &str) {
+    let log = sim.log();
+    let mut calls: Vec<_> = log.own().collect();
+    calls.sort_by_key(|e| e.at);
+    let mut behind_a_queue = 0;
+    for (i, a) in asked.iter().enumerate() {
+        let own = calls
+            .iter()
+            .find(|e| e.at >= a.at && e.method == "POST" && e.endpoint.starts_with("POST /lemwarm/"))
+            .unwrap_or_else(|| panic!("{label}: action {i}'s call reached lemlist"));
+        let overtaken = calls.iter().filter(|e| e.at >= a.at && e.at < own.at && e.method == "GET").count();
+        assert!(
+            overtaken <= OVERTAKEN_AT_MOST && (a.queued == 0 || overtaken < a.queued as usize),
+            "{label}: action {i} asked with {} refresh calls queued; {overtaken} of them reached lemlist first",
+            a.queued
+        );
+        behind_a_queue += usize::from(a.queued > OVERTAKEN_AT_MOST as u64 + 1);
+    }
+    assert!(behind_a_queue >= 8, "{label}: the refresh was queueing behind only {behind_a_queue} actions");
 }
 
 #[tokio::test]
 async fn in_one_process_actions_go_ahead_of_a_refresh_that_saturates_its_share() {
     let sim = sim(Profile::L, 61, settings()).await;
     let client = client_with(&sim, Arc::new(StrictPacer::lemlist_with_share(0.75)));
-    let api = support::api(&client, Duration::from_secs(25));
+    let api = support::api(&sim, &client, Duration::from_secs(25));
     let refresher = api.refresher().clone();
     let base = support::serve(api).await;
-    let refresh = tokio::spawn(async move { refresher.run().await });
+    let refresh = tokio::spawn({
+        let refresher = refresher.clone();
+        async move { refresher.run().await }
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let took = ten_actions(&base, &sim, Duration::from_millis(1500)).await;
-    assert!(!refresh.is_finished(), "the actions ran while the refresh did");
+    let asked = ten_actions(&base, &sim, &client, Duration::from_millis(1500)).await;
     let Outcome::Refreshed(f) = refresh.await.unwrap().unwrap() else { panic!("the refresh ran") };
+    assert_actions_went_first(&sim, &asked, "one process");
+    let took: Vec<Duration> = asked.iter().map(|a| a.took).collect();
     println!(
         "one process, share 0.75, refresh of L ({} calls in {:.1} s): actions took {}; longest interactive wait for a permit {} ms",
         f.calls,
@@ -82,7 +126,7 @@ async fn in_one_process_actions_go_ahead_of_a_refresh_that_saturates_its_share()
     let rows: Value = reqwest::get(format!("{base}/api/mailboxes")).await.unwrap().json().await.unwrap();
     assert_eq!(
         rows,
-        serde_json::to_value(truth::mailboxes_at(&sim.team(), chrono::Utc::now())).unwrap(),
+        truth::expected_for_stored(&sim, &refresher, Board::Mailboxes).await,
         "the refresh ends exact"
     );
     let rows: Value =
@@ -153,7 +197,7 @@ async fn with_half_the_budget_a_refresh_alone_keeps_to_ten_in_any_two_seconds() 
     // In one process.
     let sim = sim(Profile::S, 63, settings()).await;
     let client = client_with(&sim, Arc::new(StrictPacer::lemlist_with_share(0.5)));
-    let api = support::api(&client, Duration::from_secs(25));
+    let api = support::api(&sim, &client, Duration::from_secs(25));
     assert!(matches!(api.refresher().run().await.unwrap(), Outcome::Refreshed(_)));
     let log = sim.log();
     println!(
@@ -182,7 +226,7 @@ async fn with_half_the_budget_a_refresh_alone_keeps_to_ten_in_any_two_seconds() 
     create_limiter_table(&dynamo.endpoint, "lemdash-limiter").await.unwrap();
     let sim = support::sim(Profile::S, 64, settings()).await;
     let client = client_with(&sim, shared_limiter(&dynamo.endpoint, sim.key(), 10) as Arc<dyn PermitSource>);
-    let api = support::api(&client, Duration::from_secs(25));
+    let api = support::api(&sim, &client, Duration::from_secs(25));
     assert!(matches!(api.refresher().run().await.unwrap(), Outcome::Refreshed(_)));
     let log = sim.log();
     println!(
@@ -201,6 +245,7 @@ async fn forced_refreshes_in_a_row_compute_at_most_once_per_window_and_say_so() 
     config.snapshots.forced_refresh_min = Duration::from_secs(15);
     let app = lemdash_tests::app::with(
         &config,
+        &sim,
         &client,
         Arc::new(lemdash_shared::snapshot::MemorySnapshots::default()),
     );
@@ -227,13 +272,18 @@ async fn with_another_tool_on_the_key_nothing_is_lost_and_every_class_pauses_tog
     // Another tool takes 4 requests per second: with lemdash's share, more than the key holds.
     sim.start_foreign_traffic(0, 4.0);
     let client = client_with(&sim, Arc::new(StrictPacer::lemlist_with_share(0.75)));
-    let api = support::api(&client, Duration::from_secs(25));
+    let api = support::api(&sim, &client, Duration::from_secs(25));
     let refresher = api.refresher().clone();
     let base = support::serve(api).await;
-    let refresh = tokio::spawn(async move { refresher.run().await });
-    let took = ten_actions(&base, &sim, Duration::from_millis(800)).await;
+    let refresh = tokio::spawn({
+        let refresher = refresher.clone();
+        async move { refresher.run().await }
+    });
+    let asked = ten_actions(&base, &sim, &client, Duration::from_millis(800)).await;
     let Outcome::Refreshed(f) = refresh.await.unwrap().unwrap() else { panic!("the refresh ran") };
     sim.stop_foreign_traffic();
+    assert_actions_went_first(&sim, &asked, "another tool at 4/s");
+    let took: Vec<Duration> = asked.iter().map(|a| a.took).collect();
     let log = sim.log();
     println!(
         "another tool at 4/s: refresh {} calls in {:.1} s, {} of lemdash's {} calls answered 429 in {} exhausted windows; actions took {}",
@@ -249,18 +299,16 @@ async fn with_another_tool_on_the_key_nothing_is_lost_and_every_class_pauses_tog
         reqwest::get(format!("{base}/api/campaigns/dashboard")).await.unwrap().json().await.unwrap();
     assert_eq!(rows, serde_json::to_value(truth::campaigns_dashboard(&sim.team())).unwrap());
     let rows: Value = reqwest::get(format!("{base}/api/mailboxes")).await.unwrap().json().await.unwrap();
-    assert_eq!(rows, serde_json::to_value(truth::mailboxes_at(&sim.team(), chrono::Utc::now())).unwrap());
-    // Once lemlist says a window is spent, no call of any class is sent into it (beyond the
-    // calls already on their way).
+    assert_eq!(rows, truth::expected_for_stored(&sim, &refresher, Board::Mailboxes).await);
+    // Once lemlist has said a window is spent, no call of any class is sent into it: none
+    // arrives in that window after the answer that said so reached lemdash (calls sent before
+    // are on their way; the margin is loopback and the client reading the answer, not latency).
     let own: Vec<_> = log.own().collect();
     let mut inside = Vec::new();
     for spent in own.iter().filter(|e| e.status == 429 || e.remaining == Some(0)) {
-        let grace = Duration::from_millis(300);
-        inside.extend(
-            own.iter()
-                .filter(|e| e.window == spent.window && e.at > spent.at + grace)
-                .map(|e| (e.at, e.status)),
-        );
+        let read = spent.answered + Duration::from_millis(20);
+        inside
+            .extend(own.iter().filter(|e| e.window == spent.window && e.at > read).map(|e| (e.at, e.status)));
     }
     inside.sort();
     inside.dedup();
@@ -275,7 +323,7 @@ async fn the_refresh_learns_what_another_tool_uses_and_leaves_it_room() {
     sim.start_foreign_traffic(0, 6.0); // 12 of every 2-second window
     let adaptive = Arc::new(Adaptive::new(StrictPacer::lemlist_with_share(0.75), 15));
     let client = client_with(&sim, adaptive.clone());
-    let app = lemdash_tests::app::in_memory(&client, Duration::from_secs(30));
+    let app = lemdash_tests::app::in_memory(&sim, &client, Duration::from_secs(30));
     for _ in 0..2 {
         assert!(matches!(app.refresher().run().await.unwrap(), Outcome::Refreshed(_)));
     }
@@ -299,7 +347,7 @@ async fn the_refresh_learns_what_another_tool_uses_and_leaves_it_room() {
     assert!(busy.1 <= 11, "what the other tool leaves, less a margin: {busy:?}");
     assert!(quiet.0 < 4.0 && quiet.1 >= 14, "the share comes back: {quiet:?}");
     let team = sim.team();
-    for board in lemdash_shared::snapshot::Board::ALL {
+    for board in Board::ALL {
         let served = app.refresher().latest(board).await.unwrap().unwrap();
         assert_eq!(
             serde_json::from_str::<Value>(&served.body).unwrap(),

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::support::{self, paced_client, sim, unpaced_client};
 
 use lemdash_tests::app::key;
+use lemdash_tests::clock::MovedClock;
 
 async fn dynamo(table: &str) -> (DynamoLocal, DynamoSnapshots) {
     let local = DynamoLocal::start().expect("DynamoDB Local starts");
@@ -25,10 +26,10 @@ async fn dynamo(table: &str) -> (DynamoLocal, DynamoSnapshots) {
     (local, store)
 }
 
-/// What lemdash should serve now. The simulated activity is all in the past here (no live
-/// events), so the performance of a refresh a moment ago is the performance now.
-fn truth_json(sim: &Sim, board: Board) -> Value {
-    truth::expected(&sim.team(), board, chrono::Utc::now())
+/// What lemdash should serve from the snapshot of `board` that `r`'s store holds: the truth at
+/// that snapshot's own `computed_at`.
+async fn truth_json(sim: &Sim, r: &Refresher, board: Board) -> Value {
+    truth::expected_for_stored(sim, r, board).await
 }
 
 fn path(board: Board) -> &'static str {
@@ -49,13 +50,14 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
     let (_local, store) = dynamo("snapshots-xl").await;
     let sim = sim(Profile::XL, 4, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let store = Arc::new(store);
-    let refresher = Refresher::new(unpaced_client(&sim), store.clone(), key(), Duration::from_secs(30));
+    let refresher = Refresher::new(unpaced_client(&sim), store.clone(), key(), Duration::from_secs(30))
+        .with_clock(MovedClock::of(&sim));
     let Outcome::Refreshed(figures) = refresher.run().await.unwrap() else { panic!("the lease was free") };
     assert_eq!(figures.missing, 0);
     for board in Board::ALL {
         let served = refresher.latest(board).await.unwrap().expect("stored");
         let body: Value = serde_json::from_str(&served.body).unwrap();
-        assert_eq!(body, truth_json(&sim, board), "{board:?}");
+        assert_eq!(body, truth_json(&sim, &refresher, board).await, "{board:?}");
         let stored = store.load(key().as_str(), board).await.unwrap().unwrap();
         println!(
             "XL {board:?}: {} rows, {} bytes served, {} bytes stored compressed",
@@ -109,9 +111,11 @@ async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
     .await;
     // Ten invocations: each its own client and store connection, one table, one key.
     let mut urls = Vec::new();
+    let mut refreshers = Vec::new();
     for _ in 0..10 {
         let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
-        let api = support::api_with(&unpaced_client(&sim), Duration::from_secs(60), Arc::new(store));
+        let api = support::api_with(&sim, &unpaced_client(&sim), Duration::from_secs(60), Arc::new(store));
+        refreshers.push(api.refresher().clone());
         urls.push(support::serve(api).await);
     }
     let mut requests = tokio::task::JoinSet::new();
@@ -125,7 +129,7 @@ async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
     while let Some(done) = requests.join_next().await {
         let (board, status, body) = done.unwrap();
         assert_eq!(status, 200);
-        assert_eq!(body, truth_json(&sim, board), "{board:?}");
+        assert_eq!(body, truth_json(&sim, &refreshers[0], board).await, "{board:?}");
     }
     let log = sim.log();
     let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
@@ -149,7 +153,8 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
     let store: Arc<dyn SnapshotStore> = Arc::new(store);
     // Long enough that the checks below run well inside it on a loaded machine.
     let lease = Duration::from_secs(6);
-    let refresher = Refresher::new(paced_client(&sim), store.clone(), key(), lease);
+    let refresher =
+        Refresher::new(paced_client(&sim), store.clone(), key(), lease).with_clock(MovedClock::of(&sim));
     let crashing = refresher.clone();
     let killed = tokio::spawn(async move { crashing.run().await });
     // Killed once it is well under way.
@@ -184,7 +189,10 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
     assert_eq!(f.missing, 0);
     for board in Board::ALL {
         let served = refresher.latest(board).await.unwrap().unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), truth_json(&sim, board));
+        assert_eq!(
+            serde_json::from_str::<Value>(&served.body).unwrap(),
+            truth_json(&sim, &refresher, board).await
+        );
     }
     assert!(
         store.acquire_lease(key().as_str(), "next", now_ms(), now_ms() + 1000).await.unwrap(),
@@ -196,7 +204,8 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
 async fn without_a_snapshot_a_short_budget_gets_a_503_and_the_snapshot_follows() {
     let (_local, store) = dynamo("snapshots-503").await;
     let sim = sim(Profile::M, 3, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
-    let api = support::api_with(&paced_client(&sim), Duration::from_secs(2), Arc::new(store));
+    let api = support::api_with(&sim, &paced_client(&sim), Duration::from_secs(2), Arc::new(store));
+    let refresher = api.refresher().clone();
     let base = support::serve(api).await;
     let url = format!("{base}/api/campaigns/dashboard");
     let r = reqwest::get(&url).await.unwrap();
@@ -217,7 +226,7 @@ async fn without_a_snapshot_a_short_budget_gets_a_503_and_the_snapshot_follows()
         assert_eq!(r.status(), 503, "only 503 until the snapshot exists");
         assert!(started.elapsed() < Duration::from_secs(120), "the refresh carried on and finished");
     };
-    assert_eq!(body, truth_json(&sim, Board::Campaigns));
+    assert_eq!(body, truth_json(&sim, &refresher, Board::Campaigns).await);
     assert_eq!(sim.log().calls_by_endpoint()["GET /campaigns"], 1, "one refresh served them all");
     println!("snapshot served {:.1} s later", started.elapsed().as_secs_f64());
 }
@@ -226,15 +235,15 @@ async fn without_a_snapshot_a_short_budget_gets_a_503_and_the_snapshot_follows()
 async fn actions_show_in_the_next_get_without_calling_lemlist() {
     let (_local, store) = dynamo("snapshots-actions").await;
     let sim = sim(Profile::S, 9, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let base =
-        support::serve(support::api_with(&unpaced_client(&sim), Duration::from_secs(30), Arc::new(store)))
-            .await;
+    let api = support::api_with(&sim, &unpaced_client(&sim), Duration::from_secs(30), Arc::new(store));
+    let refresher = api.refresher().clone();
+    let base = support::serve(api).await;
     let http = reqwest::Client::new();
     let get = |board: Board| {
         let request = http.get(format!("{base}{}", path(board))).send();
         async move { request.await.unwrap().json::<Value>().await.unwrap() }
     };
-    assert_eq!(get(Board::Campaigns).await, truth_json(&sim, Board::Campaigns));
+    assert_eq!(get(Board::Campaigns).await, truth_json(&sim, &refresher, Board::Campaigns).await);
 
     let team = sim.team();
     let idle = team.users.iter().flat_map(|u| &u.mailboxes).find(|m| !m.lemwarm_active).unwrap().id.clone();
@@ -250,9 +259,9 @@ async fn actions_show_in_the_next_get_without_calling_lemlist() {
     }
     let calls = sim.log().total();
     // Served from the patched snapshots: exactly what a fresh computation would show now.
-    assert_eq!(get(Board::Mailboxes).await, truth_json(&sim, Board::Mailboxes));
+    assert_eq!(get(Board::Mailboxes).await, truth_json(&sim, &refresher, Board::Mailboxes).await);
     let campaigns = get(Board::Campaigns).await;
-    assert_eq!(campaigns, truth_json(&sim, Board::Campaigns));
+    assert_eq!(campaigns, truth_json(&sim, &refresher, Board::Campaigns).await);
     assert!(!campaigns.as_array().unwrap().iter().any(|c| c["campaign_id"] == running.as_str()));
     assert_eq!(sim.log().total(), calls, "no lemlist call to show them");
 }
@@ -260,7 +269,7 @@ async fn actions_show_in_the_next_get_without_calling_lemlist() {
 #[tokio::test]
 async fn unchanged_dashboards_cost_a_304_and_refresh_true_recomputes() {
     let sim = sim(Profile::S, 5, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let base = support::serve(support::api(&unpaced_client(&sim), Duration::from_secs(30))).await;
+    let base = support::serve(support::api(&sim, &unpaced_client(&sim), Duration::from_secs(30))).await;
     let http = reqwest::Client::new();
     let url = format!("{base}/api/mailboxes");
     let first = http.get(&url).send().await.unwrap();
@@ -295,8 +304,9 @@ async fn unchanged_dashboards_cost_a_304_and_refresh_true_recomputes() {
 async fn a_forced_refresh_that_outlives_the_request_serves_the_previous_snapshot_with_its_age() {
     let sim = sim(Profile::M, 10, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
     // A 2 s budget, against a refresh of profile M that takes about 10 s.
-    let api = support::api(&paced_client(&sim), Duration::from_secs(2));
-    let Outcome::Refreshed(_) = api.refresher().run().await.unwrap() else { panic!("no other refresh") };
+    let api = support::api(&sim, &paced_client(&sim), Duration::from_secs(2));
+    let refresher = api.refresher().clone();
+    let Outcome::Refreshed(_) = refresher.run().await.unwrap() else { panic!("no other refresh") };
     let base = support::serve(api).await;
     let http = reqwest::Client::new();
     let url = format!("{base}/api/mailboxes");
@@ -311,7 +321,7 @@ async fn a_forced_refresh_that_outlives_the_request_serves_the_previous_snapshot
     assert_eq!(forced.headers()["last-modified"].to_str().unwrap(), last_modified, "its own age");
     let age: u64 = forced.headers()["x-lemdash-age"].to_str().unwrap().parse().unwrap();
     assert!(age >= 2, "the age counts from the previous refresh: {age}");
-    assert_eq!(forced.json::<Value>().await.unwrap(), truth_json(&sim, Board::Mailboxes));
+    assert_eq!(forced.json::<Value>().await.unwrap(), truth_json(&sim, &refresher, Board::Mailboxes).await);
     // The refresh it started goes on in the background.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(sim.log().total() > calls, "the forced refresh is under way");
@@ -320,11 +330,14 @@ async fn a_forced_refresh_that_outlives_the_request_serves_the_previous_snapshot
 #[tokio::test]
 async fn an_action_during_a_refresh_is_applied_on_top_of_its_result() {
     let sim = sim(Profile::M, 11, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
-    let api = support::api(&paced_client(&sim), Duration::from_secs(60));
+    let api = support::api(&sim, &paced_client(&sim), Duration::from_secs(60));
     let refresher = api.refresher().clone();
     let base = support::serve(api).await;
     // A refresh reads the campaign list first, then takes about 10 s for the rest.
-    let running = tokio::spawn(async move { refresher.run().await });
+    let running = tokio::spawn({
+        let refresher = refresher.clone();
+        async move { refresher.run().await }
+    });
     while sim.log().calls_by_endpoint().get("GET /campaigns").copied().unwrap_or(0) == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -335,13 +348,16 @@ async fn an_action_during_a_refresh_is_applied_on_top_of_its_result() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(!running.is_finished(), "the action landed while the refresh ran");
     let Outcome::Refreshed(_) = running.await.unwrap().unwrap() else { panic!("the refresh ran") };
+    // Measured at lemlist: the refresh went on reading after the action's call arrived.
+    let log = sim.log();
+    let action = log.own().find(|e| e.method == "POST").expect("the action reached lemlist").at;
+    assert!(log.own().any(|e| e.method == "GET" && e.at > action), "the action landed while the refresh ran");
     // The refresh read the campaign as running; the stored result still shows it paused.
     let rows: Value =
         reqwest::get(format!("{base}/api/campaigns/dashboard")).await.unwrap().json().await.unwrap();
     assert!(!rows.as_array().unwrap().iter().any(|r| r["campaign_id"] == campaign.as_str()));
-    assert_eq!(rows, truth_json(&sim, Board::Campaigns));
+    assert_eq!(rows, truth_json(&sim, &refresher, Board::Campaigns).await);
     let rows: Value = reqwest::get(format!("{base}/api/mailboxes")).await.unwrap().json().await.unwrap();
-    assert_eq!(rows, truth_json(&sim, Board::Mailboxes));
+    assert_eq!(rows, truth_json(&sim, &refresher, Board::Mailboxes).await);
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use lemdash_shared::config::Trigger;
 use lemdash_shared::limiter::StrictPacer;
 use lemdash_shared::refresh::{Invocation, Report};
+use lemdash_shared::snapshot::Board;
 use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
 use lemdash_tests::truth;
 use lemlist_sim::{Latency, Profile, Settings};
@@ -84,7 +85,7 @@ async fn a_cold_get_and_each_continuation_reach_the_refresh_function_through_the
     let mut config = lemdash_tests::app::config(Duration::from_secs(2));
     config.snapshots.table = Some(TABLE.into());
     config.snapshots.trigger = Trigger::Table;
-    let app = lemdash_tests::app::with(&config, &client, Arc::new(store));
+    let app = lemdash_tests::app::with(&config, &sim, &client, Arc::new(store));
     let refresher = app.refresher().clone();
     let base = crate::support::serve(app.api().clone()).await;
     let url = format!("{base}/api/campaigns/dashboard");
@@ -142,8 +143,5 @@ async fn a_cold_get_and_each_continuation_reach_the_refresh_function_through_the
     );
 
     let served: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(
-        served,
-        truth::expected(&sim.team(), lemdash_shared::snapshot::Board::Campaigns, chrono::Utc::now())
-    );
+    assert_eq!(served, truth::expected_for_stored(&sim, &refresher, Board::Campaigns).await);
 }

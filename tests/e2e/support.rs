@@ -4,7 +4,7 @@ use std::sync::{Arc, Once};
 
 use std::time::Duration;
 
-use lemdash_shared::api::Api;
+use lemdash_shared::api::{Api, Function};
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::{PermitSource, StrictPacer, Unlimited};
 use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
@@ -41,20 +41,26 @@ pub fn unpaced_client(sim: &Sim) -> LemlistClient {
     client_with(sim, Arc::new(Unlimited))
 }
 
-/// The functions' API for `client`, as a cold start builds it, with snapshots in `store`
-/// (refreshed in this process) and a `budget` per request.
-pub fn api_with(client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
-    lemdash_tests::app::with(&lemdash_tests::app::config(budget), client, store).api().clone()
+/// The functions' API for `client` of `sim`, as a cold start builds it, with snapshots in
+/// `store` (refreshed in this process), a `budget` per request, on the simulator's clock.
+pub fn api_with(sim: &Sim, client: &LemlistClient, budget: Duration, store: Arc<dyn SnapshotStore>) -> Api {
+    lemdash_tests::app::with(&lemdash_tests::app::config(budget), sim, client, store).api().clone()
 }
 
 /// The same with snapshots in this process.
-pub fn api(client: &LemlistClient, budget: Duration) -> Api {
-    api_with(client, budget, Arc::new(MemorySnapshots::default()))
+pub fn api(sim: &Sim, client: &LemlistClient, budget: Duration) -> Api {
+    api_with(sim, client, budget, Arc::new(MemorySnapshots::default()))
 }
 
-/// Serves both functions' routes over HTTP, like `lemdash serve`; returns the base URL.
+/// Serves both functions' routes over HTTP on a free port, as `lemdash serve` does (the router
+/// of `Function::All` through `axum::serve`); returns the base URL.
 pub async fn serve(api: Api) -> String {
-    let (url, _server) = lemdash_shared::local::spawn(Arc::new(api)).await.expect("the local server starts");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = api.router(Function::All);
+    tokio::spawn(async move {
+        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).await
+    });
     url
 }
 

@@ -1,4 +1,5 @@
-//! lemdash assembled around a test's own client and store, through the composition root.
+//! lemdash assembled around a test's own client and store, on the simulator's clock, through
+//! the composition root.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,9 @@ use lemdash_shared::config::Config;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::secret::{ApiKey, KeyFingerprint};
 use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
+use lemlist_sim::Sim;
+
+use crate::clock::MovedClock;
 
 /// The origin the tests' browser requests come from; the test configuration allows it.
 pub const ORIGIN: &str = "https://app.example";
@@ -27,12 +31,13 @@ pub fn config(budget: Duration) -> Config {
     config
 }
 
-/// The app around `client` and `store` (refreshed in this process), as a cold start builds it.
-pub fn with(config: &Config, client: &LemlistClient, store: Arc<dyn SnapshotStore>) -> App {
-    App::from_parts(config, client.clone(), store, key())
+/// The app around `client` and `store` (refreshed in this process), as a cold start builds it,
+/// on `sim`'s clock.
+pub fn with(config: &Config, sim: &Sim, client: &LemlistClient, store: Arc<dyn SnapshotStore>) -> App {
+    App::from_parts(config, client.clone(), store, key(), MovedClock::of(sim))
 }
 
 /// The same with snapshots in this process's memory.
-pub fn in_memory(client: &LemlistClient, budget: Duration) -> App {
-    with(&config(budget), client, Arc::new(MemorySnapshots::default()))
+pub fn in_memory(sim: &Sim, client: &LemlistClient, budget: Duration) -> App {
+    with(&config(budget), sim, client, Arc::new(MemorySnapshots::default()))
 }

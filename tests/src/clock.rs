@@ -1,37 +1,35 @@
-//! A clock the tests move: lemdash's refresher reads the data's "now" from it, and the
-//! simulator's clock is moved with it, so that three days of history take no time at all.
+//! lemdash's clock in tests: the simulator's own. lemdash reads the data's "now" through it, so
+//! a test that moves the simulator's clock (three days of history in no time at all) moves
+//! lemdash's with it, and no test depends on the day it runs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use lemdash_shared::limiter::Clock;
-use lemlist_sim::Sim;
+use lemlist_sim::{Sim, SimClock};
 
-/// Real time shifted by an offset that [`MovedClock::set`] changes.
-#[derive(Debug, Default)]
-pub struct MovedClock {
-    offset_ms: AtomicI64,
-}
+/// The simulator's clock, as lemdash's [`Clock`].
+#[derive(Debug, Clone)]
+pub struct MovedClock(SimClock);
 
 impl MovedClock {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// `sim`'s clock (a test's starts two hours after its generated history).
+    pub fn of(sim: &Sim) -> Arc<Self> {
+        Arc::new(Self(sim.clock()))
     }
 
-    /// Sets this clock and `sim`'s to `at` (both run on from there).
-    pub fn set(&self, sim: &Sim, at: DateTime<Utc>) {
-        self.offset_ms.store((at - Utc::now()).num_milliseconds(), Ordering::SeqCst);
-        sim.set_clock(at);
+    /// Sets this clock, and so the simulator's, to `at` (both run on from there).
+    pub fn set(&self, at: DateTime<Utc>) {
+        self.0.set(at);
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.now_ms()).expect("a valid instant")
+        self.0.now()
     }
 }
 
 impl Clock for MovedClock {
     fn now_ms(&self) -> i64 {
-        Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::SeqCst)
+        self.0.now().timestamp_millis()
     }
 }

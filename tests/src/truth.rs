@@ -2,11 +2,14 @@
 //! legacy contract (over every user, with the legacy defects fixed). lemdash's answers are
 //! compared with these, so correctness tests check against an answer lemdash did not produce.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+use lemdash_shared::refresh::Refresher;
+use lemdash_shared::snapshot::Board;
+use lemlist_sim::Sim;
 use lemlist_sim::data::{Activity, Campaign, Lead, Team};
 
 /// One row of `GET /api/campaigns/dashboard`.
@@ -175,67 +178,73 @@ pub fn mailboxes_dashboard(team: &Team) -> Vec<MailboxRow> {
     rows
 }
 
-/// Which mailbox is credited with an activity, by the documented rules: the mailbox it names
-/// (if on the dashboard), else the mailbox its address belongs to, else the campaign's only
-/// sending mailbox.
-pub struct Attribution {
-    mailboxes: BTreeSet<String>,
-    by_address: HashMap<String, Option<String>>,
-    single: HashMap<String, String>,
+/// The crediting rule, written from its statement (docs/mailbox-health.md) rather than from
+/// lemdash's code, and applied to one activity at a time: an activity that names its mailbox
+/// goes to that mailbox if it is on the dashboard, and to nobody otherwise (it was sent by that
+/// mailbox, whatever else it says); one that names none goes to the one mailbox its address
+/// belongs to (a mailbox's own address, or one a campaign's sender declares for it, without
+/// case; an address two mailboxes claim belongs to none); else, when its campaign has exactly
+/// one sending mailbox, to that one; else to nobody.
+pub struct Attribution<'t> {
+    team: &'t Team,
+    /// The mailboxes with a row on the dashboard: the only ones credited.
+    rows: BTreeSet<String>,
+    /// Every (address, mailbox) claim, as listed: own addresses, then senders' declarations.
+    claims: Vec<(String, String)>,
 }
 
-impl Attribution {
-    pub fn new(team: &Team) -> Self {
+impl<'t> Attribution<'t> {
+    pub fn new(team: &'t Team) -> Self {
         let rows: BTreeSet<String> =
             mailboxes_dashboard(team).into_iter().filter_map(|r| r.mailbox_id).collect();
-        let mut by_address: HashMap<String, Option<String>> = HashMap::new();
-        let mut claim = |address: &str, mailbox: &str| {
-            let e = by_address.entry(address.to_lowercase()).or_insert_with(|| Some(mailbox.to_owned()));
-            if e.as_deref() != Some(mailbox) {
-                *e = None;
-            }
-        };
-        for m in team.users.iter().flat_map(|u| &u.mailboxes).filter(|m| rows.contains(&m.id)) {
-            if let Some(own) = &m.email {
-                claim(own, &m.id);
-            }
-        }
-        for s in team.campaigns.iter().flat_map(|c| &c.senders) {
-            if let (Some(email), Some(m)) = (&s.email, &s.mailbox_id)
-                && rows.contains(m)
-            {
-                claim(email, m);
-            }
-        }
-        let mut a = Self { mailboxes: rows, by_address, single: HashMap::new() };
-        for c in &team.campaigns {
-            let sending: BTreeSet<String> = c
-                .senders
-                .iter()
-                .filter_map(|s| match &s.mailbox_id {
-                    Some(m) if a.mailboxes.contains(m) => Some(m.clone()),
-                    _ => s.email.as_deref().and_then(|e| a.address(e)).map(str::to_owned),
-                })
-                .collect();
-            if sending.len() == 1 {
-                a.single.insert(c.id.clone(), sending.into_iter().next().expect("one"));
-            }
-        }
-        a
+        let own = team
+            .users
+            .iter()
+            .flat_map(|u| &u.mailboxes)
+            .filter_map(|m| Some((m.email.as_deref()?.to_lowercase(), m.id.clone())));
+        let declared = team
+            .campaigns
+            .iter()
+            .flat_map(|c| &c.senders)
+            .filter_map(|s| Some((s.email.as_deref()?.to_lowercase(), s.mailbox_id.clone()?)));
+        let claims = own.chain(declared).filter(|(_, m)| rows.contains(m)).collect();
+        Self { team, rows, claims }
     }
 
-    fn address(&self, email: &str) -> Option<&str> {
-        self.by_address.get(&email.to_lowercase()).and_then(|m| m.as_deref())
+    /// The one dashboard mailbox that claims `address`, if exactly one does.
+    fn owner(&self, address: &str) -> Option<String> {
+        let address = address.to_lowercase();
+        let owners: BTreeSet<&str> =
+            self.claims.iter().filter(|(a, _)| *a == address).map(|(_, m)| m.as_str()).collect();
+        (owners.len() == 1).then(|| owners.into_iter().next().unwrap_or_default().to_owned())
     }
 
+    /// The campaign's sending mailbox, when it has exactly one: its senders as mailboxes on the
+    /// dashboard, by the id they name or else the address they declare.
+    fn only_sender(&self, campaign_id: &str) -> Option<String> {
+        let campaign = self.team.campaigns.iter().find(|c| c.id == campaign_id)?;
+        let sending: BTreeSet<String> = campaign
+            .senders
+            .iter()
+            .filter_map(|s| match &s.mailbox_id {
+                Some(m) if self.rows.contains(m) => Some(m.clone()),
+                _ => self.owner(s.email.as_deref()?),
+            })
+            .collect();
+        (sending.len() == 1).then(|| sending.into_iter().next().unwrap_or_default())
+    }
+
+    /// The mailbox credited with `a`, or `None`: unattributed.
     pub fn of(&self, a: &Activity) -> Option<String> {
-        match (a.send_user_mailbox_id.as_deref(), a.send_user_email.as_deref()) {
-            (Some(m), _) => self.mailboxes.get(m).cloned(),
-            (None, Some(e)) => {
-                self.address(e).map(str::to_owned).or_else(|| self.single.get(&a.campaign_id).cloned())
-            }
-            (None, None) => self.single.get(&a.campaign_id).cloned(),
+        if let Some(named) = &a.send_user_mailbox_id {
+            return self.rows.contains(named).then(|| named.clone());
         }
+        a.send_user_email.as_deref().and_then(|e| self.owner(e)).or_else(|| self.only_sender(&a.campaign_id))
+    }
+
+    /// The dashboard's mailboxes.
+    pub fn mailboxes(&self) -> &BTreeSet<String> {
+        &self.rows
     }
 }
 
@@ -301,7 +310,7 @@ pub fn performance(team: &Team, at: DateTime<Utc>) -> (BTreeMap<String, Performa
     let get = |m: &BTreeMap<Option<String>, [u64; 4]>, k: Option<String>| {
         window(m.get(&k).copied().unwrap_or_default())
     };
-    let rows = Attribution::new(team).mailboxes;
+    let rows = Attribution::new(team).mailboxes().clone();
     let by = rows
         .into_iter()
         .map(|id| {
@@ -322,13 +331,9 @@ pub fn mailboxes_at(team: &Team, at: DateTime<Utc>) -> Vec<MailboxRow> {
     rows
 }
 
-/// Whether both dashboards `r` serves equal the ground truth of `sim`'s team now; the first
-/// difference otherwise.
-pub async fn served_exactly(
-    sim: &lemlist_sim::Sim,
-    r: &lemdash_shared::refresh::Refresher,
-) -> Result<(), String> {
-    use lemdash_shared::snapshot::Board;
+/// Whether both dashboards `r` serves equal the ground truth of `sim`'s team now, each computed
+/// at its snapshot's own `computed_at`; the first difference otherwise.
+pub async fn served_exactly(sim: &Sim, r: &Refresher) -> Result<(), String> {
     let team = sim.team();
     for board in Board::ALL {
         let served = r.latest(board).await.map_err(|e| e.to_string())?.ok_or("no snapshot stored")?;
@@ -348,13 +353,33 @@ pub async fn served_exactly(
     Ok(())
 }
 
+/// The dashboard `board` as lemdash should serve the snapshot `r` holds now: the truth of
+/// `sim`'s team at that snapshot's own `computed_at` (what a test compares a served body with).
+pub async fn expected_for_stored(sim: &Sim, r: &Refresher, board: Board) -> serde_json::Value {
+    let served = r.latest(board).await.expect("the store answers").expect("a snapshot is stored");
+    expected(&sim.team(), board, served.computed_at)
+}
+
 /// The dashboard `board` as lemdash should serve it after a refresh that read up to `at`, as
 /// JSON.
-pub fn expected(team: &Team, board: lemdash_shared::snapshot::Board, at: DateTime<Utc>) -> serde_json::Value {
-    use lemdash_shared::snapshot::Board;
+///
+/// # Panics
+/// When `board` is the mailboxes and no mailbox sent anything in the 30 days to `at`: a parity
+/// check over empty windows compares zeros with zeros and proves nothing (a clock that is not the
+/// simulator's does that).
+pub fn expected(team: &Team, board: Board, at: DateTime<Utc>) -> serde_json::Value {
     match board {
         Board::Campaigns => serde_json::to_value(campaigns_dashboard(team)).expect("rows serialise"),
-        Board::Mailboxes => serde_json::to_value(mailboxes_at(team, at)).expect("rows serialise"),
+        Board::Mailboxes => {
+            let rows = mailboxes_at(team, at);
+            let sent: u64 = rows.iter().filter_map(|r| r.performance).map(|p| p.month.sent).sum();
+            assert!(
+                sent > 0,
+                "the parity check at {at} compares empty windows: no mailbox sent anything in the 30 \
+                 days to it (is lemdash on the simulator's clock?)"
+            );
+            serde_json::to_value(rows).expect("rows serialise")
+        }
         Board::Sync | Board::Health => panic!("not a dashboard"),
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
 use lemdash_shared::config::{Config, KeySource};
 use lemdash_shared::lemlist::LemlistClient;
@@ -21,18 +22,25 @@ use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
 use lemlist_sim::{Latency, Profile, Sim, SimConfig};
 
-const CONFIGURATION: &str = "\
-Configuration (environment, read once; see the README for all of it):
-  LEMLIST_API_KEY     the lemlist key; unset: demo mode against the built-in simulator
-  LEMLIST_BASE_URL    lemlist's API [default: https://api.lemlist.com/api]
-  LIMITER_TABLE       DynamoDB table sharing the key's budget; unset: an in-process pacer
-  SNAPSHOT_TABLE      DynamoDB table of the snapshots; unset: kept in memory
-  ALLOWED_ORIGINS     origins a browser may call from, comma-separated
-  RUST_LOG            log level [default: info]";
+const ENVIRONMENT: &str = "\
+Environment (read once at start; the README's configuration table has every variable):
+  Without a key lemdash runs in demo mode, against a built-in simulated lemlist team. To leave
+  it, give it a key; the tables are optional:
+  LEMLIST_API_KEY          the lemlist API key
+  LEMLIST_API_KEY_SECRET   or: the AWS Secrets Manager secret (name or ARN) holding it
+  LEMLIST_BASE_URL         lemlist's API [default: https://api.lemlist.com/api]
+  LEMLIST_BUDGET_SHARE     the key's budget scheduled work may use, 0 to 1 [default: 0.75]
+  SNAPSHOT_TABLE           DynamoDB table of the snapshots and the sync; unset: kept in memory
+  LIMITER_TABLE            DynamoDB table sharing the key's budget between processes; unset: an
+                           in-process pacer
+  AWS_ENDPOINT_URL_DYNAMODB  a local DynamoDB (e.g. http://127.0.0.1:8000): tables are created
+  ALLOWED_ORIGINS          origins a browser may call from, comma-separated
+  ALERT_TOPIC_ARN          SNS topic for mailbox-health alerts; unset: printed here
+  RUST_LOG                 log level [default: info]";
 
 /// lemlist dashboards (campaigns and mailboxes) served from stored snapshots, on this machine.
 #[derive(Debug, Parser)]
-#[command(name = "lemdash", version, after_help = CONFIGURATION)]
+#[command(name = "lemdash", version, after_help = ENVIRONMENT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +49,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve both functions' routes on 127.0.0.1 and refresh the snapshots on a schedule.
+    #[command(after_help = ENVIRONMENT)]
     Serve(ServeArgs),
     /// Refresh both dashboards once, with a progress bar, and print the refresh's figures.
     Refresh(DemoArgs),
@@ -59,6 +68,11 @@ struct ServeArgs {
     #[arg(long, env = "LEMDASH_REFRESH_EVERY", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(10..))]
     refresh_every: u64,
+    /// Demo mode: events per minute the simulated team keeps making (sends, opens, replies,
+    /// bounces; now and then a new lead, a paused lead, a lemwarm change); 0 freezes it.
+    #[arg(long, env = "LEMDASH_DEMO_LIVE_RATE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=6000))]
+    live_rate: u32,
     #[command(flatten)]
     demo: DemoArgs,
 }
@@ -92,9 +106,9 @@ async fn main() -> ExitCode {
         Command::Refresh(demo) | Command::Verify(demo) => demo,
     };
     // Kept alive for as long as the app uses it.
-    let _simulator = if config.lemlist.key.is_none() {
+    let simulator = if config.lemlist.key.is_none() {
         match demo_mode(&mut config, demo).await {
-            Ok(sim) => Some(sim),
+            Ok(sim) => Some(std::sync::Arc::new(sim)),
             Err(e) => return fail(e),
         }
     } else {
@@ -105,7 +119,7 @@ async fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     match cli.command {
-        Command::Serve(args) => serve(app, &args).await,
+        Command::Serve(args) => serve(app, &args, simulator).await,
         Command::Refresh(_) => refresh_once(&app).await,
         Command::Verify(_) => verify(&app).await,
     }
@@ -135,13 +149,14 @@ async fn verify(app: &App) -> ExitCode {
     }
 }
 
-/// Starts the simulator and points the configuration at it.
+/// Starts the simulator, its team's history ending now on the wall clock, and points the
+/// configuration at it.
 async fn demo_mode(config: &mut Config, demo: &DemoArgs) -> Result<Sim, String> {
-    let mut sim_config = SimConfig::new(demo.profile, demo.seed);
+    let mut sim_config = SimConfig::live(demo.profile, demo.seed);
     sim_config.settings.latency = Latency::LEMLIST;
     let sim = Sim::start(sim_config).await.map_err(|e| format!("cannot start the lemlist simulator: {e}"))?;
     eprintln!(
-        "LEMLIST_API_KEY is not set: demo mode, the built-in lemlist simulator (profile {:?}, seed {}) at {}",
+        "demo mode (no LEMLIST_API_KEY): a simulated lemlist team, profile {:?} seed {}, at {}; see --help to use a real key",
         demo.profile,
         demo.seed,
         sim.base_url()
@@ -151,12 +166,23 @@ async fn demo_mode(config: &mut Config, demo: &DemoArgs) -> Result<Sim, String> 
     Ok(sim)
 }
 
-async fn serve(app: App, args: &ServeArgs) -> ExitCode {
+async fn serve(app: App, args: &ServeArgs, simulator: Option<std::sync::Arc<Sim>>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
     };
     let base = format!("http://127.0.0.1:{}", args.port);
+    if simulator.is_some() {
+        let (profile, seed) = (args.demo.profile, args.demo.seed);
+        match args.live_rate {
+            0 => {
+                println!("DEMO: a simulated team (profile {profile:?}, seed {seed}), frozen (--live-rate 0)")
+            }
+            rate => println!(
+                "DEMO: a simulated team (profile {profile:?}, seed {seed}) whose history ends now and that keeps working: about {rate} events a minute"
+            ),
+        }
+    }
     println!("lemdash is serving:");
     println!("  {base}/api/campaigns/dashboard");
     println!("  {base}/api/mailboxes");
@@ -176,12 +202,31 @@ async fn serve(app: App, args: &ServeArgs) -> ExitCode {
             let _: Result<_, _> = refresher.run().await;
         }
     };
+    let live = live_team(simulator, args.live_rate);
+    let router =
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app.api().router(Function::All));
     tokio::select! {
-        () = lemdash_shared::local::serve(listener, std::sync::Arc::new(app.api().clone())) => {}
+        served = axum::serve(listener, router) => if let Err(e) = served {
+            return fail(format!("serving stopped: {e}"));
+        },
         () = schedule => {}
+        () = live => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
     }
     ExitCode::SUCCESS
+}
+
+/// The demo team at work: one simulated event every `60 / rate` seconds, forever (never, for a
+/// real key or a rate of 0).
+async fn live_team(simulator: Option<std::sync::Arc<Sim>>, rate: u32) {
+    let Some(sim) = simulator.filter(|_| rate > 0) else { return std::future::pending().await };
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(60.0 / f64::from(rate)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        sim.burst(1);
+    }
 }
 
 /// One refresh, with a progress bar on standard error while it runs (hidden when standard
@@ -258,10 +303,41 @@ mod tests {
             ("--refresh-every", "LEMDASH_REFRESH_EVERY", "300"),
             ("--profile", "LEMDASH_DEMO_PROFILE", "M"),
             ("--seed", "LEMDASH_DEMO_SEED", "1"),
+            ("--live-rate", "LEMDASH_DEMO_LIVE_RATE", "20"),
         ] {
             assert!(help.contains(option), "{help}");
             assert!(help.contains(&format!("[env: {variable}=")), "{variable}: {help}");
             assert!(help.contains(&format!("[default: {default}]")), "{default}: {help}");
+        }
+    }
+
+    #[test]
+    fn both_helps_say_how_to_leave_demo_mode() {
+        let top = Cli::command().render_long_help().to_string();
+        let mut serve = Cli::command().find_subcommand("serve").unwrap().clone();
+        let serve = serve.render_long_help().to_string();
+        for help in [&top, &serve] {
+            assert!(help.contains("Environment"), "{help}");
+            assert!(help.contains("demo mode"), "{help}");
+            for variable in [
+                "LEMLIST_API_KEY ",
+                "LEMLIST_API_KEY_SECRET",
+                "SNAPSHOT_TABLE",
+                "LIMITER_TABLE",
+                "ALLOWED_ORIGINS",
+            ] {
+                assert!(help.contains(variable), "{variable}: {help}");
+            }
+        }
+        // Every variable it names is one lemdash reads.
+        for line in ENVIRONMENT.lines().skip(3) {
+            if let Some(name) = line
+                .split_whitespace()
+                .next()
+                .filter(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            {
+                assert!(lemdash_shared::config::ENV_VARS.contains(&name), "{name}");
+            }
         }
     }
 

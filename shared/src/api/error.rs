@@ -17,9 +17,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("Not Found")]
     NotFound,
-    /// The methods the path allows, for the `Allow` header.
+    /// The path exists with other methods (the router adds the `Allow` header).
     #[error("Method Not Allowed")]
-    MethodNotAllowed(String),
+    MethodNotAllowed,
     /// Auth is required and API Gateway's authorizer established no identity.
     #[error("Unauthorized")]
     Unauthorized,
@@ -73,7 +73,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Refused(e) => {
                 e.status().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -91,7 +91,7 @@ impl ApiError {
     pub fn detail(&self) -> String {
         match self {
             Self::BadRequest(m) => m.clone(),
-            Self::NotFound | Self::MethodNotAllowed(_) | Self::Unauthorized | Self::NotReady { .. } => {
+            Self::NotFound | Self::MethodNotAllowed | Self::Unauthorized | Self::NotReady { .. } => {
                 self.to_string()
             }
             Self::Refused(LemlistError::Status { body, .. }) if !body.is_empty() => {
@@ -117,6 +117,36 @@ impl ApiError {
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => None,
         }
+    }
+}
+
+/// What a failed request's body says, carried from the handler to the front door, which adds
+/// the request's id (the `{"detail", "request_id"}` body).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub detail: String,
+}
+
+/// The status, its headers and the [`Failure`]; logged with the full story, inside the
+/// request's span.
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, status = status.as_u16(), "request failed");
+        } else {
+            tracing::info!(error = %self, status = status.as_u16(), "request refused");
+        }
+        let mut r = status.into_response();
+        if let Self::Unauthorized = self {
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after() {
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        r.extensions_mut().insert(Failure { detail: self.detail() });
+        r
     }
 }
 

@@ -1,10 +1,16 @@
 //! Responses: JSON bodies, stored dashboards with their validators, errors, and CORS.
 
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode};
-use serde_json::json;
+use std::time::Duration;
 
-use super::error::ApiError;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::fresh::Answered;
 use crate::snapshot::Served;
 
 /// Header set on a dashboard whose rows could not all be fetched completely.
@@ -35,40 +41,18 @@ pub const UNATTRIBUTED_HEADER: &str = "x-lemdash-unattributed";
 /// What a browser may send (the deployment's CORS configuration allows the same).
 pub const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "if-none-match"];
 
-pub fn json(status: StatusCode, body: String) -> Response<String> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
+pub fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// `{"success": true, "message": …}`: an action that lemlist carried out.
-pub fn done(message: &str) -> Response<String> {
+pub fn done(message: &str) -> Response {
     json(StatusCode::OK, json!({ "success": true, "message": message }).to_string())
 }
 
-/// The contract's `{"detail": …}`, with the request's id, logged with its full story.
-pub fn error(e: &ApiError, request_id: &str) -> Response<String> {
-    let status = e.status();
-    if status.is_server_error() {
-        tracing::error!(error = %e, status = status.as_u16(), "request failed");
-    } else {
-        tracing::info!(error = %e, status = status.as_u16(), "request refused");
-    }
-    let mut r = json(status, json!({ "detail": e.detail(), "request_id": request_id }).to_string());
-    let h = r.headers_mut();
-    if let ApiError::MethodNotAllowed(allow) = e
-        && let Ok(allow) = HeaderValue::from_str(allow)
-    {
-        h.insert(header::ALLOW, allow);
-    }
-    if let ApiError::Unauthorized = e {
-        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    if let Some(seconds) = e.retry_after() {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    r
+/// A list as a JSON array: `[]` when there is none.
+pub fn list<T: serde::Serialize>(items: Option<&Vec<T>>) -> String {
+    serde_json::to_string(items.map_or(&[][..], |v| v.as_slice())).expect("history and alerts serialize")
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`).
@@ -80,16 +64,24 @@ pub fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == etag))
 }
 
-/// A stored dashboard as the response: the contract's array, or 304 when the caller has it.
-pub fn snapshot(served: Served, headers: &HeaderMap) -> Response<String> {
+/// A dashboard request's answer: the stored dashboard, and how a forced refresh went.
+pub fn dashboard(answered: Answered, headers: &HeaderMap, now: DateTime<Utc>) -> Response {
+    let mut r = snapshot(answered.served, headers, now);
+    if let Some(how) = answered.forced {
+        r.headers_mut().insert(REFRESH_HEADER, HeaderValue::from_static(how.as_str()));
+    }
+    r
+}
+
+/// A stored dashboard as the response: the contract's array, or 304 when the caller has it;
+/// its age as of `now`.
+pub fn snapshot(served: Served, headers: &HeaderMap, now: DateTime<Utc>) -> Response {
     let mut r = if matches_etag(headers, &served.etag) {
-        let mut r = Response::new(String::new());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
+        StatusCode::NOT_MODIFIED.into_response()
     } else {
         json(StatusCode::OK, served.body)
     };
-    let age = (chrono::Utc::now() - served.computed_at).num_seconds().max(0);
+    let age = (now - served.computed_at).num_seconds().max(0);
     let last_modified = served.computed_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let h = r.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&served.etag) {
@@ -113,50 +105,29 @@ pub fn snapshot(served: Served, headers: &HeaderMap) -> Response<String> {
     r
 }
 
-/// The answer to a CORS preflight of a path that accepts `methods`.
-pub fn preflight(methods: &str) -> Response<String> {
-    let mut r = Response::new(String::new());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    let h = r.headers_mut();
-    if let Ok(methods) = HeaderValue::from_str(methods) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
-    }
-    if let Ok(allowed) = HeaderValue::from_str(&ALLOWED_HEADERS.join(", ")) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
-    }
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-    r
+/// CORS for `allowed_origins` (exact origins, or `*` for any) on every answer, whatever its
+/// status, and the preflights: the headers a browser may send and read are the deployment's.
+pub fn cors(allowed_origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> =
+        allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allow_origin = if allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins)
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(600))
+        // Set by [`vary_origin`] instead, as `Origin`, on every answer preflights included.
+        .vary(Vec::<HeaderName>::new())
 }
 
-/// Which origins may call the API from a browser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    /// Exact origins, or `*` for any.
-    allowed_origins: Vec<String>,
-    /// [`EXPOSED_HEADERS`] as one header value, made once.
-    exposed: HeaderValue,
-}
-
-impl Cors {
-    pub fn new(allowed_origins: Vec<String>) -> Self {
-        let exposed = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")).expect("header names are ASCII");
-        Self { allowed_origins, exposed }
-    }
-
-    fn allows(&self, origin: &str) -> bool {
-        self.allowed_origins.iter().any(|o| o == "*" || o == origin)
-    }
-
-    /// Adds the CORS headers of a response to a request from `origin`, whatever its status.
-    pub fn apply(&self, headers: &mut HeaderMap, origin: Option<&str>) {
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = origin.filter(|o| self.allows(o))
-            && let Ok(value) = HeaderValue::from_str(origin)
-        {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed.clone());
-        }
-    }
+/// `Vary: Origin` on every answer: caches keep each origin's answer apart.
+pub fn vary_origin() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::VARY, HeaderValue::from_static("Origin"))
 }
 
 #[cfg(test)]
@@ -174,26 +145,8 @@ mod tests {
     }
 
     #[test]
-    fn errors_carry_the_request_id_and_their_headers() {
-        let r = error(&ApiError::MethodNotAllowed("GET, OPTIONS".into()), "req-1");
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(r.headers()[header::ALLOW], "GET, OPTIONS");
-        let body: serde_json::Value = serde_json::from_str(r.body()).unwrap();
-        assert_eq!(body, json!({"detail": "Method Not Allowed", "request_id": "req-1"}));
-        let r = error(&ApiError::NotReady { retry_after: 7 }, "req-2");
-        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
-    }
-
-    #[test]
-    fn cors_headers_only_for_allowed_origins_and_vary_always() {
-        let cors = Cors::new(vec!["https://app.example".into()]);
-        let mut h = HeaderMap::new();
-        cors.apply(&mut h, Some("https://app.example"));
-        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
-        assert!(h[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().contains("x-request-id"));
-        let mut h = HeaderMap::new();
-        cors.apply(&mut h, Some("https://evil.example"));
-        assert!(h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
-        assert_eq!(h[header::VARY], "Origin");
+    fn lists_are_arrays_even_when_there_is_none() {
+        assert_eq!(list::<u8>(None), "[]");
+        assert_eq!(list(Some(&vec![1, 2])), "[1,2]");
     }
 }

@@ -1,19 +1,17 @@
-//! The one route table. The router, the `OPTIONS`/405 answers, the deployment template's test
-//! and the `cargo lambda watch` router check all read [`ROUTES`].
+//! The one route table: each route's method, path, the function API Gateway sends it to, and
+//! its handler. The router ([`super::router`]), the deployment template's test and the
+//! `cargo lambda watch` router check all read [`ROUTES`]; nothing else lists the routes.
 
-use http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::error::ApiError;
-use crate::ids::{CampaignId, MailboxId};
+use super::{Api, handlers};
 
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
-    /// `GET /api/campaigns/dashboard`, `POST /api/campaigns/{id}/set-inactive`, `GET /api/sync`,
-    /// `GET /api/campaigns/{id}/history`.
+    /// The campaigns dashboard and action, the sync state, campaign history.
     Campaigns,
-    /// `GET /api/mailboxes`, `POST /api/mailboxes/{id}/start-lemwarm|stop-lemwarm`,
-    /// `GET /api/mailboxes/{id}/history`, `GET /api/alerts`.
+    /// The mailboxes dashboard and lemwarm actions, mailbox history, alerts.
     Mailboxes,
     /// Both, for the local runner.
     All,
@@ -29,36 +27,25 @@ impl Function {
         }
     }
 
-    fn serves(self, spec: &RouteSpec) -> bool {
-        self == Self::All || self == spec.function || spec.kind == Kind::Health
+    /// Whether this function answers `spec` (`/health` is answered by every function).
+    pub fn serves(self, spec: &RouteSpec) -> bool {
+        self == Self::All || self == spec.function || spec.path == HEALTH
     }
 }
 
-/// What a route does, before its path parameters are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Health,
-    CampaignsDashboard,
-    SetInactive,
-    MailboxesDashboard,
-    StartLemwarm,
-    StopLemwarm,
-    Sync,
-    CampaignHistory,
-    MailboxHistory,
-    Alerts,
-}
+const HEALTH: &str = "/health";
 
-/// One route as API Gateway declares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One route as API Gateway declares it, and what answers it.
+#[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
     pub method: &'static str,
-    /// The path template, `{name}` standing for one segment.
+    /// The path template, `{name}` standing for one segment (axum's syntax and API Gateway's).
     pub path: &'static str,
     /// The function API Gateway sends it to (`/health` is answered by every function; the
     /// deployment sends it to the campaigns function).
     pub function: Function,
-    pub kind: Kind,
+    /// The handler, for the method's filter.
+    handler: fn(MethodFilter) -> MethodRouter<Api>,
 }
 
 impl RouteSpec {
@@ -67,180 +54,100 @@ impl RouteSpec {
         format!("{} {}", self.method, self.path)
     }
 
-    /// The path parameter when `path` matches this route's template.
-    fn matches<'p>(&self, path: &'p str) -> Option<Option<&'p str>> {
-        let mut template = self.path.split('/');
-        let mut given = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path).split('/');
-        let mut parameter = None;
-        loop {
-            match (template.next(), given.next()) {
-                (None, None) => return Some(parameter),
-                (Some(t), Some(g)) if t.starts_with('{') && !g.is_empty() => parameter = Some(g),
-                (Some(t), Some(g)) if t == g => {}
-                _ => return None,
-            }
-        }
+    /// The method router of this route (GET routes answer HEAD too, without a body).
+    pub fn method_router(&self) -> MethodRouter<Api> {
+        let filter = match self.method {
+            "POST" => MethodFilter::POST,
+            _ => MethodFilter::GET,
+        };
+        (self.handler)(filter)
     }
 }
 
 pub const ROUTES: [RouteSpec; 10] = [
-    RouteSpec { method: "GET", path: "/health", function: Function::Campaigns, kind: Kind::Health },
+    RouteSpec {
+        method: "GET",
+        path: HEALTH,
+        function: Function::Campaigns,
+        handler: |m| on(m, handlers::health),
+    },
     RouteSpec {
         method: "GET",
         path: "/api/campaigns/dashboard",
         function: Function::Campaigns,
-        kind: Kind::CampaignsDashboard,
+        handler: |m| on(m, handlers::campaigns_dashboard),
     },
     RouteSpec {
         method: "POST",
         path: "/api/campaigns/{campaign_id}/set-inactive",
         function: Function::Campaigns,
-        kind: Kind::SetInactive,
+        handler: |m| on(m, handlers::set_inactive),
     },
     RouteSpec {
         method: "GET",
         path: "/api/mailboxes",
         function: Function::Mailboxes,
-        kind: Kind::MailboxesDashboard,
+        handler: |m| on(m, handlers::mailboxes_dashboard),
     },
     RouteSpec {
         method: "POST",
         path: "/api/mailboxes/{mailbox_id}/start-lemwarm",
         function: Function::Mailboxes,
-        kind: Kind::StartLemwarm,
+        handler: |m| on(m, handlers::start_lemwarm),
     },
     RouteSpec {
         method: "POST",
         path: "/api/mailboxes/{mailbox_id}/stop-lemwarm",
         function: Function::Mailboxes,
-        kind: Kind::StopLemwarm,
+        handler: |m| on(m, handlers::stop_lemwarm),
     },
-    RouteSpec { method: "GET", path: "/api/sync", function: Function::Campaigns, kind: Kind::Sync },
+    RouteSpec {
+        method: "GET",
+        path: "/api/sync",
+        function: Function::Campaigns,
+        handler: |m| on(m, handlers::sync),
+    },
     RouteSpec {
         method: "GET",
         path: "/api/campaigns/{campaign_id}/history",
         function: Function::Campaigns,
-        kind: Kind::CampaignHistory,
+        handler: |m| on(m, handlers::campaign_history),
     },
     RouteSpec {
         method: "GET",
         path: "/api/mailboxes/{mailbox_id}/history",
         function: Function::Mailboxes,
-        kind: Kind::MailboxHistory,
+        handler: |m| on(m, handlers::mailbox_history),
     },
-    RouteSpec { method: "GET", path: "/api/alerts", function: Function::Mailboxes, kind: Kind::Alerts },
+    RouteSpec {
+        method: "GET",
+        path: "/api/alerts",
+        function: Function::Mailboxes,
+        handler: |m| on(m, handlers::alerts),
+    },
 ];
-
-/// A request that names a route, with its parameters parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Health,
-    CampaignsDashboard,
-    SetInactive(CampaignId),
-    MailboxesDashboard,
-    StartLemwarm(MailboxId),
-    StopLemwarm(MailboxId),
-    /// The key's sync state.
-    Sync,
-    /// A running campaign's daily points.
-    CampaignHistory(CampaignId),
-    /// A mailbox's daily points.
-    MailboxHistory(MailboxId),
-    /// Alerts of the last 30 days, newest first.
-    Alerts,
-}
-
-/// The route `method` and `path` name in `function`: 404 when no route of the function has the
-/// path, 405 (with the methods it allows) when none has the method, 400 for a malformed id.
-pub fn resolve(
-    function: Function,
-    method: &Method,
-    path: &str,
-) -> Result<(&'static RouteSpec, Route), ApiError> {
-    let mut allowed = false;
-    for spec in ROUTES.iter().filter(|s| function.serves(s)) {
-        let Some(parameter) = spec.matches(path) else { continue };
-        if method.as_str() != spec.method {
-            allowed = true;
-            continue;
-        }
-        let id = parameter.unwrap_or_default();
-        let route = match spec.kind {
-            Kind::Health => Route::Health,
-            Kind::CampaignsDashboard => Route::CampaignsDashboard,
-            Kind::SetInactive => Route::SetInactive(id.parse()?),
-            Kind::MailboxesDashboard => Route::MailboxesDashboard,
-            Kind::StartLemwarm => Route::StartLemwarm(id.parse()?),
-            Kind::StopLemwarm => Route::StopLemwarm(id.parse()?),
-            Kind::Sync => Route::Sync,
-            Kind::CampaignHistory => Route::CampaignHistory(id.parse()?),
-            Kind::MailboxHistory => Route::MailboxHistory(id.parse()?),
-            Kind::Alerts => Route::Alerts,
-        };
-        return Ok((spec, route));
-    }
-    match allowed_methods(function, path) {
-        Some(allow) if allowed => Err(ApiError::MethodNotAllowed(allow)),
-        _ => Err(ApiError::NotFound),
-    }
-}
-
-/// The methods `path` accepts in `function` (`GET, OPTIONS`), or `None` when no route of the
-/// function has it.
-pub fn allowed_methods(function: Function, path: &str) -> Option<String> {
-    let methods: Vec<&str> =
-        ROUTES.iter().filter(|s| function.serves(s) && s.matches(path).is_some()).map(|s| s.method).collect();
-    (!methods.is_empty()).then(|| format!("{}, OPTIONS", methods.join(", ")))
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CAM: &str = "cam_4HrZbi8xsez4QlrnL";
-    const USM: &str = "usm_4HrZbi8xsez4QlrnL";
+    #[test]
+    fn every_path_is_declared_once_with_a_method_api_gateway_knows() {
+        let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ROUTES.len(), "one method per path: a second would need merging");
+        assert!(ROUTES.iter().all(|r| matches!(r.method, "GET" | "POST")));
+    }
 
     #[test]
     fn each_function_serves_its_own_routes_and_health() {
         for spec in &ROUTES {
-            let path = spec.path.replace("{campaign_id}", CAM).replace("{mailbox_id}", USM);
-            let method: Method = spec.method.parse().unwrap();
-            let (found, _) = resolve(spec.function, &method, &path).unwrap();
-            assert_eq!(found, spec);
-            assert!(resolve(Function::All, &method, &path).is_ok(), "{}", spec.key());
+            assert!(Function::All.serves(spec));
+            assert!(spec.function.serves(spec));
             let other =
                 if spec.function == Function::Campaigns { Function::Mailboxes } else { Function::Campaigns };
-            assert_eq!(resolve(other, &method, &path).is_ok(), spec.kind == Kind::Health, "{}", spec.key());
-            assert_eq!(allowed_methods(spec.function, &path).unwrap(), format!("{}, OPTIONS", spec.method));
+            assert_eq!(other.serves(spec), spec.path == HEALTH, "{}", spec.key());
         }
-    }
-
-    #[test]
-    fn parameters_are_parsed_into_typed_ids() {
-        let path = format!("/api/mailboxes/{USM}/stop-lemwarm/");
-        let (_, route) = resolve(Function::Mailboxes, &Method::POST, &path).unwrap();
-        assert_eq!(route, Route::StopLemwarm(USM.parse().unwrap()));
-        let bad =
-            resolve(Function::Mailboxes, &Method::POST, "/api/mailboxes/cam_4HrZbi8xsez4QlrnL/stop-lemwarm");
-        assert!(matches!(bad, Err(ApiError::BadRequest(m)) if m.starts_with("invalid mailbox id")));
-    }
-
-    #[test]
-    fn unknown_paths_are_404_and_known_paths_with_other_methods_405() {
-        assert!(matches!(resolve(Function::All, &Method::GET, "/api/nope"), Err(ApiError::NotFound)));
-        assert!(matches!(
-            resolve(Function::All, &Method::GET, "/api/campaigns//set-inactive"),
-            Err(ApiError::NotFound)
-        ));
-        assert!(matches!(resolve(Function::All, &Method::GET, "/"), Err(ApiError::NotFound)));
-        match resolve(Function::Campaigns, &Method::DELETE, "/api/campaigns/dashboard") {
-            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "GET, OPTIONS"),
-            other => panic!("{other:?}"),
-        }
-        let set_inactive = format!("/api/campaigns/{CAM}/set-inactive");
-        assert!(matches!(
-            resolve(Function::Campaigns, &Method::GET, &set_inactive),
-            Err(ApiError::MethodNotAllowed(_))
-        ));
     }
 }

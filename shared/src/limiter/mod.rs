@@ -345,21 +345,25 @@ mod tests {
         let mut waiting = Vec::new();
         let scheduled = Priority::of(Class::Scheduled);
         let interactive = Priority::of(Class::Interactive);
-        for (name, priority) in [
+        let last = Priority::of(Class::Background);
+        for (n, (name, priority)) in [
             ("bg", Priority::of(Class::Background)),
             ("s1", scheduled),
             ("s2", scheduled),
             ("s-follow", scheduled.follow_up()),
             ("i1", interactive),
             ("i2", interactive),
-        ] {
-            let (line, order) = (line.clone(), order.clone());
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (line2, order) = (line.clone(), order.clone());
             waiting.push(tokio::spawn(async move {
-                let _turn = line.enter(priority).await;
+                let _turn = line2.enter(priority).await;
                 order.lock().unwrap().push(name);
             }));
-            // Let each one take its place before the next arrives.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Each one takes its place before the next arrives: behind the holder, n + 1 now.
+            crate::testing::eventually(name, || line.ahead(last) == n + 2).await;
         }
         assert_eq!(line.ahead(interactive), 3, "the holder and the two interactive callers");
         assert_eq!(line.ahead(Priority::of(Class::Background)), 7);
@@ -377,17 +381,23 @@ mod tests {
         let scheduled = Priority::of(Class::Scheduled);
         let parked = line.enter(scheduled).await.park();
         let mut waiting = Vec::new();
-        for (name, priority) in [
-            ("s2", scheduled),
-            ("i1", Priority::of(Class::Interactive)),
-            ("bg", Priority::of(Class::Background)),
+        let last = Priority::of(Class::Background);
+        for (name, priority, settled) in [
+            // In line behind the parked caller; served at once; in line behind both.
+            ("s2", scheduled, 2),
+            ("i1", Priority::of(Class::Interactive), 2),
+            ("bg", Priority::of(Class::Background), 3),
         ] {
-            let (line, order) = (line.clone(), order.clone());
+            let (line2, order2) = (line.clone(), order.clone());
             waiting.push(tokio::spawn(async move {
-                let _turn = line.enter(priority).await;
-                order.lock().unwrap().push(name);
+                let _turn = line2.enter(priority).await;
+                order2.lock().unwrap().push(name);
             }));
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let served = name == "i1";
+            crate::testing::eventually(name, || {
+                line.ahead(last) == settled && (!served || order.lock().unwrap().contains(&name))
+            })
+            .await;
         }
         assert_eq!(*order.lock().unwrap(), ["i1"], "only the higher class went while it was parked");
         assert_eq!(line.ahead(scheduled), 2, "the parked caller and s2");

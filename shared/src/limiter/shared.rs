@@ -353,7 +353,7 @@ mod tests {
     use crate::limiter::lanes::Reservation;
     use crate::limiter::store::MemoryStore;
     use crate::secret::ApiKey;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::AtomicI64;
 
     /// One store seen by several limiters (processes).
     #[derive(Debug)]
@@ -409,7 +409,8 @@ mod tests {
             let l = l.clone();
             queued.push(tokio::spawn(async move { l.acquire(None, Priority::default()).await }));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        crate::testing::eventually("the twenty are in line", || l.line.ahead(Priority::default()) >= 20)
+            .await;
         let asked = Instant::now();
         let err =
             l.acquire(Some(Instant::now() + Duration::from_secs(3)), Priority::default()).await.unwrap_err();
@@ -446,27 +447,42 @@ mod tests {
         assert_eq!(store.state(ApiKey::new("k").fingerprint().as_str()).pauses, 1);
     }
 
-    /// The system clock, which jumps 200 ms ahead from its `jump_at`-th read on: a process
-    /// descheduled while it slept towards its slot.
-    #[derive(Debug)]
-    struct Jumpy {
-        reads: AtomicUsize,
-        jump_at: usize,
+    /// The system clock moved by an offset the test sets.
+    #[derive(Debug, Default)]
+    struct Moved(AtomicI64);
+
+    impl Clock for Moved {
+        fn now_ms(&self) -> i64 {
+            SystemClock::default().now_ms() + self.0.load(Ordering::SeqCst)
+        }
     }
 
-    impl Clock for Jumpy {
-        fn now_ms(&self) -> i64 {
-            let read = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
-            SystemClock::default().now_ms() + if read >= self.jump_at { 200 } else { 0 }
+    /// A store after whose first reservation the process loses 200 ms, as one descheduled
+    /// between writing its slot and waking up for it: the clock jumps while the write returns.
+    #[derive(Debug)]
+    struct Descheduled {
+        store: MemoryStore,
+        clock: Arc<Moved>,
+    }
+
+    #[async_trait::async_trait]
+    impl LaneStore for Descheduled {
+        async fn reserve(&self, key: &str, r: Reservation) -> Result<Reserve, StoreError> {
+            let answer = self.store.reserve(key, r).await;
+            // Once only: the slot it reserves next is planned on the late clock.
+            let _ = self.clock.0.compare_exchange(0, 200, Ordering::SeqCst, Ordering::SeqCst);
+            answer
+        }
+        async fn pause(&self, key: &str, resume_ms: i64) -> Result<bool, StoreError> {
+            self.store.pause(key, resume_ms).await
         }
     }
 
     #[tokio::test]
     async fn a_slot_woken_up_too_late_is_given_up_and_another_reserved() {
-        // Reads: 1 plans the slot, 2 sets the sleep, 3 checks the wake-up: 200 ms late.
-        let clock = Arc::new(Jumpy { reads: AtomicUsize::new(0), jump_at: 3 });
+        let clock = Arc::new(Moved::default());
         let l = SharedLimiter::new(
-            MemoryStore::default(),
+            Descheduled { store: MemoryStore::default(), clock: clock.clone() },
             ApiKey::new("k").fingerprint(),
             clock,
             SharedSettings::default(),
@@ -495,7 +511,7 @@ mod tests {
             let l = l.clone();
             tokio::spawn(async move { l.acquire(None, Priority::default()).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        crate::testing::eventually("the caller has reserved its slot", || l.metrics().writes == 21).await;
         // lemlist says the window is spent while that caller waits for its slot.
         l.pause_until(SystemTime::now() + Duration::from_secs(4)).await;
         let paused_at = Instant::now();

@@ -221,8 +221,14 @@ pub fn lemlist_id(rng: &mut impl Rng, prefix: &str) -> String {
     format!("{prefix}{body}")
 }
 
-/// Generates the team of `profile` for `seed`.
+/// Generates the team of `profile` for `seed`, its history ending at the fixed [`epoch`].
 pub fn generate(profile: Profile, seed: u64) -> Team {
+    generate_until(profile, seed, epoch())
+}
+
+/// The same team with its history ending at `end` instead: the demo's ends when it starts.
+/// Everything but the dates is the same for the same profile and seed.
+pub fn generate_until(profile: Profile, seed: u64, end: DateTime<Utc>) -> Team {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x1e3d_a5b0);
     let (n_users, n_campaigns, n_running) = profile.size();
     let domain = format!("team{}.example", seed % 1000);
@@ -286,7 +292,7 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
     // The realistic profile spreads its campaigns over 120 days; the others start theirs 45
     // days before the end, so that most of their activity falls in the last 30 days (the
     // mailboxes' performance windows).
-    let start = epoch() - Duration::days(if profile == Profile::Real { 120 } else { 45 });
+    let start = end - Duration::days(if profile == Profile::Real { 120 } else { 45 });
     let mut campaigns = Vec::with_capacity(n_campaigns);
     for c in 0..n_campaigns {
         // Running campaigns are spread through the list, not bunched at one end.
@@ -328,7 +334,7 @@ pub fn generate(profile: Profile, seed: u64) -> Team {
         });
     }
 
-    let activities = generate_activities(&mut rng, &campaigns, profile.volume().1);
+    let activities = generate_activities(&mut rng, &campaigns, profile.volume().1, end);
     Team { id: lemlist_id(&mut rng, "tea_"), name: format!("Team {seed}"), users, campaigns, activities }
 }
 
@@ -399,8 +405,12 @@ fn lead_state(rng: &mut StdRng, kind: usize, running: bool) -> (&'static str, Op
     }
 }
 
-fn generate_activities(rng: &mut StdRng, campaigns: &[Campaign], max_steps: u32) -> Vec<Activity> {
-    let end = epoch();
+fn generate_activities(
+    rng: &mut StdRng,
+    campaigns: &[Campaign],
+    max_steps: u32,
+    end: DateTime<Utc>,
+) -> Vec<Activity> {
     let mut out = Vec::new();
     for campaign in campaigns {
         if campaign.status == "draft" || campaign.senders.is_empty() {

@@ -16,4 +16,7 @@ pub mod server;
 
 pub use data::Profile;
 pub use limit::LimitMode;
-pub use server::{FaultKind, Faults, Latency, LeadShape, ListShape, ResetFormat, Settings, Sim, SimConfig};
+pub use server::{
+    CLOCK_AFTER_HISTORY, FaultKind, Faults, Latency, LeadShape, ListShape, ResetFormat, Settings, Sim,
+    SimClock, SimConfig,
+};

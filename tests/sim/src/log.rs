@@ -9,6 +9,9 @@ use crate::limit::max_in_any_window;
 pub struct Entry {
     /// Arrival, as an offset from the simulator's start.
     pub at: Duration,
+    /// When the answer left (after the simulated latency), on the same clock: what the caller
+    /// can know from it, it knows from then on.
+    pub answered: Duration,
     /// Which configured key (index), or `None` for a request with a wrong or missing key.
     pub key: Option<usize>,
     /// Requests the simulator made up to play another tool sharing the key.

@@ -167,11 +167,55 @@ pub struct SimConfig {
     /// Valid API keys; each has its own rate-limit window. All see the same team.
     pub keys: Vec<String>,
     pub settings: Settings,
+    /// When the generated history ends.
+    pub history_end: DateTime<Utc>,
+    /// Where the simulated clock starts (it runs on from there); `None`: the wall clock.
+    pub clock_start: Option<DateTime<Utc>>,
 }
 
+/// How long after the generated history the tests' simulated clock starts: the history's last
+/// 30 days are inside every performance window.
+pub const CLOCK_AFTER_HISTORY: chrono::Duration = chrono::Duration::hours(2);
+
 impl SimConfig {
+    /// A team whose history ends at the fixed [`data::epoch`], on a clock that starts
+    /// [`CLOCK_AFTER_HISTORY`] later: what tests and benchmarks use, the same whatever the date.
     pub fn new(profile: Profile, seed: u64) -> Self {
-        Self { profile, seed, keys: vec![format!("sim-key-{seed}")], settings: Settings::default() }
+        Self {
+            profile,
+            seed,
+            keys: vec![format!("sim-key-{seed}")],
+            settings: Settings::default(),
+            history_end: data::epoch(),
+            clock_start: Some(data::epoch() + CLOCK_AFTER_HISTORY),
+        }
+    }
+
+    /// A team whose history ends now, on the wall clock: the demo's, which keeps working from
+    /// there.
+    pub fn live(profile: Profile, seed: u64) -> Self {
+        Self { history_end: Utc::now(), clock_start: None, ..Self::new(profile, seed) }
+    }
+}
+
+/// The simulated clock: real time moved by an offset that [`SimClock::set`] changes. Every
+/// handle of one simulator reads the same clock, so a test that moves it moves lemdash's too
+/// (lemdash reads it through its own `Clock` trait, in the tests' support crate).
+#[derive(Debug, Clone, Default)]
+pub struct SimClock(Arc<Mutex<chrono::Duration>>);
+
+impl SimClock {
+    fn starting_at(start: Option<DateTime<Utc>>) -> Self {
+        Self(Arc::new(Mutex::new(start.map_or_else(chrono::Duration::zero, |at| at - Utc::now()))))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *lock(&self.0)
+    }
+
+    /// Sets the clock to `at`; it runs on from there.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *lock(&self.0) = at - Utc::now();
     }
 }
 
@@ -184,9 +228,9 @@ struct State {
     live: Mutex<StdRng>,
     windows: Mutex<Vec<KeyWindow>>,
     log: Mutex<Vec<Entry>>,
-    /// How far the simulated clock is ahead of (or behind) the real one: live events are
-    /// timestamped with it. Rate limits always run on real time.
-    offset: Mutex<chrono::Duration>,
+    /// The simulated clock: live events are timestamped with it. Rate limits always run on
+    /// real time.
+    clock: SimClock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,12 +238,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    fn record(&self, entry: Entry) {
+    fn record(&self, mut entry: Entry) {
+        entry.answered = self.started.elapsed();
         lock(&self.log).push(entry);
     }
 
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *lock(&self.offset)
+        self.clock.now()
     }
 }
 
@@ -235,10 +280,10 @@ impl Sim {
             windows: Mutex::new(config.keys.iter().map(|_| KeyWindow::default()).collect()),
             keys: config.keys,
             settings: Mutex::new(config.settings),
-            team: Mutex::new(data::generate(config.profile, config.seed)),
+            team: Mutex::new(data::generate_until(config.profile, config.seed, config.history_end)),
             live: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x11fe)),
             log: Mutex::new(Vec::new()),
-            offset: Mutex::new(chrono::Duration::zero()),
+            clock: SimClock::starting_at(config.clock_start),
         });
         let server = tokio::spawn(accept_loop(listener, state.clone()));
         Self { state, addr, server, foreign: Mutex::new(None) }
@@ -252,6 +297,11 @@ impl Sim {
     /// The first configured API key.
     pub fn key(&self) -> &str {
         &self.state.keys[0]
+    }
+
+    /// Time since the simulator started: the base of its log's arrival times.
+    pub fn elapsed(&self) -> Duration {
+        self.state.started.elapsed()
     }
 
     pub fn log(&self) -> RequestLog {
@@ -273,15 +323,15 @@ impl Sim {
         self.burst_at(n, self.now(), 0.25)
     }
 
-    /// The simulated clock: real time moved by [`Sim::set_clock`].
+    /// The simulated clock's time.
     pub fn now(&self) -> DateTime<Utc> {
         self.state.now()
     }
 
-    /// Sets the simulated clock to `at` (it runs on from there): the tests of daily history move
-    /// it a day at a time instead of sleeping.
-    pub fn set_clock(&self, at: DateTime<Utc>) {
-        *lock(&self.state.offset) = at - Utc::now();
+    /// The simulated clock: the tests of daily history move it a day at a time instead of
+    /// sleeping, and lemdash under test reads the same one.
+    pub fn clock(&self) -> SimClock {
+        self.state.clock.clone()
     }
 
     /// Records `n` activities of `kind` now in `campaign`, from its sender `sender`
@@ -321,6 +371,7 @@ impl Sim {
                 let decision = lock(&state.windows)[key].hit(mode, at);
                 state.record(Entry {
                     at,
+                    answered: at,
                     key: Some(key),
                     foreign: true,
                     method: "GET".into(),
@@ -441,6 +492,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     let endpoint = endpoint_label(&method, &segs);
     let mut entry = Entry {
         at,
+        answered: at,
         key,
         foreign: false,
         method: method.to_string(),

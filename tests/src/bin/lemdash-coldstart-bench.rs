@@ -147,7 +147,7 @@ async fn main() {
     let dynamo = DynamoLocal::start().expect("DynamoDB Local starts (needs Java and npm)");
     create_limiter_table(&dynamo.endpoint, "coldstart-limiter").await.unwrap();
     let store = Arc::new(snapshot_store(&dynamo.endpoint, "coldstart-snapshots").await.unwrap());
-    let mut config = SimConfig::new(Profile::M, 1);
+    let mut config = SimConfig::live(Profile::M, 1);
     config.settings =
         Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
     let sim = Sim::start(config).await.unwrap();

@@ -47,9 +47,9 @@ async fn main() {
     config.settings = Settings { limit: LimitMode::Off, ..Settings::default() };
     let sim = Sim::start(config).await.expect("the simulator starts");
     let client = lemdash_tests::load::client(&sim.base_url(), sim.key(), Arc::new(Unlimited));
-    let clock = MovedClock::new();
+    let clock = MovedClock::of(&sim);
     let start = epoch() + chrono::Duration::days(after) + chrono::Duration::hours(2);
-    clock.set(&sim, start);
+    clock.set(start);
     // No re-sync from scratch inside the simulated month: each day is a steady-state refresh.
     let sync = SyncConfig { full_resync_every: Duration::from_secs(90 * 86_400), ..SyncConfig::default() };
     let r = Refresher::new(
@@ -82,7 +82,7 @@ async fn main() {
 
     let (mut calls, mut extra) = (Vec::new(), Vec::new());
     for day in 1..=days {
-        clock.set(&sim, start + chrono::Duration::days(day));
+        clock.set(start + chrono::Duration::days(day));
         sim.burst(events);
         sim.clear_log();
         let f = run(&r).await;

@@ -14,7 +14,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::Request;
 use lemdash_shared::api::{Api, Function};
 use lemdash_shared::app::App;
@@ -26,6 +25,7 @@ use lemdash_shared::secret::ApiKey;
 use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
 use lemdash_tests::load::{self, lower_bound, window_floor};
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
+use tower::ServiceExt;
 
 const LIMITER: &str = "lemdash-bench-limiter";
 const SNAPSHOTS: &str = "lemdash-bench-snapshots";
@@ -53,16 +53,17 @@ async fn api_for(profile: Profile, endpoint: &str) -> (Sim, Api) {
     let client = load::client(&sim.base_url(), sim.key(), Arc::new(limiter));
     let store = snapshot_store(endpoint, SNAPSHOTS).await.expect("the snapshot table is created");
     let config = lemdash_tests::app::config(Duration::from_secs(25));
-    let api = App::from_parts(&config, client, Arc::new(store), key).api().clone();
+    let clock = lemdash_tests::clock::MovedClock::of(&sim);
+    let api = App::from_parts(&config, client, Arc::new(store), key, clock).api().clone();
     (sim, api)
 }
 
-fn get(path: &str, etag: Option<&str>) -> Request<Bytes> {
+fn get(path: &str, etag: Option<&str>) -> Request<axum::body::Body> {
     let mut b = Request::get(path);
     if let Some(etag) = etag {
         b = b.header("if-none-match", etag);
     }
-    b.body(Bytes::new()).expect("a valid request")
+    b.body(axum::body::Body::empty()).expect("a valid request")
 }
 
 fn row(label: &str, mut times: Vec<Duration>) {
@@ -117,22 +118,26 @@ async fn main() {
         [(Function::Campaigns, "/api/campaigns/dashboard"), (Function::Mailboxes, "/api/mailboxes")]
     {
         let (mut full, mut unchanged) = (Vec::new(), Vec::new());
+        let router = api.router(function);
         for _ in 0..gets {
             let started = Instant::now();
-            let r = api.handle(function, get(path, None)).await;
+            let r = router.clone().oneshot(get(path, None)).await.expect("the router answers");
             full.push(started.elapsed());
             assert_eq!(r.status(), 200);
             let etag = r.headers().get("etag").map(|e| e.to_str().expect("ASCII").to_owned());
             let started = Instant::now();
-            let r = api.handle(function, get(path, etag.as_deref())).await;
+            let r = router.clone().oneshot(get(path, etag.as_deref())).await.expect("the router answers");
             unchanged.push(started.elapsed());
             assert_eq!(r.status(), 304);
         }
-        row(&format!("handler, `{path}`, 200"), full);
-        row(&format!("handler, `{path}`, 304"), unchanged);
+        row(&format!("router, `{path}`, 200"), full);
+        row(&format!("router, `{path}`, 304"), unchanged);
     }
 
-    let (base, _server) = lemdash_shared::local::spawn(Arc::new(api)).await.expect("the local server starts");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(api.router(Function::All));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
     for path in ["/api/campaigns/dashboard", "/api/mailboxes"] {
         let mut times = Vec::new();

@@ -31,7 +31,8 @@ async fn main() {
         lemdash_shared::app::in_process_permits(share)
     };
     let client = load::client(&sim.base_url(), sim.key(), permits);
-    let app = app::with(&app::config(Duration::from_secs(25)), &client, Arc::new(MemorySnapshots::default()));
+    let app =
+        app::with(&app::config(Duration::from_secs(25)), &sim, &client, Arc::new(MemorySnapshots::default()));
     let started = Instant::now();
     let mut refreshes = 0;
     while started.elapsed() < Duration::from_secs(secs) {

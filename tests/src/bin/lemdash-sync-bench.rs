@@ -132,7 +132,8 @@ async fn main() {
             ApiKey::new("bench").fingerprint(),
             Duration::from_secs(60),
         )
-        .with_sync(SyncConfig::default());
+        .with_sync(SyncConfig::default())
+        .with_clock(lemdash_tests::clock::MovedClock::of(&sim));
         let team = sim.team();
         let running = team.campaigns.iter().filter(|c| c.status == "running").count();
         let users = team.users.len();
