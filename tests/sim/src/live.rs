@@ -400,7 +400,8 @@ mod tests {
         let mut team = generate(Profile::M, 3);
         let before = team.clone();
         let mut rng = StdRng::seed_from_u64(1);
-        let now = Utc::now();
+        // Two hours after the generated history, as the tests' clock starts.
+        let now = crate::data::epoch() + crate::server::CLOCK_AFTER_HISTORY;
         let applied = burst(&mut team, &mut rng, 300, now, 0.25);
         assert!(applied.values().sum::<usize>() > 250, "{applied:?}");
         for event in [Event::Sent, Event::Opened, Event::Replied, Event::NewLead, Event::LeadPaused] {
