@@ -128,7 +128,7 @@ impl Api {
     /// The router of `function`'s routes (every route for [`Function::All`]), built from the
     /// one route table: unknown paths are a 404, known paths with another method a 405 with
     /// `Allow`, both with the contract's body; CORS on every answer; in Lambda, the authorizer's
-    /// identity checked first.
+    /// identity checked before routing (preflights excepted).
     pub fn router(&self, function: Function) -> App {
         let mut router = Router::new();
         for spec in ROUTES.iter().filter(|s| function.serves(s)) {
@@ -138,9 +138,10 @@ impl Api {
             .fallback(|| async { ApiError::NotFound })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
             .layer(middleware::from_fn_with_state(self.auth_required, lambda::require_identity))
-            .layer(middleware::from_fn(front::front))
             .layer(response::cors(&self.allowed_origins))
             .layer(response::vary_origin())
+            // Outermost: preflights, which the CORS layer answers, are named and logged too.
+            .layer(middleware::from_fn(front::front))
             .with_state(self.clone());
         NormalizePath::trim_trailing_slash(router)
     }
@@ -325,6 +326,7 @@ pub(crate) mod tests {
         assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
         assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS], ALLOWED_HEADERS.join(","));
         assert_eq!(r.headers()[header::ACCESS_CONTROL_MAX_AGE], "600");
+        assert_eq!(r.headers()[REQUEST_ID_HEADER].len(), 16, "named like every answer");
         let r =
             handle(&api(), Function::Mailboxes, preflight("/api/mailboxes", "https://evil.example")).await;
         assert!(r.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());

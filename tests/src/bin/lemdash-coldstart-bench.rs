@@ -139,8 +139,10 @@ fn http_event(path: &str) -> String {
 /// The release binary `name`: in this workspace's `target/release`, or in the folder
 /// `BENCH_BINARIES` names (to time another build's binaries with the same bench).
 fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("BENCH_BINARIES")
-        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")), PathBuf::from);
+    let dir = std::env::var_os("BENCH_BINARIES").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")),
+        PathBuf::from,
+    );
     let path = dir.join(name);
     assert!(path.is_file(), "{} is missing: cargo build --release -p {name}", path.display());
     path
