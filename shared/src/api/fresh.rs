@@ -113,9 +113,7 @@ impl OnDemand {
                 }
             }
             Trigger::InProcess => {
-                let refresher = self.refresher.clone();
-                let running = tokio::spawn(async move { refresher.run_as(Class::Interactive).await });
-                match tokio::time::timeout_at(deadline.into(), running).await {
+                match tokio::time::timeout_at(deadline.into(), self.spawn()).await {
                     // The refresh carries on in this process, which outlives the request.
                     Err(_) => return Ok((None, Forced::Pending)),
                     Ok(Err(e)) => return Err(ApiError::Internal(format!("the refresh task failed: {e}"))),
@@ -160,11 +158,18 @@ impl OnDemand {
         match self.trigger {
             Trigger::Table => Ok(self.refresher.request().await?),
             Trigger::InProcess => {
-                let refresher = self.refresher.clone();
-                drop(tokio::spawn(async move { refresher.run_as(Class::Interactive).await }));
+                drop(self.spawn());
                 Ok(())
             }
             Trigger::Inline => Ok(()),
         }
+    }
+
+    /// A refresh in this process, which goes on when its handle is dropped (only for a process
+    /// that outlives its requests: [`Trigger::InProcess`]).
+    fn spawn(&self) -> tokio::task::JoinHandle<Result<Outcome, crate::refresh::RefreshError>> {
+        let refresher = self.refresher.clone();
+        // Started by a request: a person waits for it.
+        tokio::spawn(async move { refresher.run_as(Class::Interactive).await })
     }
 }

@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::{Api, ApiError, response};
+use crate::health::HealthLog;
 use crate::ids::{CampaignId, MailboxId};
 use crate::snapshot::{Action, Board};
 
@@ -49,8 +50,7 @@ pub(super) async fn campaign_history(
     headers: HeaderMap,
 ) -> Answer {
     let id: CampaignId = id.parse()?;
-    let view = api.health_view(|log| response::list(log.history.campaigns.get(id.as_str()))).await?;
-    Ok(response::snapshot(view, &headers, api.now()))
+    health_log(&api, &headers, |log| response::list(log.history.campaigns.get(id.as_str()))).await
 }
 
 pub(super) async fn mailbox_history(
@@ -59,13 +59,16 @@ pub(super) async fn mailbox_history(
     headers: HeaderMap,
 ) -> Answer {
     let id: MailboxId = id.parse()?;
-    let view = api.health_view(|log| response::list(log.history.mailboxes.get(id.as_str()))).await?;
-    Ok(response::snapshot(view, &headers, api.now()))
+    health_log(&api, &headers, |log| response::list(log.history.mailboxes.get(id.as_str()))).await
 }
 
 pub(super) async fn alerts(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    let view = api.health_view(|log| response::list(Some(&log.alerts.list))).await?;
-    Ok(response::snapshot(view, &headers, api.now()))
+    health_log(&api, &headers, |log| response::list(Some(&log.alerts.list))).await
+}
+
+/// A view of the key's history and alerts, served with the dashboards' validators.
+async fn health_log(api: &Api, headers: &HeaderMap, view: impl FnOnce(&HealthLog) -> String) -> Answer {
+    Ok(response::snapshot(api.health_view(view).await?, headers, api.now()))
 }
 
 pub(super) async fn set_inactive(State(api): State<Api>, Path(id): Path<String>) -> Answer {

@@ -42,9 +42,8 @@ pub use routes::{Function, ROUTES, RouteSpec};
 /// What both functions need, assembled once per cold start by [`crate::app`].
 #[derive(Debug, Clone)]
 pub struct Api {
-    /// A person waits for every call this API makes.
-    client: LemlistClient,
-    /// The dashboards, refreshed on demand.
+    /// The dashboards, refreshed on demand; its client is this API's (a person waits for
+    /// every call it makes).
     fresh: fresh::OnDemand,
     allowed_origins: Vec<String>,
     /// Whether Lambda requests must carry the authorizer's identity ([`lambda`]).
@@ -62,30 +61,24 @@ impl Api {
         http: &HttpConfig,
         snapshots: &SnapshotConfig,
     ) -> Self {
-        let client = client.with_class(Class::Interactive);
         let fresh = fresh::OnDemand {
             refresher,
-            client: client.clone(),
+            client: client.with_class(Class::Interactive),
             trigger: snapshots.trigger,
             budget: http.budget,
             forced_refresh_min: snapshots.forced_refresh_min,
         };
-        Self {
-            client,
-            fresh,
-            allowed_origins: http.allowed_origins.clone(),
-            auth_required: http.auth_required,
-        }
+        Self { fresh, allowed_origins: http.allowed_origins.clone(), auth_required: http.auth_required }
     }
 
     /// The lemlist client (one connection pool and one permit source per process).
     pub fn client(&self) -> &LemlistClient {
-        &self.client
+        &self.fresh.client
     }
 
     /// The client for one request's calls: they must be sent within its budget.
     fn within_budget(&self) -> LemlistClient {
-        self.client.with_deadline(std::time::Instant::now() + self.budget())
+        self.fresh.client.with_deadline(std::time::Instant::now() + self.budget())
     }
 
     pub fn refresher(&self) -> &Refresher {
@@ -215,18 +208,13 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn invalid_ids_are_refused_before_any_call() {
-        for (function, path) in [
-            (Function::Campaigns, "/api/campaigns/cam_short/set-inactive"),
-            (Function::Mailboxes, "/api/mailboxes/..%2Fteam/start-lemwarm"),
-            (Function::Mailboxes, "/api/mailboxes/cam_4HrZbi8xsez4QlrnL/stop-lemwarm"),
-            (Function::Mailboxes, "/api/mailboxes/cam_4HrZbi8xsez4QlrnL/history"),
+        for (function, method, path) in [
+            (Function::Campaigns, Method::POST, "/api/campaigns/cam_short/set-inactive"),
+            (Function::Mailboxes, Method::POST, "/api/mailboxes/..%2Fteam/start-lemwarm"),
+            (Function::Mailboxes, Method::POST, "/api/mailboxes/cam_4HrZbi8xsez4QlrnL/stop-lemwarm"),
+            (Function::Mailboxes, Method::GET, "/api/mailboxes/cam_4HrZbi8xsez4QlrnL/history"),
         ] {
-            let (parts, text) = body(handle(&api(), function, request(Method::POST, path, None)).await).await;
-            let (parts, text) = if path.ends_with("history") {
-                body(handle(&api(), function, request(Method::GET, path, None)).await).await
-            } else {
-                (parts, text)
-            };
+            let (parts, text) = body(handle(&api(), function, request(method, path, None)).await).await;
             assert_eq!(parts.status, StatusCode::BAD_REQUEST, "{path}");
             assert!(detail(&text).starts_with("invalid"), "{text}");
         }
