@@ -23,8 +23,10 @@ use crate::limiter::{Class, Clock, SystemClock};
 use crate::secret::KeyFingerprint;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
-    encode, pack, unpack,
+    encode,
 };
+use crate::snapshot::parts::Base;
+use crate::sync::stored::{self, Stamp};
 use crate::sync::{LastRefresh, Mode, Progress, SyncState};
 
 /// What invoked the refresh function.
@@ -183,11 +185,8 @@ impl Refresher {
     }
 
     /// The key's history and alerts, as stored.
-    pub async fn health(&self) -> Result<Option<(u64, HealthLog)>, SnapshotError> {
-        match self.store.load(self.key.as_str(), Board::Health).await? {
-            Some(stored) => Ok(Some((stored.version, unpack(&stored.bytes)?))),
-            None => Ok(None),
-        }
+    pub async fn health(&self) -> Result<Option<(Base, HealthLog)>, SnapshotError> {
+        health::stored::load(self.store.as_ref(), self.key.as_str()).await
     }
 
     /// How refreshes read lemlist (incremental by default).
@@ -202,34 +201,35 @@ impl Refresher {
         self
     }
 
-    /// The key's stored sync state and its version; `None` when there is none, or when it
-    /// cannot be read back (an older format): the next refresh then reads from scratch.
-    pub async fn sync_state(&self) -> Result<Option<(u64, SyncState)>, SnapshotError> {
-        let stored = match self.store.load(self.key.as_str(), Board::Sync).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return Ok(None),
-            // A part gone (the TTL took it from a key left idle for a week): start again.
+    /// The key's stored sync state and what it was read from; `None` when there is none, or
+    /// when it cannot be read back (a part gone, an older format): the next refresh then reads
+    /// from scratch, and its save replaces what is stored (`stamp_of_unreadable`).
+    pub async fn sync_state(&self) -> Result<Option<(Stamp, SyncState)>, SnapshotError> {
+        match stored::load(self.store.as_ref(), self.key.as_str()).await {
+            Ok(found) => Ok(found),
             Err(SnapshotError::Corrupt(e)) => {
-                tracing::warn!(error = %e, "the sync state is incomplete; the next refresh reads from scratch");
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        match unpack::<SyncState>(&stored.bytes) {
-            Ok(state) => Ok(Some((stored.version, state))),
-            Err(e) => {
                 tracing::warn!(error = %e, "the sync state cannot be read; the next refresh reads from scratch");
                 Ok(None)
             }
+            Err(e) => Err(e),
         }
+    }
+
+    /// The version of a stored state that cannot be read, for a save to replace it.
+    async fn stamp_of_unreadable(&self) -> Result<Stamp, SnapshotError> {
+        let head = self.store.load(self.key.as_str(), Board::Sync).await;
+        let version = match head {
+            Ok(found) => found.map(|s| s.version),
+            Err(_) => None,
+        };
+        Ok(Stamp::replacing(version))
     }
 
     /// The key's sync state as `GET /api/sync` answers it.
     pub async fn sync_status(&self) -> Result<crate::sync::SyncStatus, SnapshotError> {
-        let stored = self.store.load(self.key.as_str(), Board::Sync).await?;
-        let bytes = stored.as_ref().map_or(0, |s| s.bytes.len());
-        let state = stored.and_then(|s| unpack::<SyncState>(&s.bytes).ok());
-        Ok(SyncState::status(state.as_ref(), &self.sync, bytes))
+        let found = self.sync_state().await?;
+        let bytes = found.as_ref().map_or(0, |(stamp, _)| stamp.stored_bytes());
+        Ok(SyncState::status(found.as_ref().map(|(_, s)| s), &self.sync, bytes))
     }
 
     /// Reads the history of every tracked campaign from scratch, up to the instant the stored
@@ -249,13 +249,11 @@ impl Refresher {
         Ok(state.differences(&mut fresh))
     }
 
-    /// Replaces the stored sync state (tests corrupt it through here to check `verify`).
-    pub async fn store_sync_state(
-        &self,
-        state: &SyncState,
-        expected: Option<u64>,
-    ) -> Result<bool, SnapshotError> {
-        self.store.save(self.key.as_str(), Board::Sync, pack(state), expected).await
+    /// Replaces the stored sync state, every set written whole (tests corrupt it through here
+    /// to check `verify`).
+    pub async fn store_sync_state(&self, state: &SyncState, stamp: &Stamp) -> Result<bool, SnapshotError> {
+        let mut state = state.clone();
+        Ok(stored::save(self.store.as_ref(), self.key.as_str(), &mut state, stamp, true).await?.is_some())
     }
 
     /// Asks for a refresh of the key through the store (in AWS, the snapshot table's stream
@@ -392,18 +390,17 @@ impl Refresher {
         let stored = if incremental { self.sync_state().await? } else { None };
         let first_until = self.now();
         let mode = SyncState::mode(stored.as_ref().map(|(_, s)| s), &self.sync, first_until);
-        let (mut version, mut state) = match stored {
-            Some((version, state)) if mode == Mode::Incremental => (Some(version), state),
-            stored => {
-                let previous = stored.as_ref().map(|(_, s)| s);
-                (stored.as_ref().map(|(version, _)| *version), SyncState::begin(first_until, previous))
-            }
+        let (mut stamp, mut state) = match stored {
+            Some((stamp, state)) if mode == Mode::Incremental => (stamp, state),
+            Some((stamp, previous)) => (stamp, SyncState::begin(first_until, Some(&previous))),
+            None if incremental => (self.stamp_of_unreadable().await?, SyncState::begin(first_until, None)),
+            None => (Stamp::default(), SyncState::begin(first_until, None)),
         };
         // A sync from scratch (the first, a re-sync, each continuation) takes the lowest class
         // whoever asked: it is the costliest read there is, and must not take the key from the
         // team's other tools nor from people's requests. (A person waiting on a cold page gets a
         // 503 with Retry-After while it runs.) `SYNC_MODE=full` keeps the asker's class.
-        let carried_on = version.is_some() && state.progress.is_some() && mode == Mode::Incremental;
+        let carried_on = stamp.version().is_some() && state.progress.is_some() && mode == Mode::Incremental;
         let from_scratch = incremental && (mode == Mode::Full || carried_on);
         let class = if from_scratch { Class::Background } else { class };
         if carried_on && let Some(p) = &mut state.progress {
@@ -466,7 +463,7 @@ impl Refresher {
             if let Some(p) = &mut state.progress {
                 p.estimated_remaining_calls = remaining;
             }
-            version = self.checkpoint(&state, version).await?;
+            stamp = self.checkpoint(&mut state, &stamp).await?;
             if stop.is_some_and(|stop| Instant::now() >= stop) {
                 return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
             }
@@ -484,7 +481,7 @@ impl Refresher {
                         if let Some(p) = &mut state.progress {
                             p.calls += calls(&client) - counted;
                         }
-                        self.checkpoint(&state, version).await?;
+                        self.checkpoint(&mut state, &stamp).await?;
                         return Ok(Step::Continue(state.progress.clone().unwrap_or_default()));
                     }
                 }
@@ -499,7 +496,7 @@ impl Refresher {
         let names: HashMap<String, String> =
             data.campaigns.iter().map(|c| (c.id.clone(), display_name(c.name.as_deref()))).collect();
         drop(data);
-        let (health_version, mut log) = self.health_or_new().await?;
+        let (health_base, mut log) = self.health_or_new().await?;
         let assessment = health::assess(
             &mut log,
             &mut mailboxes.rows,
@@ -545,7 +542,7 @@ impl Refresher {
         snapshot.unattributed = assessment.unattributed;
         self.save(Board::Mailboxes, snapshot).await?;
         self.deliver(&assessment.changes, &mut log).await;
-        if !self.store.save(self.key.as_str(), Board::Health, pack(&log), health_version).await? {
+        if !health::stored::save(self.store.as_ref(), self.key.as_str(), &log, &health_base).await? {
             tracing::warn!("the history and alerts changed under this refresh; keeping the other writer's");
         }
         if incremental {
@@ -557,20 +554,20 @@ impl Refresher {
                 histories,
                 details: rest.details.len(),
             };
-            self.checkpoint(&state, version).await?;
+            self.checkpoint(&mut state, &stamp).await?;
         }
         Ok(Step::Done(figures))
     }
 
     /// The stored history and alerts, or a new log when there are none (or they cannot be read).
-    async fn health_or_new(&self) -> Result<(Option<u64>, HealthLog), SnapshotError> {
+    async fn health_or_new(&self) -> Result<(Base, HealthLog), SnapshotError> {
         match self.health().await {
-            Ok(Some((version, log))) => Ok((Some(version), log)),
-            Ok(None) => Ok((None, HealthLog::default())),
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Ok((Base::default(), HealthLog::default())),
             Err(SnapshotError::Corrupt(e)) => {
                 tracing::warn!(error = %e, "the stored history cannot be read; starting it again");
                 let version = self.store.load(self.key.as_str(), Board::Health).await?.map(|s| s.version);
-                Ok((version, HealthLog::default()))
+                Ok((Base { version, manifest: None }, HealthLog::default()))
             }
             Err(e) => Err(e),
         }
@@ -625,18 +622,16 @@ impl Refresher {
         Some((rest, second.data))
     }
 
-    /// Saves the sync state; returns its new version. Only the lease holder writes it; losing
-    /// the condition means the lease was lost meanwhile, and the other writer's state stands.
-    async fn checkpoint(
-        &self,
-        state: &SyncState,
-        version: Option<u64>,
-    ) -> Result<Option<u64>, SnapshotError> {
-        if self.store_sync_state(state, version).await? {
-            Ok(Some(version.map_or(1, |v| v + 1)))
-        } else {
-            tracing::warn!("the sync state changed under this refresh; keeping the other writer's");
-            Ok(self.sync_state().await?.map(|(v, _)| v))
+    /// Saves the sync state; returns what it was saved as. Only the lease holder writes it;
+    /// losing the condition means the lease was lost meanwhile, and the other writer's state
+    /// stands.
+    async fn checkpoint(&self, state: &mut SyncState, stamp: &Stamp) -> Result<Stamp, SnapshotError> {
+        match stored::save(self.store.as_ref(), self.key.as_str(), state, stamp, false).await? {
+            Some(stamp) => Ok(stamp),
+            None => {
+                tracing::warn!("the sync state changed under this refresh; keeping the other writer's");
+                Ok(self.sync_state().await?.map(|(stamp, _)| stamp).unwrap_or_default())
+            }
         }
     }
 

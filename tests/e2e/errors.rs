@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lemdash_shared::api::REQUEST_ID_HEADER;
+use lemdash_shared::snapshot::parts::{Base, Document, Plan};
 use lemdash_shared::snapshot::{Board, SnapshotError, SnapshotStore, Stored};
 use lemlist_sim::{FaultKind, Faults, LimitMode, Profile, Settings};
 use serde_json::Value;
@@ -24,6 +25,12 @@ impl SnapshotStore for Down {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn save(&self, _: &str, _: Board, _: Vec<u8>, _: Option<u64>) -> Result<bool, SnapshotError> {
+        Err(SnapshotError::Store(STORE_TEXT.into()))
+    }
+    async fn load_parts(&self, _: &str, _: Board) -> Result<Option<Document>, SnapshotError> {
+        Err(SnapshotError::Store(STORE_TEXT.into()))
+    }
+    async fn save_parts(&self, _: &str, _: Board, _: Vec<u8>, _: &Plan, _: &Base) -> Result<bool, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn acquire_lease(&self, _: &str, _: &str, _: i64, _: i64) -> Result<bool, SnapshotError> {

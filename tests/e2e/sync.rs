@@ -170,12 +170,12 @@ async fn verify_prints_nothing_on_an_exact_state_and_names_a_corrupted_set() {
     refresh(&r).await;
     assert_eq!(r.verify().await.unwrap(), Vec::<String>::new());
 
-    let (version, mut state) = r.sync_state().await.unwrap().unwrap();
+    let (stamp, mut state) = r.sync_state().await.unwrap().unwrap();
     let (id, tracked) =
         state.campaigns.iter_mut().find(|(_, t)| t.opened.leads() > 0).expect("a campaign with opens");
     let (id, had) = (id.clone(), tracked.opened.leads());
     tracked.opened = Default::default();
-    assert!(r.store_sync_state(&state, Some(version)).await.unwrap());
+    assert!(r.store_sync_state(&state, &stamp).await.unwrap());
     let differences = r.verify().await.unwrap();
     assert_eq!(differences.len(), 1, "{differences:?}");
     assert!(

@@ -129,6 +129,27 @@ impl Seen {
         self.anonymous.extend(other.anonymous);
     }
 
+    /// Adds what `other` saw; returns what was new.
+    pub fn merge_new(&mut self, other: Seen) -> Seen {
+        let mut new = Seen::default();
+        for lead in other.leads {
+            if !self.leads.contains(&lead) {
+                self.leads.insert(lead.clone());
+                new.leads.insert(lead);
+            }
+        }
+        for id in other.anonymous {
+            if self.anonymous.insert(id.clone()) {
+                new.anonymous.insert(id);
+            }
+        }
+        new
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leads.is_empty() && self.anonymous.is_empty()
+    }
+
     /// Distinct leads.
     pub fn leads(&self) -> usize {
         self.leads.len()
@@ -181,8 +202,12 @@ mod tests {
         let mut seen = Seen::of(&rows);
         seen.merge(Seen::of(&rows[..1]));
         assert_eq!((seen.leads(), seen.anonymous()), (2, 0));
+        let new = seen.merge_new(Seen::of(&[activity("a5", Some("lea_2")), activity("a6", Some("lea_3"))]));
+        assert_eq!((new.lead_ids().collect::<Vec<_>>(), seen.leads()), (vec!["lea_3"], 3));
+        assert!(seen.merge_new(Seen::of(&rows)).is_empty());
         seen.add(&activity("a4", None));
         seen.add(&activity("a4", None));
+        assert_eq!(seen.merge_new(Seen::of(&[activity("a4", None)])), Seen::default());
         assert_eq!(seen.anonymous(), 1, "an activity without a lead is counted once by its own id");
     }
 

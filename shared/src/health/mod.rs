@@ -13,6 +13,7 @@ pub mod history;
 pub mod ledger;
 pub mod notify;
 pub mod performance;
+pub mod stored;
 
 use std::collections::{BTreeSet, HashMap};
 

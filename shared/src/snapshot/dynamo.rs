@@ -21,9 +21,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue,
+};
 
-use super::store::{SnapshotStore, Stored};
+use super::parts::{self, Base, Document, Layered, Manifest, Plan};
+use super::store::{Meter, SnapshotStore, Stored, Units};
 use super::{Board, SnapshotError};
 
 /// The snapshot table's partition key (a string). The infra template declares the same.
@@ -61,6 +64,12 @@ pub async fn create_table_if_missing(client: &Client, table: &str) -> Result<(),
 pub struct DynamoSnapshots {
     client: Client,
     table: String,
+    /// The capacity DynamoDB reports each call consumed.
+    meter: std::sync::Arc<Meter>,
+}
+
+fn consumed(c: Option<&ConsumedCapacity>) -> f64 {
+    c.and_then(|c| c.capacity_units()).unwrap_or_default()
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -105,13 +114,28 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+/// The kind of item a sort key names, for the meter.
+fn kind(sort_key: &str) -> &'static str {
+    let board = sort_key.split('#').next().unwrap_or_default();
+    [Board::Campaigns, Board::Mailboxes, Board::Sync, Board::Health]
+        .into_iter()
+        .map(Board::as_str)
+        .chain([LEASE_SORT_KEY, REQUEST_SORT_KEY])
+        .find(|k| *k == board)
+        .unwrap_or("other")
+}
+
+fn kind_of(item: &HashMap<String, AttributeValue>) -> &'static str {
+    kind(text(item, SORT_KEY).unwrap_or_default())
+}
+
 fn part_key(board: Board, token: &str, i: usize) -> String {
     format!("{}#{token}#{i}", board.as_str())
 }
 
 impl DynamoSnapshots {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), meter: Default::default() }
     }
 
     fn key(&self, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
@@ -129,14 +153,101 @@ impl DynamoSnapshots {
         secs: u64,
     ) -> Result<(), SnapshotError> {
         item.insert(TTL_ATTRIBUTE.into(), expires_after(secs));
-        self.client
+        let kind = kind_of(&item);
+        let out = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(store_error)?;
+        self.meter.wrote(kind, 1, consumed(out.consumed_capacity()));
         Ok(())
+    }
+
+    /// Reads items by key, consistently, in batches of at most 100 (what BatchGetItem answers),
+    /// asking again for what DynamoDB leaves unprocessed.
+    async fn get_all(
+        &self,
+        kind: &'static str,
+        mut keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, SnapshotError> {
+        let mut found = Vec::new();
+        while !keys.is_empty() {
+            let batch: Vec<_> = keys.drain(..keys.len().min(100)).collect();
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(batch))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| SnapshotError::Store(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let items = out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default();
+            let units = out.consumed_capacity.unwrap_or_default().iter().map(|c| consumed(Some(c))).sum();
+            self.meter.read(kind, items.len() as u64, units);
+            found.extend(items);
+            if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                keys.extend(left.keys);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The head of `board`, read consistently.
+    async fn head(&self, pk: &str, board: Board) -> Result<Option<HashMap<String, AttributeValue>>, SnapshotError> {
+        let head = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(pk, board.as_str())))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(store_error)?;
+        self.meter.read(board.as_str(), 1, consumed(head.consumed_capacity()));
+        Ok(head.item)
+    }
+
+    /// A document in parts: `None` inside when a part went missing (the TTL took a part a
+    /// newer head no longer names, between the two reads).
+    async fn load_layered_once(
+        &self,
+        pk: &str,
+        board: Board,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<Option<Layered>, SnapshotError> {
+        let corrupt = || SnapshotError::Corrupt(format!("{} head is incomplete", board.as_str()));
+        let blob = |name: &str| item.get(name).and_then(|d| d.as_b().ok()).map(|b| b.as_ref().to_vec());
+        let version = number(&item, "version").ok_or_else(corrupt)? as u64;
+        let head = blob("doc").ok_or_else(corrupt)?;
+        let manifest: Manifest = super::unpack(&blob("manifest").ok_or_else(corrupt)?)?;
+        let by_key: HashMap<String, String> = manifest
+            .iter()
+            .map(|(name, r)| (parts::sort_key(board, name, &r.hash), name.clone()))
+            .collect();
+        let keys = by_key.keys().map(|sk| self.key(pk, sk)).collect();
+        let mut found = std::collections::BTreeMap::new();
+        for item in self.get_all(board.as_str(), keys).await? {
+            if let (Some(name), Some(doc)) = (
+                text(&item, SORT_KEY).and_then(|sk| by_key.get(sk)),
+                item.get("doc").and_then(|d| d.as_b().ok()),
+            ) {
+                found.insert(name.clone(), doc.as_ref().to_vec());
+            }
+        }
+        if found.len() < manifest.len() {
+            return Ok(None);
+        }
+        Ok(Some(Layered { version, head, manifest, parts: found }))
     }
 
     async fn delete_parts(&self, pk: &str, board: Board, token: &str, parts: usize) {
@@ -146,8 +257,12 @@ impl DynamoSnapshots {
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(self.key(pk, &part_key(board, token, i))))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
+            if let Ok(out) = &deleted {
+                self.meter.wrote(board.as_str(), 1, consumed(out.consumed_capacity()));
+            }
             if let Err(e) = deleted {
                 // Left to the TTL.
                 tracing::warn!(error = %DisplayErrorContext(&e), "could not delete an old snapshot part");
@@ -158,48 +273,18 @@ impl DynamoSnapshots {
     /// Reads a head and its parts; `None` inside when a part went missing (a newer save
     /// deleted it between the two reads).
     async fn load_once(&self, pk: &str, board: Board) -> Result<Option<Option<Stored>>, SnapshotError> {
-        let head = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(pk, board.as_str())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(item) = head.item else { return Ok(Some(None)) };
+        let Some(item) = self.head(pk, board).await? else { return Ok(Some(None)) };
         let corrupt = || SnapshotError::Corrupt(format!("{} snapshot head is incomplete", board.as_str()));
         let version = number(&item, "version").ok_or_else(corrupt)? as u64;
         let parts = number(&item, "parts").unwrap_or(1).max(1) as usize;
         let mut bytes = item.get("doc").and_then(|d| d.as_b().ok()).ok_or_else(corrupt)?.as_ref().to_vec();
         if parts > 1 {
             let token = text(&item, "part_token").ok_or_else(corrupt)?;
+            let keys = (1..parts).map(|i| self.key(pk, &part_key(board, token, i))).collect();
             let mut found: HashMap<String, Vec<u8>> = HashMap::new();
-            let mut keys: Vec<_> = (1..parts).map(|i| self.key(pk, &part_key(board, token, i))).collect();
-            // BatchGetItem answers at most 100 keys and may leave some unprocessed.
-            while !keys.is_empty() {
-                let batch: Vec<_> = keys.drain(..keys.len().min(100)).collect();
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(batch))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| SnapshotError::Store(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    if let (Some(sk), Some(doc)) =
-                        (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok()))
-                    {
-                        found.insert(sk.to_owned(), doc.as_ref().to_vec());
-                    }
-                }
-                if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    keys.extend(left.keys);
+            for item in self.get_all(board.as_str(), keys).await? {
+                if let (Some(sk), Some(doc)) = (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok())) {
+                    found.insert(sk.to_owned(), doc.as_ref().to_vec());
                 }
             }
             for i in 1..parts {
@@ -215,6 +300,67 @@ impl DynamoSnapshots {
 
 #[async_trait::async_trait]
 impl SnapshotStore for DynamoSnapshots {
+    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
+        for _ in 0..3 {
+            let Some(item) = self.head(key, board).await? else { return Ok(None) };
+            if !item.contains_key("manifest") {
+                // The previous layout: one document, perhaps in parts of its own.
+                return Ok(self.load(key, board).await?.map(Document::Whole));
+            }
+            if let Some(layered) = self.load_layered_once(key, board, item).await? {
+                return Ok(Some(Document::Layered(layered)));
+            }
+        }
+        Err(SnapshotError::Corrupt(format!("{} parts keep changing or are gone", board.as_str())))
+    }
+
+    async fn save_parts(
+        &self,
+        key: &str,
+        board: Board,
+        head: Vec<u8>,
+        plan: &Plan,
+        base: &Base,
+    ) -> Result<bool, SnapshotError> {
+        for put in &plan.puts {
+            let mut item = self.key(key, &put.sort_key);
+            item.insert("doc".into(), AttributeValue::B(Blob::new(put.bytes.clone())));
+            self.put_expiring_after(item, parts::part_keep_secs(board)).await?;
+        }
+        let mut item = self.key(key, board.as_str());
+        item.insert("version".into(), n(base.version.map_or(1, |v| v + 1)));
+        item.insert("doc".into(), AttributeValue::B(Blob::new(head)));
+        item.insert("manifest".into(), AttributeValue::B(Blob::new(super::pack(&plan.manifest))));
+        // Rewritten by every refresh; a key left idle loses its sync state after a week (it
+        // syncs from scratch when it comes back) and its history after 90 days. Their parts
+        // follow by their own TTL.
+        item.insert(TTL_ATTRIBUTE.into(), expires_after(keep_secs(board)));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let put = match base.version {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        };
+        match put.send().await {
+            Ok(out) => {
+                self.meter.wrote(board.as_str(), 1, consumed(out.consumed_capacity()));
+                Ok(true)
+            }
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn units(&self) -> Units {
+        self.meter.units()
+    }
+
     async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
         for _ in 0..3 {
             if let Some(found) = self.load_once(key, board).await? {
@@ -258,7 +404,8 @@ impl SnapshotStore for DynamoSnapshots {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(head))
-            .return_values(ReturnValue::AllOld);
+            .return_values(ReturnValue::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let put = match expected {
             None => put
                 .condition_expression("attribute_not_exists(#pk)")
@@ -267,6 +414,7 @@ impl SnapshotStore for DynamoSnapshots {
         };
         match put.send().await {
             Ok(out) => {
+                self.meter.wrote(board.as_str(), 1, consumed(out.consumed_capacity()));
                 if let Some(old) = out.attributes {
                     let parts = number(&old, "parts").unwrap_or(1) as usize;
                     if let Some(old_token) = text(&old, "part_token") {
@@ -303,10 +451,14 @@ impl SnapshotStore for DynamoSnapshots {
             .expression_attribute_values(":u", n(until_ms))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":e", expires_at())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match taken {
-            Ok(_) => Ok(true),
+            Ok(out) => {
+                self.meter.wrote("lease", 1, consumed(out.consumed_capacity()));
+                Ok(true)
+            }
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(store_error(e)),
         }
@@ -320,10 +472,14 @@ impl SnapshotStore for DynamoSnapshots {
             .set_key(Some(self.key(key, LEASE_SORT_KEY)))
             .condition_expression("holder = :h")
             .expression_attribute_values(":h", s(holder))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match deleted {
-            Ok(_) => Ok(()),
+            Ok(out) => {
+                self.meter.wrote("lease", 1, consumed(out.consumed_capacity()));
+                Ok(())
+            }
             Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(store_error(e)),
         }

@@ -10,6 +10,7 @@
 //! still too large for one DynamoDB item.
 
 pub mod dynamo;
+pub mod parts;
 pub mod store;
 
 use std::io::{Read, Write};
@@ -197,9 +198,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Snapshot<T>, Snapshot
 
 /// Any stored document: gzip-compressed JSON.
 pub fn pack<T: Serialize>(document: &T) -> Vec<u8> {
-    let json = serde_json::to_vec(document).expect("stored documents serialize");
+    compress(&serde_json::to_vec(document).expect("stored documents serialize"))
+}
+
+/// Compresses a document already encoded.
+pub fn compress(json: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&json).expect("writing to memory does not fail");
+    gz.write_all(json).expect("writing to memory does not fail");
     gz.finish().expect("writing to memory does not fail")
 }
 

@@ -2,10 +2,11 @@
 //! [`MemorySnapshots`] is the embedded store of the local runner and of unit tests, with the
 //! same conditions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
 
+use super::parts::{Base, Document, Layered, Manifest, Plan};
 use super::{Board, SnapshotError};
 
 /// A stored snapshot: its compressed bytes and the version that conditional writes compare.
@@ -20,6 +21,58 @@ pub struct Stored {
 pub struct Lease {
     pub holder: String,
     pub until_ms: i64,
+}
+
+/// What a store was asked, per kind of item, in DynamoDB's billing units.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    pub reads: u64,
+    /// Read request units (strongly consistent: one per 4 KB of each item read).
+    pub read_units: f64,
+    pub writes: u64,
+    /// Write request units (one per 1 KB of each item written; a delete counts its item's size).
+    pub write_units: f64,
+}
+
+/// Tallies by kind of item: a board's name, `lease`, `request`.
+pub type Units = BTreeMap<&'static str, Tally>;
+
+/// Counts what a store is asked. The DynamoDB store records the capacity DynamoDB reports it
+/// consumed; the store in memory what DynamoDB would bill for the same items.
+#[derive(Debug, Default)]
+pub struct Meter(Mutex<Units>);
+
+impl Meter {
+    pub fn read(&self, kind: &'static str, items: u64, units: f64) {
+        let mut all = locked(&self.0);
+        let t = all.entry(kind).or_default();
+        (t.reads, t.read_units) = (t.reads + items, t.read_units + units);
+    }
+
+    pub fn wrote(&self, kind: &'static str, items: u64, units: f64) {
+        let mut all = locked(&self.0);
+        let t = all.entry(kind).or_default();
+        (t.writes, t.write_units) = (t.writes + items, t.write_units + units);
+    }
+
+    pub fn units(&self) -> Units {
+        locked(&self.0).clone()
+    }
+}
+
+/// DynamoDB's size of an item of these attributes (names and values, in bytes).
+pub fn item_size(attributes: &[(&str, usize)]) -> usize {
+    attributes.iter().map(|(name, value)| name.len() + value).sum()
+}
+
+/// The write units of an item of `size` bytes.
+pub fn write_units(size: usize) -> f64 {
+    size.div_ceil(1024).max(1) as f64
+}
+
+/// The strongly consistent read units of an item of `size` bytes.
+pub fn read_units(size: usize) -> f64 {
+    size.div_ceil(4096).max(1) as f64
 }
 
 /// Snapshots by key (the API key's fingerprint) and board, and one refresh lease per key.
@@ -37,6 +90,27 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, SnapshotError>;
+
+    /// A document kept in parts ([`super::parts`]), or the whole document of the previous
+    /// layout, read consistently: the head first, then the parts it names.
+    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError>;
+
+    /// Writes `plan`'s parts, then a head of `head` (compressed) naming them, if the stored
+    /// version is still `base`'s. False when another writer came first (its parts stay unnamed
+    /// and the TTL takes them).
+    async fn save_parts(
+        &self,
+        key: &str,
+        board: Board,
+        head: Vec<u8>,
+        plan: &Plan,
+        base: &Base,
+    ) -> Result<bool, SnapshotError>;
+
+    /// What this store was asked so far.
+    fn units(&self) -> Units {
+        Units::default()
+    }
 
     /// Takes the key's refresh lease until `until_ms` if it is free, expired at `now_ms`, or
     /// already `holder`'s (renewal). True when `holder` holds it now.
@@ -59,7 +133,21 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 #[derive(Debug, Default)]
 pub struct MemorySnapshots {
     snapshots: Mutex<HashMap<(String, Board), Stored>>,
+    layered: Mutex<HashMap<(String, Board), Layered>>,
     leases: Mutex<HashMap<String, Lease>>,
+    meter: Meter,
+}
+
+/// The size of a snapshot table item: `pk`, `sk`, `doc` and the rest (`version`, `expires_at`
+/// and a manifest when given).
+fn table_item(key: &str, sort_key: &str, doc: usize, manifest: usize) -> usize {
+    let rest = [("version", 8), ("expires_at", 8), ("manifest", manifest)];
+    item_size(&[("pk", key.len()), ("sk", sort_key.len()), ("doc", doc)]) + item_size(&rest)
+}
+
+/// The stored size of a manifest (compressed JSON, as the DynamoDB store keeps it).
+pub fn manifest_size(manifest: &Manifest) -> usize {
+    super::pack(manifest).len()
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,7 +157,59 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[async_trait::async_trait]
 impl SnapshotStore for MemorySnapshots {
     async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
-        Ok(locked(&self.snapshots).get(&(key.to_owned(), board)).cloned())
+        let found = locked(&self.snapshots).get(&(key.to_owned(), board)).cloned();
+        let size = found.as_ref().map_or(0, |s| table_item(key, board.as_str(), s.bytes.len(), 0));
+        self.meter.read(board.as_str(), 1, read_units(size));
+        Ok(found)
+    }
+
+    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
+        let id = (key.to_owned(), board);
+        if let Some(l) = locked(&self.layered).get(&id).cloned() {
+            let manifest = manifest_size(&l.manifest);
+            let head = table_item(key, board.as_str(), l.head.len(), manifest);
+            let parts: f64 =
+                l.parts.iter().map(|(n, b)| read_units(table_item(key, n, b.len(), 0))).sum();
+            self.meter.read(board.as_str(), 1 + l.parts.len() as u64, read_units(head) + parts);
+            return Ok(Some(Document::Layered(l)));
+        }
+        Ok(self.load(key, board).await?.map(Document::Whole))
+    }
+
+    async fn save_parts(
+        &self,
+        key: &str,
+        board: Board,
+        head: Vec<u8>,
+        plan: &Plan,
+        base: &Base,
+    ) -> Result<bool, SnapshotError> {
+        let id = (key.to_owned(), board);
+        for put in &plan.puts {
+            self.meter.wrote(board.as_str(), 1, write_units(table_item(key, &put.sort_key, put.bytes.len(), 0)));
+        }
+        let mut layered = locked(&self.layered);
+        let mut whole = locked(&self.snapshots);
+        let current = layered.get(&id).map(|l| l.version).or_else(|| whole.get(&id).map(|s| s.version));
+        if current != base.version {
+            return Ok(false);
+        }
+        let size = table_item(key, board.as_str(), head.len(), manifest_size(&plan.manifest));
+        self.meter.wrote(board.as_str(), 1, write_units(size));
+        let mut parts = layered.remove(&id).map(|l| l.parts).unwrap_or_default();
+        for put in &plan.puts {
+            parts.insert(put.name.clone(), put.bytes.clone());
+        }
+        // Unnamed parts would wait for the TTL in DynamoDB; in memory they go now.
+        parts.retain(|name, _| plan.manifest.contains_key(name));
+        let version = base.version.map_or(1, |v| v + 1);
+        whole.remove(&id);
+        layered.insert(id, Layered { version, head, manifest: plan.manifest.clone(), parts });
+        Ok(true)
+    }
+
+    fn units(&self) -> Units {
+        self.meter.units()
     }
 
     async fn save(
@@ -88,6 +228,7 @@ impl SnapshotStore for MemorySnapshots {
         if current != expected {
             return Ok(false);
         }
+        self.meter.wrote(board.as_str(), 1, write_units(table_item(key, board.as_str(), bytes.len(), 0)));
         let stored = Stored { version: expected.map_or(1, |v| v + 1), bytes };
         slot.insert_entry(stored);
         Ok(true)
@@ -100,6 +241,7 @@ impl SnapshotStore for MemorySnapshots {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, SnapshotError> {
+        self.meter.wrote("lease", 1, 1.0);
         let mut leases = locked(&self.leases);
         match leases.get(key) {
             Some(l) if l.holder != holder && l.until_ms >= now_ms => Ok(false),
@@ -111,6 +253,7 @@ impl SnapshotStore for MemorySnapshots {
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), SnapshotError> {
+        self.meter.wrote("lease", 1, 1.0);
         let mut leases = locked(&self.leases);
         if leases.get(key).is_some_and(|l| l.holder == holder) {
             leases.remove(key);

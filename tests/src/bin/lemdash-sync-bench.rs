@@ -11,7 +11,9 @@
 //!    budget share needs for those calls at least; with `--invocation-secs N`, as a Lambda
 //!    would run it, in invocations that must stop after N seconds and carry on;
 //! 2. rounds of (a burst of 100 live events, a refresh): the median steady-state refresh's
-//!    calls and time, its store reads and writes, and the stored sync state's size;
+//!    calls and time, the DynamoDB write units it would consume (counted from item sizes at
+//!    the store in memory) for the sync state, the history and alerts and the dashboards, and
+//!    the stored sync state's size;
 //!
 //! Peak memory is not measured here (the simulator shares the process); the README shows how
 //! to measure the `lemdash` binary's with the simulator in its own process.
@@ -20,62 +22,24 @@
 //! says whether they were.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lemdash_shared::config::SyncConfig;
 use lemdash_shared::limiter::Class;
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::secret::ApiKey;
-use lemdash_shared::snapshot::{Board, MemorySnapshots, SnapshotError, SnapshotStore, Stored};
+use lemdash_shared::snapshot::store::Units;
+use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
 use lemdash_tests::truth;
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
-/// The memory store, counting what a DynamoDB store would be asked.
-#[derive(Debug, Default)]
-struct Counting {
-    inner: MemorySnapshots,
-    loads: AtomicU64,
-    saves: AtomicU64,
-    written: AtomicU64,
-}
-
-#[async_trait::async_trait]
-impl SnapshotStore for Counting {
-    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
-        self.loads.fetch_add(1, Ordering::Relaxed);
-        self.inner.load(key, board).await
-    }
-
-    async fn save(
-        &self,
-        key: &str,
-        board: Board,
-        bytes: Vec<u8>,
-        expected: Option<u64>,
-    ) -> Result<bool, SnapshotError> {
-        self.saves.fetch_add(1, Ordering::Relaxed);
-        self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.inner.save(key, board, bytes, expected).await
-    }
-
-    async fn acquire_lease(
-        &self,
-        key: &str,
-        holder: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, SnapshotError> {
-        self.inner.acquire_lease(key, holder, now_ms, until_ms).await
-    }
-
-    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), SnapshotError> {
-        self.inner.release_lease(key, holder).await
-    }
-
-    async fn request_refresh(&self, key: &str, at_ms: i64) -> Result<(), SnapshotError> {
-        self.inner.request_refresh(key, at_ms).await
-    }
+/// Write units per kind of item since `before`: the sync state, the history and alerts, the
+/// two dashboards.
+fn written_since(before: &Units, now: &Units) -> [f64; 3] {
+    let units = |kind: &str| {
+        now.get(kind).map_or(0.0, |t| t.write_units) - before.get(kind).map_or(0.0, |t| t.write_units)
+    };
+    [units("sync"), units("health"), units("campaigns") + units("mailboxes")]
 }
 
 async fn refresh(r: &Refresher) -> (lemdash_shared::snapshot::RefreshFigures, Duration) {
@@ -112,7 +76,7 @@ async fn main() {
         profiles = vec![Profile::M, Profile::L, Profile::Real];
     }
     println!(
-        "| profile | running | first sync: calls | time | continuations | 429s | ÷ share's bound | steady: median calls | its bound | its time | store reads / writes | state KB | exact |"
+        "| profile | running | first sync: calls | time | continuations | 429s | ÷ share's bound | steady: median calls | its bound | its time | write units: sync / health / dashboards | state KB | exact |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for profile in profiles {
@@ -125,7 +89,7 @@ async fn main() {
             sim.key(),
             lemdash_shared::app::in_process_permits(share),
         );
-        let store = Arc::new(Counting::default());
+        let store = Arc::new(MemorySnapshots::default());
         let r = Refresher::new(
             client,
             store.clone(),
@@ -165,24 +129,26 @@ async fn main() {
         let mut steady = Vec::new();
         for _ in 0..rounds {
             sim.burst(100);
-            let (loads, saves) = (store.loads.load(Ordering::Relaxed), store.saves.load(Ordering::Relaxed));
+            let before = store.units();
             let (f, time) = refresh(&r).await;
+            let units = written_since(&before, &store.units());
             exact_all &= exact(&sim, &r).await;
-            let ops =
-                (store.loads.load(Ordering::Relaxed) - loads, store.saves.load(Ordering::Relaxed) - saves);
             // The bound, plus the three streams of each campaign whose history was read
             // this time (new, or running again).
             let histories = r.sync_status().await.expect("the store answers").last_refresh.histories;
             let team = sim.team();
             let now_running = team.campaigns.iter().filter(|c| c.status == "running").count();
             let bound = 2 * now_running + users + 15 + 3 * histories;
-            steady.push((f.calls, bound, time, ops));
+            steady.push((f.calls, bound, time, units));
         }
         steady.sort_by_key(|s| s.0);
-        let (calls, bound_then, time, (loads, saves)) = steady[steady.len() / 2];
+        let (calls, bound_then, time, _) = steady[steady.len() / 2];
+        let mut units: Vec<[f64; 3]> = steady.iter().map(|s| s.3).collect();
+        units.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        let [sync_units, health_units, board_units] = units[units.len() / 2];
         let state = r.sync_status().await.expect("the store answers").state_bytes;
         println!(
-            "| {profile:?} ({share}) | {running} | {} | {:.1} s | {continuations} | {} | {:.2} | {calls} | {bound_then} | {:.1} s | {loads} / {saves} | {:.0} | {} |",
+            "| {profile:?} ({share}) | {running} | {} | {:.1} s | {continuations} | {} | {:.2} | {calls} | {bound_then} | {:.1} s | {sync_units:.0} / {health_units:.0} / {board_units:.0} | {:.0} | {} |",
             first.calls,
             first_time.as_secs_f64(),
             first.rate_limited,

@@ -24,6 +24,8 @@
 //!
 //! Everything here is pure: the refresh ([`crate::refresh`]) reads and stores.
 
+pub mod stored;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -199,6 +201,27 @@ pub struct SyncState {
     pub progress: Option<Progress>,
     #[serde(default)]
     pub last: LastRefresh,
+    /// What changed in the sets since the state was loaded or saved: what the next save writes.
+    #[serde(skip)]
+    pub(crate) changes: Changes,
+}
+
+/// The sets' changes since the last load or save ([`stored`] writes only these).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Leads new to campaigns that were tracked already, by campaign.
+    pub added: BTreeMap<String, Tracked>,
+    /// Campaigns whose sets are new as a whole (their history was read to the end).
+    pub renewed: std::collections::BTreeSet<String>,
+}
+
+/// What folding one activity touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// The campaign whose sets gained a lead or an anonymous activity.
+    pub campaign: Option<String>,
+    /// The day whose counts gained the activity (`None`: counted already, or undated).
+    pub day: Option<chrono::NaiveDate>,
 }
 
 /// What phase 1 could not read, for phase 2 to report on the rows.
@@ -402,11 +425,7 @@ impl SyncState {
                 Ok(part) => {
                     if let Some(stream) = read.feed.stream() {
                         for (id, seen) in part.by_campaign {
-                            if let Some(tracked) = self.campaigns.get_mut(&id) {
-                                tracked.get_mut(stream).merge(seen);
-                            } else if let Some(partial) = self.partial.get_mut(&id) {
-                                partial.streams.get_mut(stream).seen.merge(seen);
-                            }
+                            self.fold_seen(&id, stream, seen);
                         }
                     }
                     for tick in part.ticks {
@@ -438,12 +457,50 @@ impl SyncState {
             .collect();
         for id in done {
             if let Some(p) = self.partial.remove(&id) {
+                self.changes.added.remove(&id);
+                self.changes.renewed.insert(id.clone());
                 let PerStream { sent, opened, replied } = p.streams;
                 self.campaigns
                     .insert(id, Tracked { sent: sent.seen, opened: opened.seen, replied: replied.seen });
             }
         }
         failures
+    }
+
+    /// Adds what a stream showed of campaign `id` to its sets (tracked or being read); what is
+    /// new to a tracked campaign is kept for the next save. True when the sets changed.
+    fn fold_seen(&mut self, id: &str, stream: Stream, seen: Seen) -> bool {
+        if let Some(tracked) = self.campaigns.get_mut(id) {
+            let new = tracked.get_mut(stream).merge_new(seen);
+            let changed = !new.is_empty();
+            if changed && !self.changes.renewed.contains(id) {
+                self.changes.added.entry(id.to_owned()).or_default().get_mut(stream).merge(new);
+            }
+            changed
+        } else if let Some(partial) = self.partial.get_mut(id) {
+            !partial.streams.get_mut(stream).seen.merge_new(seen).is_empty()
+        } else {
+            false
+        }
+    }
+
+    /// Folds one activity record of `feed`, as a feed read or a delivered event shows it: into
+    /// its campaign's sets (a stream's, when the campaign is tracked or being read) and into the
+    /// day's counts (once, by its id). It touches that campaign's sets and that day only, and
+    /// moves no watermark: only a read of the feed says that everything up to an instant is in.
+    pub fn fold(&mut self, feed: Feed, activity: &crate::lemlist::Activity) -> Folded {
+        let mut folded = Folded::default();
+        if let (Some(stream), Some(campaign)) = (feed.stream(), activity.campaign_id.as_deref())
+            && self.fold_seen(campaign, stream, Seen::of([activity]))
+        {
+            folded.campaign = Some(campaign.to_owned());
+        }
+        let tick = ledger::Tick::of(feed, activity);
+        let day = tick.at.map(|at| at.date_naive());
+        if self.ledger.add(tick) {
+            folded.day = day;
+        }
+        folded
     }
 
     /// Running campaigns whose history is not complete yet.
@@ -907,6 +964,9 @@ mod tests {
     fn the_state_round_trips() {
         let mut state = synced();
         state.partial.insert(cid(9), Partial { until: at(5), streams: PerStream::default() });
+        // What changed since the last save is not stored: a save writes it, then forgets it.
+        assert_eq!(state.changes.renewed.len(), 1, "campaign 1's history was read");
+        state.changes = Changes::default();
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<SyncState>(&json).unwrap(), state);
     }

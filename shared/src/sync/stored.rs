@@ -1,0 +1,268 @@
+//! The sync state as stored: a small head and parts ([`crate::snapshot::parts`]), so that a
+//! refresh writes what changed, not the team's megabyte.
+//!
+//! Parts, by name:
+//! - `s#<campaign>`: a tracked campaign's sets as of their last full write;
+//! - `d#<n>`: a delta, one per save that found new leads in tracked campaigns: those leads, by
+//!   campaign and stream. Deltas are read in order on top of the sets; once there are
+//!   [`MAX_DELTAS`] of them, or [`MAX_DELTA_BYTES`], a save compacts them: it writes the sets of
+//!   the campaigns they name again, whole, and names no delta any more;
+//! - `p#<campaign>`: a history being read (first sync, or a campaign that started running);
+//! - `c#<campaign>`: campaign details as last read (when they were read is in the head, so that
+//!   reading unchanged details changes nothing stored);
+//! - `l#<day>`: one UTC day of the ledger's counts, by source: a refresh writes today's (and a
+//!   day the overlap reached back to), never the month.
+//!
+//! The head holds the rest: watermarks, feed spans, the progress of a first sync, the last
+//! refresh, when each campaign's details were read, and the ledger's recent ids.
+//!
+//! A state saved by the previous layout (one document) is read as it is; the first save after
+//! writes every part, and the upgrade is done: no sync from scratch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CachedDetail, Changes, LastRefresh, Partial, Progress, SyncState, Tracked};
+use crate::dashboard::Feed;
+use crate::health::ledger::{Counts, Ledger};
+use crate::lemlist::CampaignDetail;
+use crate::snapshot::parts::{self, Base, Document, Part, content};
+use crate::snapshot::{Board, SnapshotError, SnapshotStore, pack, unpack};
+
+/// A save compacts the deltas once there are this many.
+pub const MAX_DELTAS: usize = 24;
+/// Or once they take this many compressed bytes.
+pub const MAX_DELTA_BYTES: usize = 24 * 1024;
+
+/// When a campaign's details were read, and its status then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Read {
+    at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+}
+
+/// The head's own document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Head {
+    watermarks: BTreeMap<Feed, DateTime<Utc>>,
+    #[serde(default)]
+    feed_spans: BTreeMap<Feed, u32>,
+    full_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    progress: Option<Progress>,
+    #[serde(default)]
+    last: LastRefresh,
+    #[serde(default)]
+    read: BTreeMap<String, Read>,
+    #[serde(default)]
+    undated: Counts,
+    #[serde(default)]
+    recent: BTreeMap<String, i64>,
+    /// The number the next delta takes.
+    #[serde(default)]
+    next_delta: u64,
+}
+
+/// What a loaded state was read from: what its next save starts from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub base: Base,
+    next_delta: u64,
+    /// The campaigns the stored deltas name.
+    in_deltas: BTreeSet<String>,
+}
+
+impl Stamp {
+    /// A save over a stored version that cannot be read: it writes every part.
+    pub fn replacing(version: Option<u64>) -> Self {
+        Self { base: Base { version, manifest: None }, ..Self::default() }
+    }
+
+    /// The stored version (what the API reports and tests compare).
+    pub fn version(&self) -> Option<u64> {
+        self.base.version
+    }
+
+    /// The stored size, compressed, of every part (the head aside).
+    pub fn stored_bytes(&self) -> usize {
+        self.base.manifest.iter().flatten().map(|(_, r)| r.bytes).sum()
+    }
+
+    fn deltas(&self) -> impl Iterator<Item = (&String, &parts::PartRef)> {
+        self.base.manifest.iter().flatten().filter(|(n, _)| n.starts_with("d#"))
+    }
+}
+
+fn name(prefix: &str, id: impl std::fmt::Display) -> String {
+    format!("{prefix}#{id}")
+}
+
+/// Reads a stored state back; `None` when nothing is stored.
+pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
+    let layered = match document {
+        Document::Whole(stored) => {
+            let state: SyncState = unpack(&stored.bytes)?;
+            let stamp = Stamp { base: Base { version: Some(stored.version), manifest: None }, ..Stamp::default() };
+            return Ok((stamp, state));
+        }
+        Document::Layered(l) => l,
+    };
+    let head: Head = unpack(&layered.head)?;
+    let mut state = SyncState {
+        watermarks: head.watermarks,
+        feed_spans: head.feed_spans,
+        full_at: head.full_at,
+        progress: head.progress,
+        last: head.last,
+        ledger: Ledger { undated: head.undated, recent: head.recent, ..Ledger::default() },
+        ..SyncState::default()
+    };
+    let mut deltas = Vec::new();
+    for (part, bytes) in &layered.parts {
+        let Some((kind, id)) = part.split_once('#') else { continue };
+        match kind {
+            "s" => drop(state.campaigns.insert(id.to_owned(), unpack::<Tracked>(bytes)?)),
+            "p" => drop(state.partial.insert(id.to_owned(), unpack::<Partial>(bytes)?)),
+            "c" => {
+                let detail: CampaignDetail = unpack(bytes)?;
+                let read = head.read.get(id).cloned();
+                let (read_at, status) = read.map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
+                state.details.insert(id.to_owned(), CachedDetail { detail, read_at, status });
+            }
+            "l" => {
+                let day: NaiveDate = id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
+                for (source, counts) in unpack::<BTreeMap<String, [u32; 4]>>(bytes)? {
+                    state.ledger.days.entry(source).or_default().insert(day, counts);
+                }
+            }
+            "d" => deltas.push((id.parse::<u64>().unwrap_or_default(), unpack::<BTreeMap<String, Tracked>>(bytes)?)),
+            _ => {}
+        }
+    }
+    deltas.sort_by_key(|(n, _)| *n);
+    let mut in_deltas = BTreeSet::new();
+    for (_, delta) in deltas {
+        for (id, sets) in delta {
+            if let Some(tracked) = state.campaigns.get_mut(&id) {
+                for stream in crate::dashboard::Stream::ALL {
+                    tracked.get_mut(stream).merge(sets.get(stream).clone());
+                }
+                in_deltas.insert(id);
+            }
+        }
+    }
+    let base = Base { version: Some(layered.version), manifest: Some(layered.manifest) };
+    Ok((Stamp { base, next_delta: head.next_delta, in_deltas }, state))
+}
+
+/// What a save writes: the head (compressed) and every part, written or kept.
+pub struct Encoded {
+    pub head: Vec<u8>,
+    pub parts: BTreeMap<String, Part>,
+    next_delta: u64,
+    in_deltas: BTreeSet<String>,
+}
+
+/// The key's stored state; `None` when there is none.
+pub async fn load(store: &dyn SnapshotStore, key: &str) -> Result<Option<(Stamp, SyncState)>, SnapshotError> {
+    store.load_parts(key, Board::Sync).await?.map(decode).transpose()
+}
+
+/// Saves `state` over `stamp`: its new stamp, or `None` when another writer came first. The
+/// changes it recorded are written, and forgotten.
+pub async fn save(
+    store: &dyn SnapshotStore,
+    key: &str,
+    state: &mut SyncState,
+    stamp: &Stamp,
+    compact: bool,
+) -> Result<Option<Stamp>, SnapshotError> {
+    let now = parts::wall_secs();
+    let Encoded { head, parts: given, next_delta, in_deltas } = encode(state, stamp, now, compact);
+    let plan = parts::plan(Board::Sync, &stamp.base, given, now)?;
+    if !store.save_parts(key, Board::Sync, head, &plan, &stamp.base).await? {
+        return Ok(None);
+    }
+    state.changes = Changes::default();
+    Ok(Some(Stamp { base: stamp.base.after(plan.manifest), next_delta, in_deltas }))
+}
+
+/// Encodes `state` for a save over `stamp` at `now` (epoch s): only what changed is encoded, the
+/// rest kept. `compact` writes every set whole (as after an upgrade, or a state replaced).
+pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, compact: bool) -> Encoded {
+    let due = stamp.base.due(Board::Sync, now);
+    let named = |n: &str| stamp.base.manifest.as_ref().is_some_and(|m| m.contains_key(n));
+    let delta_bytes: usize = stamp.deltas().map(|(_, r)| r.bytes).sum();
+    let compact = compact
+        || stamp.base.manifest.is_none()
+        || stamp.deltas().count() >= MAX_DELTAS
+        || delta_bytes >= MAX_DELTA_BYTES
+        || stamp.deltas().any(|(n, _)| due.contains(n))
+        // A campaign read again from scratch: the deltas' leads of its old sets must not apply.
+        || state.changes.renewed.iter().any(|id| stamp.in_deltas.contains(id));
+    let Changes { added, renewed } = &state.changes;
+    let mut parts = BTreeMap::new();
+    for (id, tracked) in &state.campaigns {
+        let n = name("s", id);
+        let whole = renewed.contains(id)
+            || !named(&n)
+            || due.contains(&n)
+            || (compact && (stamp.in_deltas.contains(id) || added.contains_key(id)));
+        parts.insert(n, if whole { content(tracked) } else { Part::Keep });
+    }
+    let (mut next_delta, mut in_deltas) = (stamp.next_delta, BTreeSet::new());
+    if !compact {
+        for (n, _) in stamp.deltas() {
+            parts.insert(n.clone(), Part::Keep);
+        }
+        in_deltas = stamp.in_deltas.clone();
+        // Only leads of campaigns still tracked whose sets are not written whole now.
+        let delta: BTreeMap<&String, &Tracked> = added
+            .iter()
+            .filter(|(id, _)| matches!(parts.get(&name("s", id)), Some(Part::Keep)))
+            .collect();
+        if !delta.is_empty() {
+            in_deltas.extend(delta.keys().map(|id| (*id).clone()));
+            parts.insert(name("d", format!("{next_delta:08}")), content(&delta));
+            next_delta += 1;
+        }
+    }
+    in_deltas.retain(|id| state.campaigns.contains_key(id));
+    for (id, partial) in &state.partial {
+        parts.insert(name("p", id), content(partial));
+    }
+    for (id, cached) in &state.details {
+        parts.insert(name("c", id), content(&cached.detail));
+    }
+    let mut days: BTreeMap<NaiveDate, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
+    for (source, by_day) in &state.ledger.days {
+        for (day, counts) in by_day {
+            days.entry(*day).or_default().insert(source, *counts);
+        }
+    }
+    for (day, counts) in &days {
+        parts.insert(name("l", day), content(counts));
+    }
+    let head = Head {
+        watermarks: state.watermarks.clone(),
+        feed_spans: state.feed_spans.clone(),
+        full_at: state.full_at,
+        progress: state.progress.clone(),
+        last: state.last.clone(),
+        read: state
+            .details
+            .iter()
+            .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
+            .collect(),
+        undated: state.ledger.undated,
+        recent: state.ledger.recent.clone(),
+        next_delta,
+    };
+    Encoded { head: pack(&head), parts, next_delta, in_deltas }
+}
+
+#[cfg(test)]
+mod tests;
