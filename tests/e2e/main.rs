@@ -16,5 +16,6 @@ mod limiter_shared;
 mod people_first;
 mod secrets;
 mod snapshots;
+mod state;
 mod stream_path;
 mod sync;

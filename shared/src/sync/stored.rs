@@ -172,16 +172,16 @@ pub async fn load(store: &dyn SnapshotStore, key: &str) -> Result<Option<(Stamp,
 }
 
 /// Saves `state` over `stamp`: its new stamp, or `None` when another writer came first. The
-/// changes it recorded are written, and forgotten.
+/// changes it recorded are written, and forgotten; `whole` writes every set, changed or not.
 pub async fn save(
     store: &dyn SnapshotStore,
     key: &str,
     state: &mut SyncState,
     stamp: &Stamp,
-    compact: bool,
+    whole: bool,
 ) -> Result<Option<Stamp>, SnapshotError> {
     let now = parts::wall_secs();
-    let Encoded { head, parts: given, next_delta, in_deltas } = encode(state, stamp, now, compact);
+    let Encoded { head, parts: given, next_delta, in_deltas } = encode(state, stamp, now, whole);
     let plan = parts::plan(Board::Sync, &stamp.base, given, now)?;
     if !store.save_parts(key, Board::Sync, head, &plan, &stamp.base).await? {
         return Ok(None);
@@ -191,12 +191,12 @@ pub async fn save(
 }
 
 /// Encodes `state` for a save over `stamp` at `now` (epoch s): only what changed is encoded, the
-/// rest kept. `compact` writes every set whole (as after an upgrade, or a state replaced).
-pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, compact: bool) -> Encoded {
+/// rest kept. `whole` writes every set whole (a state replaced as a whole).
+pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encoded {
     let due = stamp.base.due(Board::Sync, now);
     let named = |n: &str| stamp.base.manifest.as_ref().is_some_and(|m| m.contains_key(n));
     let delta_bytes: usize = stamp.deltas().map(|(_, r)| r.bytes).sum();
-    let compact = compact
+    let compact = whole
         || stamp.base.manifest.is_none()
         || stamp.deltas().count() >= MAX_DELTAS
         || delta_bytes >= MAX_DELTA_BYTES
@@ -207,11 +207,12 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, compact: bool) -> Enco
     let mut parts = BTreeMap::new();
     for (id, tracked) in &state.campaigns {
         let n = name("s", id);
-        let whole = renewed.contains(id)
+        let write = whole
+            || renewed.contains(id)
             || !named(&n)
             || due.contains(&n)
             || (compact && (stamp.in_deltas.contains(id) || added.contains_key(id)));
-        parts.insert(n, if whole { content(tracked) } else { Part::Keep });
+        parts.insert(n, if write { content(tracked) } else { Part::Keep });
     }
     let (mut next_delta, mut in_deltas) = (stamp.next_delta, BTreeSet::new());
     if !compact {

@@ -80,6 +80,10 @@ async fn a_state_round_trips_through_its_parts() {
     assert_eq!(stamp.version(), Some(1));
     let names: Vec<&String> = stamp.base.manifest.as_ref().unwrap().keys().collect();
     assert_eq!(names.len(), 2 + 1 + 3 + 20, "two sets, one history being read, three details, 20 days");
+    // A state replaced as a whole writes its sets even when nothing says they changed.
+    let replaced = encode(&back, &again, parts::wall_secs(), true);
+    let sets = replaced.parts.iter().filter(|(n, p)| n.starts_with("s#") && matches!(p, Part::Write(_)));
+    assert_eq!(sets.count(), 2);
 }
 
 #[tokio::test]
