@@ -21,11 +21,11 @@ use crate::health::{self, HealthLog};
 use crate::lemlist::{LemlistClient, LemlistError};
 use crate::limiter::{Class, Clock, SystemClock};
 use crate::secret::KeyFingerprint;
+use crate::snapshot::parts::Base;
 use crate::snapshot::{
     Action, Board, Patch, Patchable, RefreshFigures, Served, Snapshot, SnapshotError, SnapshotStore, decode,
     encode,
 };
-use crate::snapshot::parts::Base;
 use crate::sync::stored::{self, Stamp};
 use crate::sync::{LastRefresh, Mode, Progress, SyncState};
 
@@ -440,7 +440,7 @@ impl Refresher {
             let fetch::Read { data, histories: parts, streams } = read;
             // A feed read that ended before `until` (a feed far behind, read a span at a time)
             // calls for another step.
-            let behind = streams.iter().any(|(r, result)| result.is_ok() && r.until < reads.until);
+            let behind = streams.iter().any(|o| o.result.is_ok() && o.read.until < reads.until);
             let failures = state.absorb_activity(&roots.campaigns, parts, streams);
             state.settle(&self.sync, until);
             // Phase 2 cut by a deadline is read again with the next step.

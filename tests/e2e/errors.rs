@@ -30,7 +30,14 @@ impl SnapshotStore for Down {
     async fn load_parts(&self, _: &str, _: Board) -> Result<Option<Document>, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
-    async fn save_parts(&self, _: &str, _: Board, _: Vec<u8>, _: &Plan, _: &Base) -> Result<bool, SnapshotError> {
+    async fn save_parts(
+        &self,
+        _: &str,
+        _: Board,
+        _: Vec<u8>,
+        _: &Plan,
+        _: &Base,
+    ) -> Result<bool, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn acquire_lease(&self, _: &str, _: &str, _: i64, _: i64) -> Result<bool, SnapshotError> {

@@ -50,7 +50,13 @@ impl SnapshotStore for Recorder {
     async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
         self.inner.load(key, board).await
     }
-    async fn save(&self, key: &str, board: Board, bytes: Vec<u8>, v: Option<u64>) -> Result<bool, SnapshotError> {
+    async fn save(
+        &self,
+        key: &str,
+        board: Board,
+        bytes: Vec<u8>,
+        v: Option<u64>,
+    ) -> Result<bool, SnapshotError> {
         self.inner.save(key, board, bytes, v).await
     }
     async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
@@ -81,7 +87,13 @@ impl SnapshotStore for Recorder {
     fn units(&self) -> Units {
         self.inner.units()
     }
-    async fn acquire_lease(&self, key: &str, holder: &str, now: i64, until: i64) -> Result<bool, SnapshotError> {
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, SnapshotError> {
         self.inner.acquire_lease(key, holder, now, until).await
     }
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), SnapshotError> {
@@ -183,7 +195,9 @@ async fn a_state_and_history_of_the_previous_layout_are_upgraded_in_place() {
     assert!(store.save(key().as_str(), Board::Sync, pack(&state), None).await.unwrap());
     assert!(store.save(key().as_str(), Board::Health, pack(&log), None).await.unwrap());
     let after = refresher(&sim, store.clone());
-    assert!(matches!(after.sync_state().await.unwrap(), Some((s, read)) if s.version() == Some(1) && read == state));
+    assert!(
+        matches!(after.sync_state().await.unwrap(), Some((s, read)) if s.version() == Some(1) && read == state)
+    );
 
     let figures = refresh(&after).await;
     exact(&sim, &after).await.unwrap();

@@ -123,6 +123,9 @@ pub struct FeedRead {
     pub feed: Feed,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    /// The first page to read (0: the start): a read cut before its end resumes there, with the
+    /// same bounds.
+    pub from_page: usize,
 }
 
 /// What a feed read showed: the distinct leads per campaign (for the dashboards' streams), and
@@ -131,10 +134,23 @@ pub struct FeedRead {
 pub struct FeedPart {
     pub by_campaign: HashMap<String, Seen>,
     pub ticks: Vec<Tick>,
+    /// Pages read in full.
+    pub pages: usize,
+    /// The oldest `createdAt` those pages showed (pages come newest first).
+    pub oldest: Option<DateTime<Utc>>,
 }
 
-/// Each team-wide feed read, with what it showed or why it failed.
-pub type StreamReads = Vec<(FeedRead, Fetched<FeedPart>)>;
+/// One team-wide feed read: what its pages showed, even when it stopped before its end, and
+/// whether it reached the end.
+#[derive(Debug)]
+pub struct FeedOutcome {
+    pub read: FeedRead,
+    pub part: FeedPart,
+    pub result: Result<(), LemlistError>,
+}
+
+/// Each team-wide feed read.
+pub type StreamReads = Vec<FeedOutcome>;
 
 /// Everything a [`read`] got.
 #[derive(Debug, Default)]
@@ -151,7 +167,7 @@ impl Read {
     pub fn stopped_by_deadline(&self) -> bool {
         let deadline = |e: &LemlistError| matches!(e, LemlistError::Deadline { .. });
         self.histories.iter().any(|h| h.result.as_ref().is_err_and(deadline))
-            || self.streams.iter().any(|(_, r)| r.as_ref().is_err_and(deadline))
+            || self.streams.iter().any(|o| o.result.as_ref().is_err_and(deadline))
             || self.data.leads.values().any(|r| r.as_ref().is_err_and(deadline))
             || self.data.details.values().any(|r| r.as_ref().is_err_and(deadline))
             || self.data.users.iter().any(|(_, r)| r.as_ref().is_err_and(deadline))
@@ -195,7 +211,7 @@ enum Part {
     Detail(String, Fetched<CampaignDetail>),
     Leads(String, Fetched<Vec<Lead>>),
     History(HistoryPart),
-    Stream(FeedRead, Fetched<FeedPart>),
+    Stream(FeedOutcome),
     User(usize, Fetched<User>),
 }
 
@@ -229,23 +245,28 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
     let mut jobs = JoinSet::new();
     // Longest chains first: activity streams have several pages each.
     for &feed_read in &reads.streams {
-        let FeedRead { feed, since, until } = feed_read;
+        let FeedRead { feed, since, until, from_page } = feed_read;
         let (c, q) = (client.clone(), query(feed).between(Some(since), Some(until)));
         jobs.spawn(async move {
             let mut part = FeedPart::default();
             let read = c
-                .activities_each(&q, 0, |rows| {
+                .activities_each(&q, from_page, |rows| {
+                    part.pages += 1;
                     for a in &rows {
                         if feed.stream().is_some()
                             && let Some(campaign) = &a.campaign_id
                         {
                             part.by_campaign.entry(campaign.clone()).or_default().add(a);
                         }
-                        part.ticks.push(Tick::of(feed, a));
+                        let tick = Tick::of(feed, a);
+                        if let Some(at) = tick.at {
+                            part.oldest = Some(part.oldest.map_or(at, |o| o.min(at)));
+                        }
+                        part.ticks.push(tick);
                     }
                 })
                 .await;
-            Part::Stream(feed_read, read.map(|_| part))
+            Part::Stream(FeedOutcome { read: feed_read, part, result: read.map(drop) })
         });
     }
     for history in &reads.histories {
@@ -300,11 +321,11 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             Part::Detail(id, r) => drop(out.data.details.insert(id, r)),
             Part::Leads(id, r) => drop(out.data.leads.insert(id, r)),
             Part::History(part) => out.histories.push(part),
-            Part::Stream(read, r) => out.streams.push((read, r)),
+            Part::Stream(outcome) => out.streams.push(outcome),
             Part::User(i, r) => out.data.users[i].1 = r,
         }
     }
-    out.streams.sort_by_key(|(r, _)| (r.feed, r.since));
+    out.streams.sort_by_key(|o| (o.read.feed, o.read.since));
     out
 }
 

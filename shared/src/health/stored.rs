@@ -74,7 +74,8 @@ fn encode(log: &HealthLog) -> BTreeMap<String, Part> {
             days.entry(p.date).or_default().mailboxes.insert(id.clone(), p);
         }
     }
-    let mut parts: BTreeMap<String, Part> = days.iter().map(|(d, day)| (format!("h#{d}"), content(day))).collect();
+    let mut parts: BTreeMap<String, Part> =
+        days.iter().map(|(d, day)| (format!("h#{d}"), content(day))).collect();
     parts.insert("alerts".into(), content(&log.alerts));
     parts
 }

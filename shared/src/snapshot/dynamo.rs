@@ -202,7 +202,11 @@ impl DynamoSnapshots {
     }
 
     /// The head of `board`, read consistently.
-    async fn head(&self, pk: &str, board: Board) -> Result<Option<HashMap<String, AttributeValue>>, SnapshotError> {
+    async fn head(
+        &self,
+        pk: &str,
+        board: Board,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, SnapshotError> {
         let head = self
             .client
             .get_item()
@@ -230,10 +234,8 @@ impl DynamoSnapshots {
         let version = number(&item, "version").ok_or_else(corrupt)? as u64;
         let head = blob("doc").ok_or_else(corrupt)?;
         let manifest: Manifest = super::unpack(&blob("manifest").ok_or_else(corrupt)?)?;
-        let by_key: HashMap<String, String> = manifest
-            .iter()
-            .map(|(name, r)| (parts::sort_key(board, name, &r.hash), name.clone()))
-            .collect();
+        let by_key: HashMap<String, String> =
+            manifest.iter().map(|(name, r)| (parts::sort_key(board, name, &r.hash), name.clone())).collect();
         let keys = by_key.keys().map(|sk| self.key(pk, sk)).collect();
         let mut found = std::collections::BTreeMap::new();
         for item in self.get_all(board.as_str(), keys).await? {
@@ -283,7 +285,9 @@ impl DynamoSnapshots {
             let keys = (1..parts).map(|i| self.key(pk, &part_key(board, token, i))).collect();
             let mut found: HashMap<String, Vec<u8>> = HashMap::new();
             for item in self.get_all(board.as_str(), keys).await? {
-                if let (Some(sk), Some(doc)) = (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok())) {
+                if let (Some(sk), Some(doc)) =
+                    (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok()))
+                {
                     found.insert(sk.to_owned(), doc.as_ref().to_vec());
                 }
             }

@@ -181,7 +181,6 @@ pub fn plan(
     Ok(out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,13 +195,18 @@ mod tests {
 
     #[test]
     fn only_changed_parts_are_written_and_unnamed_ones_are_dropped() {
-        let first = plan(Board::Sync, &Base::default(), parts(&[("a", json("[1]")), ("b", json("[2]"))]), 100)
-            .unwrap();
+        let first =
+            plan(Board::Sync, &Base::default(), parts(&[("a", json("[1]")), ("b", json("[2]"))]), 100)
+                .unwrap();
         assert_eq!(first.puts.len(), 2);
         assert!(first.puts[0].sort_key.starts_with("sync#a#") && first.puts[0].sort_key.len() == 7 + 16);
         let base = Base::default().after(first.manifest.clone());
-        let next =
-            plan(Board::Sync, &base, parts(&[("a", json("[1]")), ("b", json("[3]")), ("c", Part::Keep)]), 200);
+        let next = plan(
+            Board::Sync,
+            &base,
+            parts(&[("a", json("[1]")), ("b", json("[3]")), ("c", Part::Keep)]),
+            200,
+        );
         assert!(matches!(next, Err(SnapshotError::Corrupt(_))), "c was never stored");
         let next = plan(Board::Sync, &base, parts(&[("a", json("[1]")), ("b", json("[3]"))]), 200).unwrap();
         assert_eq!(next.puts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"], "a is unchanged");

@@ -168,8 +168,7 @@ impl SnapshotStore for MemorySnapshots {
         if let Some(l) = locked(&self.layered).get(&id).cloned() {
             let manifest = manifest_size(&l.manifest);
             let head = table_item(key, board.as_str(), l.head.len(), manifest);
-            let parts: f64 =
-                l.parts.iter().map(|(n, b)| read_units(table_item(key, n, b.len(), 0))).sum();
+            let parts: f64 = l.parts.iter().map(|(n, b)| read_units(table_item(key, n, b.len(), 0))).sum();
             self.meter.read(board.as_str(), 1 + l.parts.len() as u64, read_units(head) + parts);
             return Ok(Some(Document::Layered(l)));
         }
@@ -186,7 +185,11 @@ impl SnapshotStore for MemorySnapshots {
     ) -> Result<bool, SnapshotError> {
         let id = (key.to_owned(), board);
         for put in &plan.puts {
-            self.meter.wrote(board.as_str(), 1, write_units(table_item(key, &put.sort_key, put.bytes.len(), 0)));
+            self.meter.wrote(
+                board.as_str(),
+                1,
+                write_units(table_item(key, &put.sort_key, put.bytes.len(), 0)),
+            );
         }
         let mut layered = locked(&self.layered);
         let mut whole = locked(&self.snapshots);

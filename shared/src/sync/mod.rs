@@ -32,7 +32,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{SyncConfig, SyncMode};
-use crate::dashboard::fetch::{FeedRead, HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData};
+use crate::dashboard::fetch::{
+    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData,
+};
 use crate::dashboard::{Feed, Seen, Stream};
 use crate::health::ledger::{self, Ledger};
 use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError};
@@ -75,6 +77,31 @@ impl<T> PerStream<T> {
 
 /// The distinct leads of a tracked campaign, per stream.
 pub type Tracked = PerStream<Seen>;
+
+/// A team-wide feed read that stopped before its end (a deadline, a failure): what it read is
+/// counted, and the next read carries on at `next_page` with the same bounds. lemlist pages
+/// newest first by offset under a fixed `maxDate`: a row arriving meanwhile inside the bounds can
+/// only push older rows to later pages, so a row may be read twice (and counted once), never
+/// skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedResume {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub next_page: usize,
+    /// The oldest row read so far: how far back from `until` the pages have come.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+impl FeedResume {
+    /// About how many pages are left: as many as it took per unit of time so far, over what is
+    /// left back to `since`; one when nothing is known.
+    pub fn pages_left(&self) -> u64 {
+        let Some(oldest) = self.oldest.filter(|o| *o < self.until && self.next_page > 0) else { return 1 };
+        let (done, left) =
+            ((self.until - oldest).num_seconds().max(1), (oldest - self.since).num_seconds().max(0));
+        ((self.next_page as i64 * left).div_euclid(done) + 1) as u64
+    }
+}
 
 /// One stream of a history being read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,11 +210,14 @@ pub struct SyncState {
     /// Daily counts of every feed, by campaign and sender: the mailboxes' performance.
     #[serde(default)]
     pub ledger: Ledger,
-    /// Per feed, the span (hours) its next read may cover when far behind (the first sync reads
-    /// 30 days). A read is counted only whole: one cut by a deadline halves the span, so that a
-    /// feed too long for one step catches up over several; one read whole doubles it again.
+    /// Per feed, the span (hours) its next read may cover when far behind: 30 days and more
+    /// since reads resume ([`FeedResume`]). States of an earlier version kept halved spans here;
+    /// each read to its end doubles the span back.
     #[serde(default)]
     pub feed_spans: BTreeMap<Feed, u32>,
+    /// Feed reads that stopped before their end, by feed: the next read carries on there.
+    #[serde(default)]
+    pub feed_resume: BTreeMap<Feed, FeedResume>,
     /// Tracked campaigns, by id.
     pub campaigns: BTreeMap<String, Tracked>,
     /// Histories read in part, by campaign id.
@@ -330,11 +360,19 @@ impl SyncState {
         let streams = Feed::ALL
             .iter()
             .filter_map(|f| {
+                if let Some(r) = self.feed_resume.get(f) {
+                    return Some(FeedRead {
+                        feed: *f,
+                        since: r.since,
+                        until: r.until,
+                        from_page: r.next_page,
+                    });
+                }
                 let watermark = self.watermarks.get(f).copied().unwrap_or(until).min(until);
                 let span = chrono::Duration::hours(i64::from(self.span(*f)));
                 let (since, end) = (watermark - overlap, until.min(watermark + span));
                 // lemlist wants maxDate strictly after minDate.
-                (since < end).then_some(FeedRead { feed: *f, since, until: end })
+                (since < end).then_some(FeedRead { feed: *f, since, until: end, from_page: 0 })
             })
             .collect();
         Reads { until, histories, streams, ..Reads::default() }
@@ -420,26 +458,36 @@ impl SyncState {
             }
         }
 
-        for (read, result) in streams {
+        for FeedOutcome { read, part, result } in streams {
+            // What the pages showed counts even when the read stopped short: sets and counts
+            // take a row once however often it is read.
+            if let Some(stream) = read.feed.stream() {
+                for (id, seen) in part.by_campaign {
+                    self.fold_seen(&id, stream, seen);
+                }
+            }
+            for tick in part.ticks {
+                self.ledger.add(tick);
+            }
             match result {
-                Ok(part) => {
-                    if let Some(stream) = read.feed.stream() {
-                        for (id, seen) in part.by_campaign {
-                            self.fold_seen(&id, stream, seen);
-                        }
-                    }
-                    for tick in part.ticks {
-                        self.ledger.add(tick);
-                    }
+                Ok(()) => {
+                    self.feed_resume.remove(&read.feed);
                     let watermark = self.watermarks.entry(read.feed).or_insert(read.until);
                     *watermark = (*watermark).max(read.until);
                     let doubled = self.span(read.feed).saturating_mul(2).min(MAX_FEED_SPAN_HOURS);
                     self.feed_spans.insert(read.feed, doubled);
                 }
                 Err(e) => {
-                    if matches!(e, LemlistError::Deadline { .. }) {
-                        self.feed_spans.insert(read.feed, (self.span(read.feed) / 2).max(1));
-                    }
+                    // The watermark stays; the next read carries on at the next page, with the
+                    // same bounds.
+                    let before = self.feed_resume.get(&read.feed).and_then(|r| r.oldest);
+                    let oldest = match (before, part.oldest) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let next_page = read.from_page + part.pages;
+                    let resume = FeedResume { since: read.since, until: read.until, next_page, oldest };
+                    self.feed_resume.insert(read.feed, resume);
                     if let Some(stream) = read.feed.stream() {
                         failures.streams.insert(stream, e.clone());
                     }
@@ -510,7 +558,7 @@ impl SyncState {
 
     /// A rough count of the calls a sync from scratch still needs: the history streams not
     /// read to the end, at the average pages of those that were, less what they already read;
-    /// then phase 2 (leads, details, users) and the roots.
+    /// what the feeds' resumed reads have left; then phase 2 (leads, details, users) and the roots.
     pub fn estimated_remaining_calls(&self, campaigns: &[CampaignSummary], users: usize) -> u64 {
         let progress = self.progress.clone().unwrap_or_default();
         let average = if progress.streams_done == 0 {
@@ -527,8 +575,10 @@ impl SyncState {
                 }
             }
         }
+        // The feeds: what each resumed read has left.
+        let feeds: u64 = self.feed_resume.values().map(FeedResume::pages_left).sum();
         let running = campaigns.iter().filter(|c| running(c)).count() as u64;
-        pages + running + campaigns.len() as u64 + users as u64 + 2
+        pages + feeds + running + campaigns.len() as u64 + users as u64 + 2
     }
 
     /// Phase 2: caches the details read and fills in the cached ones, then gives the dashboards
@@ -663,7 +713,7 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::fetch::{FeedPart, Fetched};
+    use crate::dashboard::fetch::FeedPart;
     use crate::health::ledger::Tick;
     use crate::lemlist::Activity;
     use std::time::Duration;
@@ -761,8 +811,10 @@ mod tests {
             .map(|stream| HistoryRead { campaign: cid(3), stream, until: at(60), from_page: 0 })
             .into();
         assert_eq!(plan.histories, new, "only the campaign not tracked yet");
-        let feeds: Vec<FeedRead> =
-            Feed::ALL.iter().map(|f| FeedRead { feed: *f, since: at(-300), until: at(60) }).collect();
+        let feeds: Vec<FeedRead> = Feed::ALL
+            .iter()
+            .map(|f| FeedRead { feed: *f, since: at(-300), until: at(60), from_page: 0 })
+            .collect();
         assert_eq!(plan.streams, feeds);
         let roots = Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()] };
         let rest = state.plan_rest(&roots, at(60), &config());
@@ -805,14 +857,19 @@ mod tests {
     }
 
     /// A feed read from the overlap to `until`, showing `leads`.
-    fn stream(feed: Feed, until: i64, leads: &[(u32, &str)]) -> (FeedRead, Fetched<FeedPart>) {
+    fn stream(feed: Feed, until: i64, leads: &[(u32, &str)]) -> FeedOutcome {
         let mut part = FeedPart::default();
         for (i, (c, l)) in leads.iter().enumerate() {
             let a = activity(&format!("s{i}"), *c, l);
             part.by_campaign.entry(cid(*c)).or_default().add(&a);
             part.ticks.push(Tick::of(feed, &a));
         }
-        (FeedRead { feed, since: at(-300), until: at(until) }, Ok(part))
+        part.pages = 1;
+        FeedOutcome {
+            read: FeedRead { feed, since: at(-300), until: at(until), from_page: 0 },
+            part,
+            result: Ok(()),
+        }
     }
 
     #[test]
@@ -825,7 +882,11 @@ mod tests {
             // Campaign 2 is not tracked: ignored. A re-read of lea_a counts once.
             stream(Feed::Sent, 60, &[(1, "lea_a"), (1, "lea_b"), (2, "lea_x"), (3, "lea_d")]),
             stream(Feed::Opened, 60, &[]),
-            (FeedRead { feed: Feed::Replied, since: at(-300), until: at(60) }, Err(failure)),
+            FeedOutcome {
+                read: FeedRead { feed: Feed::Replied, since: at(-300), until: at(60), from_page: 0 },
+                part: FeedPart::default(),
+                result: Err(failure),
+            },
             stream(Feed::Bounced, 60, &[]),
         ];
         let failures = state.absorb_activity(&campaigns, read_all(&reads, "lea_c"), streams);
@@ -931,7 +992,7 @@ mod tests {
     }
 
     #[test]
-    fn a_first_sync_reads_30_days_of_feeds_in_spans_that_halve_when_cut_and_a_resync_keeps_the_counts() {
+    fn a_feed_read_cut_short_counts_its_pages_and_resumes_at_the_next_with_its_bounds() {
         let mut state = SyncState::begin(at(0), None);
         let start = state.watermarks[&Feed::Bounced];
         assert_eq!(start.date_naive(), at(0).date_naive() - chrono::Duration::days(29));
@@ -940,19 +1001,30 @@ mod tests {
         assert_eq!(reads.streams.len(), 4);
         assert!(reads.streams.iter().all(|r| r.until == at(0)), "30 days fit in one read each");
 
-        // The sent feed is cut by a deadline: nothing of it counts, its span halves.
+        // The sent feed is cut by a deadline after 3 pages, back to 10 days before `until`: what
+        // they showed counts, the watermark stays, and the next read goes on at page 3.
         let cut = reads.streams.iter().find(|r| r.feed == Feed::Sent).copied().unwrap();
-        state.absorb_activity(&[], vec![], vec![(cut, Err(deadline()))]);
+        let mut row = activity("a1", 1, "lea_a");
+        row.created_at = (at(0) - chrono::Duration::days(10)).to_rfc3339();
+        let part = FeedPart { ticks: vec![Tick::of(Feed::Sent, &row)], pages: 3, ..FeedPart::default() };
+        let part = FeedPart { oldest: part.ticks[0].at, ..part };
+        state.absorb_activity(&[], vec![], vec![FeedOutcome { read: cut, part, result: Err(deadline()) }]);
         assert_eq!(state.watermarks[&Feed::Sent], start);
-        let next = state.plan_activity(&[], at(0), &config());
-        let sent = next.streams.iter().find(|r| r.feed == Feed::Sent).unwrap();
-        assert_eq!(sent.until, start + chrono::Duration::hours(i64::from(MAX_FEED_SPAN_HOURS / 2)));
-        let part = FeedPart {
-            ticks: vec![Tick::of(Feed::Sent, &activity("a1", 1, "lea_a"))],
-            ..FeedPart::default()
-        };
-        state.absorb_activity(&[], vec![], vec![(*sent, Ok(part))]);
-        assert_eq!(state.watermarks[&Feed::Sent], sent.until, "the first half is counted");
+        assert_eq!(state.ledger.recent.len(), 1, "the row is counted");
+        let next = state.plan_activity(&[], at(60), &config());
+        let sent = *next.streams.iter().find(|r| r.feed == Feed::Sent).unwrap();
+        assert_eq!(sent, FeedRead { from_page: 3, ..cut }, "the same bounds, the next page");
+        // 3 pages covered 10 days; 19 and some hours are left: 5 pages, and one for the last.
+        assert_eq!(state.feed_resume[&Feed::Sent].pages_left(), 6);
+        assert_eq!(state.estimated_remaining_calls(&[], 0), 6 + 2);
+
+        // The rest of it, the row read again on a shifted page: counted once, and the read is done.
+        let part = FeedPart { ticks: vec![Tick::of(Feed::Sent, &row)], pages: 6, ..FeedPart::default() };
+        state.absorb_activity(&[], vec![], vec![FeedOutcome { read: sent, part, result: Ok(()) }]);
+        assert_eq!(state.watermarks[&Feed::Sent], at(0));
+        assert!(state.feed_resume.is_empty());
+        let days: u32 = state.ledger.days.values().flat_map(|d| d.values()).map(|d| d[0]).sum();
+        assert_eq!(days, 1);
 
         let resync = SyncState::begin(at(60), Some(&state));
         assert_eq!(resync.ledger, state.ledger, "the counts are kept");

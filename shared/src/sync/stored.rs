@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{CachedDetail, Changes, LastRefresh, Partial, Progress, SyncState, Tracked};
+use super::{CachedDetail, Changes, FeedResume, LastRefresh, Partial, Progress, SyncState, Tracked};
 use crate::dashboard::Feed;
 use crate::health::ledger::{Counts, Ledger};
 use crate::lemlist::CampaignDetail;
@@ -50,6 +50,8 @@ struct Head {
     watermarks: BTreeMap<Feed, DateTime<Utc>>,
     #[serde(default)]
     feed_spans: BTreeMap<Feed, u32>,
+    #[serde(default)]
+    feed_resume: BTreeMap<Feed, FeedResume>,
     full_at: Option<DateTime<Utc>>,
     #[serde(default)]
     progress: Option<Progress>,
@@ -105,7 +107,8 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
     let layered = match document {
         Document::Whole(stored) => {
             let state: SyncState = unpack(&stored.bytes)?;
-            let stamp = Stamp { base: Base { version: Some(stored.version), manifest: None }, ..Stamp::default() };
+            let stamp =
+                Stamp { base: Base { version: Some(stored.version), manifest: None }, ..Stamp::default() };
             return Ok((stamp, state));
         }
         Document::Layered(l) => l,
@@ -114,6 +117,7 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
     let mut state = SyncState {
         watermarks: head.watermarks,
         feed_spans: head.feed_spans,
+        feed_resume: head.feed_resume,
         full_at: head.full_at,
         progress: head.progress,
         last: head.last,
@@ -129,16 +133,19 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
             "c" => {
                 let detail: CampaignDetail = unpack(bytes)?;
                 let read = head.read.get(id).cloned();
-                let (read_at, status) = read.map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
+                let (read_at, status) =
+                    read.map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
                 state.details.insert(id.to_owned(), CachedDetail { detail, read_at, status });
             }
             "l" => {
-                let day: NaiveDate = id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
+                let day: NaiveDate =
+                    id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
                 for (source, counts) in unpack::<BTreeMap<String, [u32; 4]>>(bytes)? {
                     state.ledger.days.entry(source).or_default().insert(day, counts);
                 }
             }
-            "d" => deltas.push((id.parse::<u64>().unwrap_or_default(), unpack::<BTreeMap<String, Tracked>>(bytes)?)),
+            "d" => deltas
+                .push((id.parse::<u64>().unwrap_or_default(), unpack::<BTreeMap<String, Tracked>>(bytes)?)),
             _ => {}
         }
     }
@@ -221,10 +228,8 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encode
         }
         in_deltas = stamp.in_deltas.clone();
         // Only leads of campaigns still tracked whose sets are not written whole now.
-        let delta: BTreeMap<&String, &Tracked> = added
-            .iter()
-            .filter(|(id, _)| matches!(parts.get(&name("s", id)), Some(Part::Keep)))
-            .collect();
+        let delta: BTreeMap<&String, &Tracked> =
+            added.iter().filter(|(id, _)| matches!(parts.get(&name("s", id)), Some(Part::Keep))).collect();
         if !delta.is_empty() {
             in_deltas.extend(delta.keys().map(|id| (*id).clone()));
             parts.insert(name("d", format!("{next_delta:08}")), content(&delta));
@@ -250,6 +255,7 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encode
     let head = Head {
         watermarks: state.watermarks.clone(),
         feed_spans: state.feed_spans.clone(),
+        feed_resume: state.feed_resume.clone(),
         full_at: state.full_at,
         progress: state.progress.clone(),
         last: state.last.clone(),

@@ -23,7 +23,8 @@ fn sent(id: &str, campaign: u32, lead: &str, when: DateTime<Utc>) -> Activity {
 }
 
 fn detail(n: u32) -> CampaignDetail {
-    serde_json::from_value(serde_json::json!({"_id": cid(n), "name": format!("C{n}"), "senders": []})).unwrap()
+    serde_json::from_value(serde_json::json!({"_id": cid(n), "name": format!("C{n}"), "senders": []}))
+        .unwrap()
 }
 
 /// A steady state: campaigns 1 and 2 tracked with a few leads each, 3 being read, details of
@@ -35,12 +36,16 @@ fn state() -> SyncState {
         ..SyncState::default()
     };
     for n in 1..=2 {
-        let leads: Vec<Activity> = (0..50).map(|i| sent(&format!("h{n}{i}"), n, &format!("lea_{n}_{i}"), at(5, 1))).collect();
+        let leads: Vec<Activity> =
+            (0..50).map(|i| sent(&format!("h{n}{i}"), n, &format!("lea_{n}_{i}"), at(5, 1))).collect();
         s.campaigns.insert(cid(n), PerStream { sent: Seen::of(&leads), ..PerStream::default() });
     }
     s.partial.insert(cid(3), Partial { until: at(20, 12), streams: PerStream::default() });
     for n in 1..=3 {
-        s.details.insert(cid(n), CachedDetail { detail: detail(n), read_at: at(20, 12), status: Some("running".into()) });
+        s.details.insert(
+            cid(n),
+            CachedDetail { detail: detail(n), read_at: at(20, 12), status: Some("running".into()) },
+        );
     }
     for day in 1..=20 {
         s.fold(Feed::Sent, &sent(&format!("l{day}"), 1, "lea_1_0", at(day, 9)));
@@ -133,7 +138,10 @@ async fn deltas_are_compacted_into_the_sets_they_name() {
     let stamp = saved(&store, &mut s, &stamp).await;
     assert_eq!(stamp.deltas().count(), 0);
     let (_, back) = loaded(&store).await;
-    assert_eq!((back.campaigns[&cid(1)].sent.leads(), back.campaigns[&cid(2)].sent.leads()), (50 + MAX_DELTAS, 51));
+    assert_eq!(
+        (back.campaigns[&cid(1)].sent.leads(), back.campaigns[&cid(2)].sent.leads()),
+        (50 + MAX_DELTAS, 51)
+    );
     assert_eq!(back, s);
 }
 
