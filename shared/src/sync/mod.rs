@@ -178,7 +178,7 @@ pub struct SyncStatus {
     /// The sync from scratch in progress, if any.
     pub first_sync: Option<Progress>,
     pub last_refresh: LastRefresh,
-    /// The stored state's compressed size.
+    /// The stored state's compressed size: the parts its head names.
     pub state_bytes: usize,
     /// The daily counts behind the mailboxes' performance.
     pub counts: CountsStatus,

@@ -154,9 +154,9 @@ async fn main() {
     );
     println!("Page loads: {page_loads_per_day}/day. Per refresh: means over the schedule's rounds.\n");
     println!(
-        "| profile | schedule | calls | time | sync WU | health WU | all snapshot WU | RU | limiter WU | log KB | GB-s | per month |"
+        "| profile | schedule | calls | time | sync WU | health WU | all snapshot WU | RU | limiter WU | log KB | GB-s | per month | exact |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for profile in profiles {
         let mut config = SimConfig::new(profile, 11);
         config.settings =
