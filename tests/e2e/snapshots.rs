@@ -147,7 +147,7 @@ async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
 }
 
 #[tokio::test]
-async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
+async fn a_cancelled_refresh_gives_its_lease_up_and_a_crashed_ones_lease_expires() {
     let (_local, store) = dynamo("snapshots-lease").await;
     let sim = sim(Profile::M, 2, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
     let store: Arc<dyn SnapshotStore> = Arc::new(store);
@@ -157,7 +157,7 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
         Refresher::new(paced_client(&sim), store.clone(), key(), lease).with_clock(MovedClock::of(&sim));
     let crashing = refresher.clone();
     let killed = tokio::spawn(async move { crashing.run().await });
-    // Killed once it is well under way.
+    // Cancelled once it is well under way.
     for _ in 0..200 {
         if sim.log().total() >= 10 {
             break;
@@ -167,14 +167,23 @@ async fn a_refresh_killed_mid_way_leaves_a_lease_that_expires() {
     assert!(sim.log().total() >= 10, "it had started calling lemlist");
     killed.abort();
     assert!(killed.await.unwrap_err().is_cancelled());
-
-    assert_eq!(refresher.run().await.unwrap(), Outcome::AlreadyRunning, "the killed refresh's lease blocks");
     assert!(
         store.load(key().as_str(), Board::Campaigns).await.unwrap().is_none(),
         "nothing half-done was stored"
     );
+    // Its guard gave the lease up on the way out (in the background).
+    let free = async {
+        while !store.acquire_lease(key().as_str(), "probe", now_ms(), now_ms() + 1).await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), free).await.expect("the cancelled refresh's lease is free");
 
-    // Blocked until the lease expires (renewals stopped with the killed task), then it runs.
+    // A process that dies holds its lease until it expires: the next refresh waits for that.
+    assert!(store.acquire_lease(key().as_str(), "crashed", now_ms(), now_ms() + 6_000).await.unwrap());
+    assert_eq!(refresher.run().await.unwrap(), Outcome::AlreadyRunning, "the crashed refresh's lease blocks");
+
+    // Blocked until the lease expires, then it runs.
     let expired = async {
         loop {
             match refresher.run().await.unwrap() {

@@ -1,0 +1,100 @@
+//! The stored dashboards' writes: a refresh's fresh snapshots, and the actions applied to them
+//! at once. Both go through [`Refresher::update`], the one retry loop of conditional snapshot
+//! writes: read, change, write if nobody wrote meanwhile, else again.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Refresher;
+use crate::dashboard;
+use crate::snapshot::{
+    Action, Board, Patch, Patchable, RefreshFigures, Snapshot, SnapshotError, decode, encode,
+};
+
+/// How many times a conditional snapshot write is retried after losing to another writer.
+const SAVE_ATTEMPTS: usize = 5;
+
+impl Refresher {
+    /// Writes what `change` makes of the stored snapshot of `board` (`None` when there is
+    /// none, or it cannot be read and `replace_unreadable`), retrying while other writers
+    /// come first.
+    async fn update<T, F>(
+        &self,
+        board: Board,
+        replace_unreadable: bool,
+        change: F,
+    ) -> Result<(), SnapshotError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<Snapshot<T>>) -> Snapshot<T>,
+    {
+        for _ in 0..SAVE_ATTEMPTS {
+            let stored = self.store.load(self.key.as_str(), board).await?;
+            let current = match stored.as_ref().map(|s| decode::<T>(&s.bytes)).transpose() {
+                Ok(current) => current,
+                Err(e) if replace_unreadable => {
+                    tracing::warn!(error = %e, "replacing an unreadable snapshot");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            let expected = stored.map(|s| s.version);
+            if self.store.save(self.key.as_str(), board, encode(&change(current)), expected).await? {
+                return Ok(());
+            }
+        }
+        Err(SnapshotError::Store(format!("{} snapshot: kept losing to other writers", board.as_str())))
+    }
+
+    /// Stores a fresh snapshot, carrying over the actions the previous one recorded since the
+    /// fresh data was fetched.
+    pub(super) async fn save<T>(&self, board: Board, fresh: Snapshot<T>) -> Result<(), SnapshotError>
+    where
+        T: Patchable + Serialize + DeserializeOwned + Clone,
+    {
+        self.update(board, true, |previous: Option<Snapshot<T>>| {
+            let mut snapshot = fresh.clone();
+            if let Some(previous) = previous {
+                snapshot.carry_patches_from(&previous.patches);
+            }
+            snapshot
+        })
+        .await
+    }
+
+    /// Applies an action that succeeded at lemlist to the stored snapshots at once.
+    pub async fn apply(&self, action: Action) -> Result<(), SnapshotError> {
+        let patch = Patch { at: self.now(), action };
+        for board in patch.action.boards() {
+            match board {
+                Board::Campaigns => self.patch::<dashboard::CampaignRow>(*board, &patch).await?,
+                Board::Mailboxes => self.patch::<dashboard::MailboxFacts>(*board, &patch).await?,
+                Board::Sync | Board::Health => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn patch<T>(&self, board: Board, patch: &Patch) -> Result<(), SnapshotError>
+    where
+        T: Patchable + Serialize + DeserializeOwned,
+    {
+        self.update(board, false, |stored: Option<Snapshot<T>>| {
+            // Nothing stored yet: the first refresh may have read lemlist before this action;
+            // keep it for that refresh to apply.
+            let mut snapshot = stored.unwrap_or_else(|| Snapshot {
+                computed_at: DateTime::<Utc>::UNIX_EPOCH,
+                figures: RefreshFigures::default(),
+                missing: vec![],
+                rows: vec![],
+                patches: vec![],
+                placeholder: true,
+                unattributed: None,
+            });
+            snapshot.patch(patch.clone());
+            snapshot
+        })
+        .await
+    }
+}

@@ -1,0 +1,100 @@
+//! What the API reads through the refresher: the latest snapshots, the history and alerts, the
+//! sync state and its status. Nothing here calls lemlist but [`Refresher::verify`].
+
+use super::lease::now_ms;
+use super::{RefreshError, Refresher};
+use crate::dashboard::Reads;
+use crate::dashboard::fetch::{self, HistoryRead};
+use crate::health::{self, HealthLog};
+use crate::limiter::Class;
+use crate::snapshot::parts::Base;
+use crate::snapshot::{Board, Served, SnapshotError};
+use crate::sync::SyncState;
+use crate::sync::stored::{self, Stamp};
+
+impl Refresher {
+    /// The key's history and alerts, as stored.
+    pub async fn health(&self) -> Result<Option<(Base, HealthLog)>, SnapshotError> {
+        health::stored::load(self.store.as_ref(), self.key.as_str()).await
+    }
+
+    /// The key's stored sync state and what it was read from; `None` when there is none, or
+    /// when it cannot be read back (a part gone, an older format): the next refresh then reads
+    /// from scratch, and its save replaces what is stored (`stamp_of_unreadable`).
+    pub async fn sync_state(&self) -> Result<Option<(Stamp, SyncState)>, SnapshotError> {
+        match stored::load(self.store.as_ref(), self.key.as_str()).await {
+            Ok(found) => Ok(found),
+            Err(SnapshotError::Corrupt(e)) => {
+                tracing::warn!(error = %e, "the sync state cannot be read; the next refresh reads from scratch");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The version of a stored state that cannot be read, for a save to replace it.
+    pub(super) async fn stamp_of_unreadable(&self) -> Result<Stamp, SnapshotError> {
+        let head = self.store.load(self.key.as_str(), Board::Sync).await;
+        let version = match head {
+            Ok(found) => found.map(|s| s.version),
+            Err(_) => None,
+        };
+        Ok(Stamp::replacing(version))
+    }
+
+    /// The key's sync state as `GET /api/sync` answers it.
+    pub async fn sync_status(&self) -> Result<crate::sync::SyncStatus, SnapshotError> {
+        let found = self.sync_state().await?;
+        let bytes = found.as_ref().map_or(0, |(stamp, _)| stamp.stored_bytes());
+        Ok(SyncState::status(found.as_ref().map(|(_, s)| s), &self.sync, bytes))
+    }
+
+    /// Reads the history of every tracked campaign from scratch, up to the instant the stored
+    /// state is complete to, and lists every difference with the state's sets: nothing means
+    /// parity. It costs what a first sync's histories cost, at the lowest priority.
+    pub async fn verify(&self) -> Result<Vec<String>, RefreshError> {
+        let Some((_, state)) = self.sync_state().await? else {
+            return Ok(vec!["no sync state is stored for this key: nothing to verify yet".into()]);
+        };
+        let Some(until) = state.complete_until() else {
+            return Ok(vec!["the sync state has no watermark yet: nothing to verify".into()]);
+        };
+        let histories = state.campaigns.keys().flat_map(|id| HistoryRead::whole(id, until)).collect();
+        let reads = Reads { until, histories, ..Reads::default() };
+        let client = self.client.with_class(Class::Background);
+        let mut fresh = fetch::read(&client, vec![], &reads).await.into_team_data();
+        Ok(state.differences(&mut fresh))
+    }
+
+    /// Replaces the stored sync state, every set written whole (tests corrupt it through here
+    /// to check `verify`).
+    pub async fn store_sync_state(&self, state: &SyncState, stamp: &Stamp) -> Result<bool, SnapshotError> {
+        let mut state = state.clone();
+        Ok(stored::save(self.store.as_ref(), self.key.as_str(), &mut state, stamp, true).await?.is_some())
+    }
+
+    /// Asks for a refresh of the key through the store (in AWS, the snapshot table's stream
+    /// starts the refresh function).
+    pub async fn request(&self) -> Result<(), SnapshotError> {
+        self.store.request_refresh(self.key.as_str(), now_ms()).await
+    }
+
+    /// The latest snapshot of `board`, as served.
+    pub async fn latest(&self, board: Board) -> Result<Option<Served>, SnapshotError> {
+        match self.store.load(self.key.as_str(), board).await? {
+            Some(stored) => Served::decode(board, &stored.bytes),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether both snapshots were fetched at or after `at_ms`.
+    pub(super) async fn fetched_after(&self, at_ms: i64) -> Result<bool, SnapshotError> {
+        for board in Board::ALL {
+            match self.latest(board).await? {
+                Some(s) if s.computed_at.timestamp_millis() >= at_ms => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
