@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, ReturnValue,
@@ -165,6 +166,23 @@ impl DynamoSnapshots {
             .map_err(store_error)?;
         self.meter.wrote(kind, 1, consumed(out.consumed_capacity()));
         Ok(())
+    }
+
+    /// The put of a head, conditional on the stored version still being `expected` (`None`:
+    /// nothing stored yet), reporting the capacity it consumed.
+    fn head_put(&self, item: HashMap<String, AttributeValue>, expected: Option<u64>) -> PutItemFluentBuilder {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match expected {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        }
     }
 
     /// Reads items by key, consistently, in batches of at most 100 (what BatchGetItem answers),
@@ -339,19 +357,7 @@ impl SnapshotStore for DynamoSnapshots {
         // syncs from scratch when it comes back) and its history after 90 days. Their parts
         // follow by their own TTL.
         item.insert(TTL_ATTRIBUTE.into(), expires_after(keep_secs(board)));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let put = match base.version {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY),
-            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
-        };
-        match put.send().await {
+        match self.head_put(item, base.version).send().await {
             Ok(out) => {
                 self.meter.wrote(board.as_str(), 1, consumed(out.consumed_capacity()));
                 Ok(true)
@@ -403,20 +409,7 @@ impl SnapshotStore for DynamoSnapshots {
             "doc".into(),
             AttributeValue::B(Blob::new(chunks.first().copied().unwrap_or_default().to_vec())),
         );
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(head))
-            .return_values(ReturnValue::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let put = match expected {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY),
-            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
-        };
-        match put.send().await {
+        match self.head_put(head, expected).return_values(ReturnValue::AllOld).send().await {
             Ok(out) => {
                 self.meter.wrote(board.as_str(), 1, consumed(out.consumed_capacity()));
                 if let Some(old) = out.attributes {
