@@ -408,7 +408,7 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
         .collect();
     let t = template();
     let filters: Vec<_> = of_type(&t, "AWS::Logs::MetricFilter").collect();
-    assert_eq!(filters.len(), 4);
+    assert_eq!(filters.len(), 3, "one per function, all for the 429s");
     for (name, f) in filters {
         let pattern = f["Properties"]["FilterPattern"].as_str().unwrap();
         // `{ $.field = "value" }`: the one form the template uses.
@@ -422,6 +422,35 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
             "{name}: {pattern} matches no line the code wrote: {:?}",
             lines.iter().filter_map(|l| l["message"].as_str()).collect::<std::collections::BTreeSet<_>>()
         );
+    }
+}
+
+/// Each alarm watches a metric that exists: one a metric filter of the template creates, or one
+/// of Lambda's own metrics of one of the template's functions. Only the 429s need a custom
+/// metric (billed monthly); the others are free.
+#[test]
+fn every_alarm_watches_a_metric_the_stack_produces() {
+    let t = template();
+    let custom: BTreeSet<String> = of_type(&t, "AWS::Logs::MetricFilter")
+        .flat_map(|(_, f)| f["Properties"]["MetricTransformations"].as_sequence().unwrap().iter())
+        .map(|m| format!("{}/{}", m["MetricNamespace"].as_str().unwrap(), m["MetricName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(custom, BTreeSet::from(["lemdash/Lemlist429".to_owned()]));
+    let alarms: Vec<_> = of_type(&t, "AWS::CloudWatch::Alarm").collect();
+    assert_eq!(alarms.len(), 3);
+    for (name, alarm) in alarms {
+        let p = &alarm["Properties"];
+        let metric = format!("{}/{}", p["Namespace"].as_str().unwrap(), p["MetricName"].as_str().unwrap());
+        if p["Namespace"] == "AWS/Lambda" {
+            assert!(["AWS/Lambda/Errors", "AWS/Lambda/Invocations"].contains(&metric.as_str()), "{name}: {metric}");
+            let dimension = &p["Dimensions"][0];
+            assert_eq!(dimension["Name"].as_str(), Some("FunctionName"), "{name}");
+            let function = tagged(&dimension["Value"], "!Ref").and_then(Value::as_str).unwrap();
+            assert_eq!(t["Resources"][function]["Type"].as_str(), Some("AWS::Serverless::Function"), "{name}");
+        } else {
+            assert!(custom.contains(&metric), "{name}: {metric} is no metric filter's");
+        }
+        assert_eq!(tagged(&p["AlarmActions"][0], "!Ref").and_then(Value::as_str), Some("AlarmTopic"), "{name}");
     }
 }
 

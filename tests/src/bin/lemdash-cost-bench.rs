@@ -45,8 +45,9 @@ impl Prices {
     const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
     const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
     const LOG_GB: f64 = 0.50;
-    /// Three alarms, the two custom metrics their metric filters create, one secret.
-    const FIXED: f64 = 3.0 * 0.10 + 2.0 * 0.30 + 0.40;
+    /// Three alarms, the one custom metric a metric filter creates (lemlist's 429s; the other
+    /// alarms watch Lambda's own metrics, which cost nothing), one secret.
+    const FIXED: f64 = 3.0 * 0.10 + 0.30 + 0.40;
     /// The template's memory sizes, GB.
     const REFRESH_GB: f64 = 0.25;
     const API_GB: f64 = 0.25;
@@ -146,7 +147,7 @@ async fn main() {
     println!("Prices (us-east-1, on demand, no free tier): write unit $0.625/M, read unit $0.125/M,");
     println!("Lambda arm64 $0.0000133334/GB-s + $0.20/M requests, HTTP API $1.00/M, logs $0.50/GB,");
     println!(
-        "fixed ${:.2} (3 alarms, 2 custom metrics, 1 secret). Refresh function {} GB, API {} GB × {} s.",
+        "fixed ${:.2} (3 alarms, 1 custom metric, 1 secret). Refresh function {} GB, API {} GB × {} s.",
         Prices::FIXED,
         Prices::REFRESH_GB,
         Prices::API_GB,
