@@ -2,6 +2,7 @@
 //! in common. Handlers stay thin; the logic lives here.
 //!
 //! - [`lemlist`]: the typed lemlist client (endpoints, decoding, rate-limit headers, retries).
+//! - [`activity`]: what the dashboards and health stand on (activity sets, daily counts, rates).
 //! - [`dashboard`]: the two dashboards, computed from lemlist data, and the reads behind them.
 //! - [`limiter`]: where every request asks for the right to be sent (the per-key budget).
 //! - [`config`]: plain configuration values; [`app`]: the one place that assembles lemdash.
@@ -11,6 +12,7 @@
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
 
+pub mod activity;
 pub mod api;
 pub mod app;
 pub mod config;

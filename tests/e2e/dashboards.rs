@@ -45,11 +45,20 @@ async fn check(sim: &Sim, client: &LemlistClient, label: &str) {
     let (campaigns, partial) = get_rows(&format!("{base}/api/campaigns/dashboard")).await;
     assert_eq!(partial, None, "{label}: complete");
     assert_rows_equal(&format!("{label} campaigns"), campaigns, json(&truth::campaigns_dashboard(&team)));
+    // The first sync published both dashboards before its daily counts, the mailboxes' rows
+    // saying so (one part missing: the performance); then come the counts.
+    let (mailboxes, partial) = get_rows(&format!("{base}/api/mailboxes")).await;
+    let body = Value::Array(mailboxes.clone());
+    let want = truth::expected_for_body(sim, &refresher, Board::Mailboxes, &body).await;
+    let early = want == truth::counts_pending(&team);
+    assert_eq!(partial.as_deref(), early.then_some("1"), "{label}: complete but for the counts");
+    assert_rows_equal(&format!("{label} mailboxes"), mailboxes, want.as_array().unwrap().clone());
+    support::first_sync_done(&refresher).await;
     let (mailboxes, partial) = get_rows(&format!("{base}/api/mailboxes")).await;
     assert_eq!(partial, None, "{label}: complete");
     // Served from a snapshot: the rows carry their performance as of the snapshot.
     let want = truth::expected_for_stored(sim, &refresher, Board::Mailboxes).await;
-    assert_rows_equal(&format!("{label} mailboxes"), mailboxes, want.as_array().unwrap().clone());
+    assert_rows_equal(&format!("{label} mailboxes, counted"), mailboxes, want.as_array().unwrap().clone());
 }
 
 #[tokio::test]
@@ -84,8 +93,10 @@ async fn sixteen_concurrent_requests_stay_within_the_limit() {
         requests.spawn(async move { get_rows(&url).await });
     }
     while let Some(done) = requests.join_next().await {
-        let (_, partial) = done.unwrap();
-        assert_eq!(partial, None);
+        let (rows, partial) = done.unwrap();
+        // Complete, but for the mailboxes' performance while the first sync reads the counts.
+        let pending = rows.iter().any(|r| r["missing"].as_array().is_some_and(|m| !m.is_empty()));
+        assert_eq!(partial.as_deref(), pending.then_some("1"));
     }
     let log = sim.log();
     println!(

@@ -442,15 +442,26 @@ fn every_alarm_watches_a_metric_the_stack_produces() {
         let p = &alarm["Properties"];
         let metric = format!("{}/{}", p["Namespace"].as_str().unwrap(), p["MetricName"].as_str().unwrap());
         if p["Namespace"] == "AWS/Lambda" {
-            assert!(["AWS/Lambda/Errors", "AWS/Lambda/Invocations"].contains(&metric.as_str()), "{name}: {metric}");
+            assert!(
+                ["AWS/Lambda/Errors", "AWS/Lambda/Invocations"].contains(&metric.as_str()),
+                "{name}: {metric}"
+            );
             let dimension = &p["Dimensions"][0];
             assert_eq!(dimension["Name"].as_str(), Some("FunctionName"), "{name}");
             let function = tagged(&dimension["Value"], "!Ref").and_then(Value::as_str).unwrap();
-            assert_eq!(t["Resources"][function]["Type"].as_str(), Some("AWS::Serverless::Function"), "{name}");
+            assert_eq!(
+                t["Resources"][function]["Type"].as_str(),
+                Some("AWS::Serverless::Function"),
+                "{name}"
+            );
         } else {
             assert!(custom.contains(&metric), "{name}: {metric} is no metric filter's");
         }
-        assert_eq!(tagged(&p["AlarmActions"][0], "!Ref").and_then(Value::as_str), Some("AlarmTopic"), "{name}");
+        assert_eq!(
+            tagged(&p["AlarmActions"][0], "!Ref").and_then(Value::as_str),
+            Some("AlarmTopic"),
+            "{name}"
+        );
     }
 }
 

@@ -52,6 +52,18 @@ pub fn api(sim: &Sim, client: &LemlistClient, budget: Duration) -> Api {
     api_with(sim, client, budget, Arc::new(MemorySnapshots::default()))
 }
 
+/// Waits until the key's first sync is done: after a cold page is answered with the dashboards
+/// a first sync publishes first, it carries on in the background with the daily counts.
+pub async fn first_sync_done(r: &lemdash_shared::refresh::Refresher) {
+    for _ in 0..1800 {
+        if r.sync_status().await.expect("the store answers").first_sync.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the first sync did not end within 3 minutes");
+}
+
 /// Serves both functions' routes over HTTP on a free port, as `lemdash serve` does (the router
 /// of `Function::All` through `axum::serve`); returns the base URL.
 pub async fn serve(api: Api) -> String {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use lemdash_shared::config::SyncConfig;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::limiter::{Class, StrictPacer};
-use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::refresh::{COUNTS_PENDING, Outcome, Refresher};
 use lemdash_shared::snapshot::{Board, MemorySnapshots, RefreshFigures};
-use lemdash_shared::sync::{Mode, SyncState};
+use lemdash_shared::sync::{DashboardsFirst, Mode, SyncState};
 use lemdash_tests::app::key;
 use lemdash_tests::clock::MovedClock;
 use lemdash_tests::truth;
@@ -210,23 +210,47 @@ async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_
 
     let (sim, client) = paced_m(50).await;
     let r = refresher(&sim, &client, SyncConfig::default());
-    let mut continuations: u32 = 0;
+    let (mut continuations, mut before_counts, mut with_counts_pending) = (0u32, 0, 0);
     let figures = loop {
         match r.run_until(Class::Scheduled, Some(Instant::now() + Duration::from_secs(3))).await.unwrap() {
             Outcome::Refreshed(figures) => break figures,
             Outcome::Continuing(progress) => {
                 continuations += 1;
                 assert_eq!(progress.continuations + 1, continuations, "each invocation carried on");
-                assert!(
-                    sim.team().campaigns.len() > 1 && r.latest(Board::Campaigns).await.unwrap().is_none(),
-                    "nothing published before the sync is complete"
-                );
+                let mailboxes = r.latest(Board::Mailboxes).await.unwrap();
+                match progress.dashboards_first {
+                    // Nothing published before the histories and the rest are read.
+                    Some(DashboardsFirst::Pending) => {
+                        assert!(r.latest(Board::Campaigns).await.unwrap().is_none() && mailboxes.is_none());
+                        before_counts += 1;
+                    }
+                    // Then both dashboards, the performance being computed, never zeros.
+                    Some(DashboardsFirst::Published { at }) => {
+                        let campaigns = r.latest(Board::Campaigns).await.unwrap().expect("published");
+                        let mailboxes = mailboxes.expect("published");
+                        assert_eq!((campaigns.computed_at, mailboxes.computed_at), (at, at));
+                        assert!(
+                            mailboxes.missing.iter().any(|m| m == COUNTS_PENDING),
+                            "{:?}",
+                            mailboxes.missing
+                        );
+                        let rows: Vec<serde_json::Value> = serde_json::from_str(&mailboxes.body).unwrap();
+                        assert!(!rows.is_empty());
+                        assert!(rows.iter().all(|r| r.get("performance").is_none()
+                            && r["missing"].as_array().unwrap().iter().any(|m| m == COUNTS_PENDING)));
+                        with_counts_pending += 1;
+                    }
+                    None => panic!("a first sync publishes its dashboards first"),
+                }
             }
             Outcome::AlreadyRunning => panic!("the lease is given up before each continuation"),
         }
     };
     exact(&sim, &r).await.unwrap();
     assert!(continuations >= 3, "{continuations} continuations");
+    assert!(before_counts >= 1 && with_counts_pending >= 1, "{before_counts} then {with_counts_pending}");
+    let served = r.latest(Board::Mailboxes).await.unwrap().unwrap();
+    assert!(served.missing.is_empty() && served.body.contains("\"performance\""), "then the counts");
     let log = sim.log();
     assert_eq!(repeated_history_pages(&log), 0, "no history page read twice across continuations");
     assert_eq!(figures.calls as usize, log.total(), "the figures count every step's calls");

@@ -50,6 +50,14 @@ pub struct Answered {
     pub forced: Option<Forced>,
 }
 
+/// A refresh raced against its request's deadline and the store.
+enum Raced<T> {
+    /// The refresh ended first.
+    Done(T),
+    /// The request is answered before it ended.
+    Answered(Box<(Option<Served>, Forced)>),
+}
+
 /// The on-demand refresh of one key's dashboards.
 #[derive(Debug, Clone)]
 pub struct OnDemand {
@@ -104,20 +112,24 @@ impl OnDemand {
                 return self.wait_for_newer(board, seen, deadline, Forced::Requested).await;
             }
             Trigger::Inline => {
-                // Dropped at the deadline: nothing of it runs after the response.
-                match tokio::time::timeout_at(deadline.into(), self.refresher.run_as(Class::Interactive))
-                    .await
-                {
-                    Err(_) => return Ok((None, Forced::Pending)),
-                    Ok(outcome) => outcome,
+                // Dropped when answered: nothing of it runs after the response (the next one
+                // carries on from its last checkpoint).
+                let refresh = self.refresher.run_as(Class::Interactive);
+                match self.first_of(refresh, board, seen, deadline).await? {
+                    Raced::Done(outcome) => outcome,
+                    Raced::Answered(answer) => return Ok(*answer),
                 }
             }
             Trigger::InProcess => {
-                match tokio::time::timeout_at(deadline.into(), self.spawn()).await {
-                    // The refresh carries on in this process, which outlives the request.
-                    Err(_) => return Ok((None, Forced::Pending)),
-                    Ok(Err(e)) => return Err(ApiError::Internal(format!("the refresh task failed: {e}"))),
-                    Ok(Ok(outcome)) => outcome,
+                // The refresh carries on in this process, which outlives the request.
+                let refresh = async {
+                    self.spawn()
+                        .await
+                        .map_err(|e| ApiError::Internal(format!("the refresh task failed: {e}")))
+                };
+                match self.first_of(refresh, board, seen, deadline).await? {
+                    Raced::Done(outcome) => outcome?,
+                    Raced::Answered(answer) => return Ok(*answer),
                 }
             }
         };
@@ -126,6 +138,32 @@ impl OnDemand {
             Outcome::AlreadyRunning => self.wait_for_newer(board, seen, deadline, Forced::Joined).await,
             // A sync from scratch carries on in the background.
             Outcome::Continuing(_) => Ok((None, Forced::Pending)),
+        }
+    }
+
+    /// Waits for `refresh` until `deadline`; a cold page (nothing `seen`) is answered as soon
+    /// as the refresh stores a first snapshot, which a first sync does before it ends.
+    async fn first_of<T>(
+        &self,
+        refresh: impl std::future::Future<Output = T>,
+        board: Board,
+        seen: Option<chrono::DateTime<chrono::Utc>>,
+        deadline: Instant,
+    ) -> Result<Raced<T>, ApiError> {
+        tokio::pin!(refresh);
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut refresh => return Ok(Raced::Done(outcome)),
+                _ = tokio::time::sleep_until(deadline.into()) => return Ok(Raced::Answered(Box::new((None, Forced::Pending)))),
+                _ = poll.tick(), if seen.is_none() => {
+                    if let Some(s) = self.refresher.latest(board).await? {
+                        return Ok(Raced::Answered(Box::new((Some(s), Forced::Computed))));
+                    }
+                }
+            }
         }
     }
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
 use super::leads::{company, has_sendable, live, states_absent};
-use super::seen::Seen;
-use super::{Dashboard, display_name, percent};
+use super::{Dashboard, display_name};
+use crate::activity::{Seen, percent};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
@@ -56,7 +56,7 @@ fn without_lead_ids(
 pub(crate) fn part<'a, T>(
     what: &str,
     campaign_id: &str,
-    fetched: Option<&'a Result<T, crate::lemlist::LemlistError>>,
+    fetched: Option<&'a super::fetch::Fetched<T>>,
     row: &mut Vec<String>,
     all: &mut Vec<String>,
 ) -> Option<&'a T> {
@@ -233,7 +233,7 @@ mod tests {
         let mut d = data_with(vec![lead("readyToSend", None, None, None)], &["a"], &["a"], &[]);
         d.replied.insert(
             "cam_1".into(),
-            Err(LemlistError::Status { endpoint: "GET /activities", status: 503, body: String::new() }),
+            Err(LemlistError::Status { endpoint: "GET /activities", status: 503, body: String::new() }.into()),
         );
         let dash = campaigns_dashboard(&d);
         assert_eq!(dash.rows.len(), 1);

@@ -19,14 +19,31 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
-use super::seen::{Feed, Seen, Stream};
-use crate::health::ledger::Tick;
+use crate::activity::ledger::Tick;
+use crate::activity::{Feed, Seen, Stream};
 use crate::ids::{CampaignId, UserId};
 use crate::lemlist::{
     ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
 };
 
-pub type Fetched<T> = Result<T, LemlistError>;
+pub type Fetched<T> = Result<T, Missing>;
+
+/// Why a part of the data is missing: lemlist's own failure, or a reason of lemdash's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Missing {
+    /// lemlist could not be read (after the retries the budget allowed).
+    #[error(transparent)]
+    Lemlist(#[from] LemlistError),
+    /// The campaign's history is not read to the end yet: a sync from scratch carries on.
+    #[error("the campaign's history is not read to the end yet")]
+    HistoryInProgress,
+    /// lemlist listed an id that is not one of its ids.
+    #[error("lemlist listed an invalid id {0:?}")]
+    InvalidId(String),
+    /// Not read by this refresh (its read was not started or did not end).
+    #[error("not fetched")]
+    NotFetched,
+}
 
 /// Everything the dashboards are computed from. A part that could not be fetched is kept as its
 /// error, so the dashboards can say what is missing.
@@ -95,7 +112,7 @@ pub struct HistoryPart {
     pub read: HistoryRead,
     pub pages: usize,
     pub seen: Seen,
-    pub result: Fetched<()>,
+    pub result: Result<(), LemlistError>,
 }
 
 /// What a refresh reads beyond the roots.
@@ -166,11 +183,12 @@ impl Read {
     /// Whether a read stopped because its deadline came.
     pub fn stopped_by_deadline(&self) -> bool {
         let deadline = |e: &LemlistError| matches!(e, LemlistError::Deadline { .. });
+        let missed = |m: &Missing| matches!(m, Missing::Lemlist(e) if deadline(e));
         self.histories.iter().any(|h| h.result.as_ref().is_err_and(deadline))
             || self.streams.iter().any(|o| o.result.as_ref().is_err_and(deadline))
-            || self.data.leads.values().any(|r| r.as_ref().is_err_and(deadline))
-            || self.data.details.values().any(|r| r.as_ref().is_err_and(deadline))
-            || self.data.users.iter().any(|(_, r)| r.as_ref().is_err_and(deadline))
+            || self.data.leads.values().any(|r| r.as_ref().is_err_and(missed))
+            || self.data.details.values().any(|r| r.as_ref().is_err_and(missed))
+            || self.data.users.iter().any(|(_, r)| r.as_ref().is_err_and(missed))
     }
 }
 
@@ -180,7 +198,7 @@ impl Read {
     pub fn into_team_data(self) -> TeamData {
         let mut data = self.data;
         for HistoryPart { read, seen, result, .. } in self.histories {
-            data.seen_mut(read.stream).insert(read.campaign, result.map(|()| seen));
+            data.seen_mut(read.stream).insert(read.campaign, result.map(|()| seen).map_err(Missing::from));
         }
         data
     }
@@ -215,11 +233,8 @@ enum Part {
     User(usize, Fetched<User>),
 }
 
-fn invalid_id(id: &str) -> LemlistError {
-    LemlistError::Decode {
-        endpoint: "GET /campaigns",
-        message: format!("lemlist listed an invalid id {id:?}"),
-    }
+fn invalid_id(id: &str) -> Missing {
+    Missing::InvalidId(id.to_owned())
 }
 
 fn query(feed: Feed) -> ActivityQuery {
@@ -245,48 +260,10 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
     let mut jobs = JoinSet::new();
     // Longest chains first: activity streams have several pages each.
     for &feed_read in &reads.streams {
-        let FeedRead { feed, since, until, from_page } = feed_read;
-        let (c, q) = (client.clone(), query(feed).between(Some(since), Some(until)));
-        jobs.spawn(async move {
-            let mut part = FeedPart::default();
-            let read = c
-                .activities_each(&q, from_page, |rows| {
-                    part.pages += 1;
-                    for a in &rows {
-                        if feed.stream().is_some()
-                            && let Some(campaign) = &a.campaign_id
-                        {
-                            part.by_campaign.entry(campaign.clone()).or_default().add(a);
-                        }
-                        let tick = Tick::of(feed, a);
-                        if let Some(at) = tick.at {
-                            part.oldest = Some(part.oldest.map_or(at, |o| o.min(at)));
-                        }
-                        part.ticks.push(tick);
-                    }
-                })
-                .await;
-            Part::Stream(FeedOutcome { read: feed_read, part, result: read.map(drop) })
-        });
+        jobs.spawn(read_feed(client.clone(), feed_read));
     }
     for history in &reads.histories {
-        let (c, read) = (client.clone(), history.clone());
-        jobs.spawn(async move {
-            let (mut seen, mut pages) = (Seen::default(), 0);
-            let result = match read.campaign.parse::<CampaignId>() {
-                Ok(cid) => {
-                    let q = query(read.stream.into()).campaign(&cid).between(None, Some(read.until));
-                    c.activities_each(&q, read.from_page, |rows| {
-                        pages += 1;
-                        rows.iter().for_each(|a| seen.add(a));
-                    })
-                    .await
-                    .map(drop)
-                }
-                Err(_) => Err(invalid_id(&read.campaign)),
-            };
-            Part::History(HistoryPart { read, pages, seen, result })
-        });
+        jobs.spawn(read_history(client.clone(), history.clone()));
     }
     for id in &reads.leads {
         let Ok(cid) = id.parse::<CampaignId>() else {
@@ -294,7 +271,7 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             continue;
         };
         let (c, key) = (client.clone(), id.clone());
-        jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await) });
+        jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await.map_err(Missing::from)) });
     }
     for id in &reads.details {
         let Ok(cid) = id.parse::<CampaignId>() else {
@@ -302,16 +279,16 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             continue;
         };
         let (c, key) = (client.clone(), id.clone());
-        jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await) });
+        jobs.spawn(async move { Part::Detail(key, c.campaign(&cid).await.map_err(Missing::from)) });
     }
     for (i, id) in reads.users.iter().enumerate() {
         let result = match id.parse::<UserId>() {
             Ok(uid) => {
                 let c = client.clone();
-                jobs.spawn(async move { Part::User(i, c.user(&uid).await) });
-                Err(LemlistError::Transport { endpoint: "GET /users/{id}", message: "not fetched".into() })
+                jobs.spawn(async move { Part::User(i, c.user(&uid).await.map_err(Missing::from)) });
+                Err(Missing::NotFetched)
             }
-            Err(e) => Err(LemlistError::Decode { endpoint: "GET /team", message: e.to_string() }),
+            Err(_) => Err(invalid_id(id)),
         };
         data.users.push((id.clone(), result));
     }
@@ -327,6 +304,54 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
     }
     out.streams.sort_by_key(|o| (o.read.feed, o.read.since));
     out
+}
+
+/// One team-wide feed read, page by page: each page's rows into the campaigns' sets (for a
+/// stream's feed) and the daily counts, kept even when the read stops short.
+async fn read_feed(client: LemlistClient, feed_read: FeedRead) -> Part {
+    let FeedRead { feed, since, until, from_page } = feed_read;
+    let q = query(feed).between(Some(since), Some(until));
+    let mut part = FeedPart::default();
+    let read = client
+        .activities_each(&q, from_page, |rows| {
+            part.pages += 1;
+            for a in &rows {
+                if feed.stream().is_some()
+                    && let Some(campaign) = &a.campaign_id
+                {
+                    part.by_campaign.entry(campaign.clone()).or_default().add(a);
+                }
+                let tick = Tick::of(feed, a);
+                if let Some(at) = tick.at {
+                    part.oldest = Some(part.oldest.map_or(at, |o| o.min(at)));
+                }
+                part.ticks.push(tick);
+            }
+        })
+        .await;
+    Part::Stream(FeedOutcome { read: feed_read, part, result: read.map(drop) })
+}
+
+/// One campaign's history of one stream, from its page, up to its bound.
+async fn read_history(client: LemlistClient, read: HistoryRead) -> Part {
+    let (mut seen, mut pages) = (Seen::default(), 0);
+    let result = match read.campaign.parse::<CampaignId>() {
+        Ok(cid) => {
+            let q = query(read.stream.into()).campaign(&cid).between(None, Some(read.until));
+            client
+                .activities_each(&q, read.from_page, |rows| {
+                    pages += 1;
+                    rows.iter().for_each(|a| seen.add(a));
+                })
+                .await
+                .map(drop)
+        }
+        Err(_) => Err(LemlistError::Decode {
+            endpoint: "GET /campaigns",
+            message: format!("lemlist listed an invalid id {:?}", read.campaign),
+        }),
+    };
+    Part::History(HistoryPart { read, pages, seen, result })
 }
 
 /// Fetches what both dashboards need from scratch, keeping no state. Fails only when a root

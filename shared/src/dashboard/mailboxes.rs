@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::fetch::TeamData;
 use super::leads::{has_sendable, states_absent};
 use super::{Dashboard, display_name};
-use crate::health::performance::Performance;
+use crate::activity::Performance;
 use crate::lemlist::{CampaignDetail, Mailbox};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct MailboxRow {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// Additive: messages sent, bounces, first opens and replies over 7 and 30 UTC days, with
-    /// their rates per message sent ([`crate::health::performance`]).
+    /// their rates per message sent ([`crate::activity::window`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance: Option<Performance>,
 }
@@ -291,11 +291,12 @@ mod tests {
             Err(LemlistError::Transport {
                 endpoint: "GET /campaigns/{id}/export/leads",
                 message: "timed out".into(),
-            }),
+            }
+            .into()),
         );
         d.users.push((
             "usr_2".into(),
-            Err(LemlistError::Status { endpoint: "GET /users/{id}", status: 500, body: String::new() }),
+            Err(LemlistError::Status { endpoint: "GET /users/{id}", status: 500, body: String::new() }.into()),
         ));
         let dash = mailboxes_dashboard(&d);
         let a = dash.rows.iter().find(|r| r.email == "a@x.io").unwrap();

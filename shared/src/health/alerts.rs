@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ledger::Counts;
-use super::performance::Window;
-use crate::dashboard::{MailboxFacts, MailboxStatus, percent};
+use crate::activity::ledger::Counts;
+use crate::activity::{Window, percent};
+use crate::dashboard::{MailboxFacts, MailboxStatus};
 
 /// How long alerts are listed.
 pub const KEPT_DAYS: i64 = 30;

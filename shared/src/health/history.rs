@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::performance::Window;
+use crate::activity::Window;
 use crate::dashboard::{CampaignRow, CampaignStatus, MailboxStatus};
 
 /// How long points are kept.
@@ -114,6 +114,13 @@ mod tests {
 
     fn point(date: &str, status: MailboxStatus, sent: u64) -> MailboxPoint {
         MailboxPoint { date: date.parse().unwrap(), status, day: Some(Window { sent, ..Window::default() }) }
+    }
+
+    #[test]
+    fn the_store_keeps_what_the_history_keeps() {
+        use crate::snapshot::{Board, dynamo::HEALTH_KEEP_DAYS, parts::part_keep_secs};
+        assert!(KEPT_DAYS as u64 <= HEALTH_KEEP_DAYS, "a whole history document");
+        assert!(KEPT_DAYS as u64 * 24 * 3600 < part_keep_secs(Board::Health), "its daily parts");
     }
 
     #[test]

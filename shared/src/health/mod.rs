@@ -10,7 +10,6 @@
 
 pub mod alerts;
 pub mod history;
-pub mod ledger;
 pub mod notify;
 pub mod performance;
 pub mod stored;
@@ -20,11 +19,12 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::activity::ledger::{self, Ledger};
+use crate::activity::{Performance, Window, first_day};
 use crate::dashboard::{CampaignRow, MailboxFacts};
 use alerts::{Alerts, Changes, Condition, Thresholds};
 use history::{CampaignPoint, History, MailboxPoint};
-use ledger::Ledger;
-use performance::{Performance, Senders, Window, first_day, totals};
+use performance::{Senders, totals};
 
 /// A key's history and alerts: one stored document (`health`), rewritten by each refresh.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,77 +62,105 @@ pub struct Assessment {
 /// Fills each mailbox's performance, records today's history points and evaluates the alerts.
 pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_>) -> Assessment {
     let today: NaiveDate = inputs.at.date_naive();
-    let mut out = Assessment::default();
-    let (mut day, mut week_by_campaign) = (HashMap::new(), HashMap::new());
     facts.iter_mut().for_each(|f| f.performance = None);
-    if let Some(ledger) = inputs.ledger {
-        let week = totals(ledger, inputs.senders, first_day(today, 7), today);
-        let month = totals(ledger, inputs.senders, first_day(today, 30), today);
-        let (by_mailbox, unattributed) = performance::performance(inputs.senders, &week, &month);
-        for f in facts.iter_mut() {
-            f.performance = by_mailbox.get(&f.mailbox_id).copied();
+    let counted = inputs.ledger.map(|ledger| fill_performance(facts, ledger, inputs.senders, today));
+    record_points(log, facts, &inputs, today, counted.as_ref().map(|c| &c.today));
+    let (mut now, mut undecided): (Vec<Condition>, BTreeSet<String>) = (vec![], BTreeSet::new());
+    alerts::mailbox_conditions(facts, &mut now, &mut undecided);
+    match (inputs.ledger, &counted) {
+        (Some(ledger), Some(counted)) if inputs.feeds_complete => {
+            now.extend(rate_conditions(facts, ledger, counted, &inputs, today));
         }
-        out.unattributed = Some(unattributed);
-        day = totals(ledger, inputs.senders, today, today).mailboxes;
-        week_by_campaign = week.campaigns;
+        _ => {
+            // Rates could not be judged this time: their episodes stay as they are.
+            let rates = [alerts::AlertKind::BounceRate, alerts::AlertKind::OpenRateDrop];
+            let open = log.alerts.list.iter().filter(|a| rates.contains(&a.condition.kind));
+            undecided.extend(open.map(|a| a.condition.key()));
+        }
     }
+    let changes = log.alerts.evaluate(now, &undecided, inputs.at);
+    log.updated_at = Some(inputs.at);
+    Assessment { unattributed: counted.map(|c| c.unattributed), changes }
+}
 
+/// What the counts gave: today's by mailbox, the week's by campaign, the unattributed.
+struct Counted {
+    today: HashMap<String, ledger::Counts>,
+    week_by_campaign: HashMap<String, ledger::Counts>,
+    unattributed: Performance,
+}
+
+/// Each mailbox's 7- and 30-day performance from the counts.
+fn fill_performance(
+    facts: &mut [MailboxFacts],
+    ledger: &Ledger,
+    senders: &Senders,
+    today: NaiveDate,
+) -> Counted {
+    let week = totals(ledger, senders, first_day(today, 7), today);
+    let month = totals(ledger, senders, first_day(today, 30), today);
+    let (by_mailbox, unattributed) = performance::performance(senders, &week, &month);
+    for f in facts.iter_mut() {
+        f.performance = by_mailbox.get(&f.mailbox_id).copied();
+    }
+    Counted {
+        today: totals(ledger, senders, today, today).mailboxes,
+        week_by_campaign: week.campaigns,
+        unattributed,
+    }
+}
+
+/// Today's points: every campaign's row, every mailbox's status and (with counts) its day.
+fn record_points(
+    log: &mut HealthLog,
+    facts: &[MailboxFacts],
+    inputs: &Inputs<'_>,
+    today: NaiveDate,
+    day: Option<&HashMap<String, ledger::Counts>>,
+) {
     let campaign_points =
         inputs.campaigns.iter().map(|r| (r.campaign_id.clone(), CampaignPoint::of(today, r)));
     let mailbox_points: Vec<(String, MailboxPoint)> = facts
         .iter()
         .map(|f| {
-            let counts =
-                inputs.ledger.map(|_| Window::from(day.get(&f.mailbox_id).copied().unwrap_or_default()));
+            let counts = day.map(|d| Window::from(d.get(&f.mailbox_id).copied().unwrap_or_default()));
             (f.mailbox_id.clone(), MailboxPoint { date: today, status: f.row().status, day: counts })
         })
         .collect();
     log.history.record(today, campaign_points, mailbox_points);
+}
 
-    let (mut now, mut undecided): (Vec<Condition>, BTreeSet<String>) = (vec![], BTreeSet::new());
-    alerts::mailbox_conditions(facts, &mut now, &mut undecided);
-    match inputs.ledger {
-        Some(ledger) if inputs.feeds_complete => {
-            let t = inputs.thresholds;
-            for f in facts.iter() {
-                if let Some(p) = &f.performance {
-                    now.extend(alerts::bounce_condition(&f.mailbox_id, &f.email, &p.week, t));
-                }
-            }
-            let before_end = first_day(today, 7) - chrono::Duration::days(1);
-            let before = totals(ledger, inputs.senders, first_day(before_end, 7), before_end).campaigns;
-            for (id, counts) in &week_by_campaign {
-                let Some(previous) = before.get(id) else { continue };
-                let name = inputs.names.get(id).cloned().unwrap_or_else(|| id.clone());
-                now.extend(alerts::open_drop_condition(id, &name, counts, previous, t));
-            }
-        }
-        _ => {
-            // Rates could not be judged this time: their episodes stay as they are.
-            undecided.extend(
-                log.alerts
-                    .list
-                    .iter()
-                    .filter(|a| {
-                        matches!(
-                            a.condition.kind,
-                            alerts::AlertKind::BounceRate | alerts::AlertKind::OpenRateDrop
-                        )
-                    })
-                    .map(|a| a.condition.key()),
-            );
+/// The rates judged on complete counts: each mailbox's 7-day bounce rate, each campaign's open
+/// rate against the week before.
+fn rate_conditions(
+    facts: &[MailboxFacts],
+    ledger: &Ledger,
+    counted: &Counted,
+    inputs: &Inputs<'_>,
+    today: NaiveDate,
+) -> Vec<Condition> {
+    let t = inputs.thresholds;
+    let mut now = Vec::new();
+    for f in facts {
+        if let Some(p) = &f.performance {
+            now.extend(alerts::bounce_condition(&f.mailbox_id, &f.email, &p.week, t));
         }
     }
-    out.changes = log.alerts.evaluate(now, &undecided, inputs.at);
-    log.updated_at = Some(inputs.at);
-    out
+    let before_end = first_day(today, 7) - chrono::Duration::days(1);
+    let before = totals(ledger, inputs.senders, first_day(before_end, 7), before_end).campaigns;
+    for (id, counts) in &counted.week_by_campaign {
+        let Some(previous) = before.get(id) else { continue };
+        let name = inputs.names.get(id).cloned().unwrap_or_else(|| id.clone());
+        now.extend(alerts::open_drop_condition(id, &name, counts, previous, t));
+    }
+    now
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::Feed;
-    use ledger::Tick;
+    use crate::activity::Feed;
+    use crate::activity::ledger::Tick;
 
     fn facts(id: &str, busy: bool) -> MailboxFacts {
         MailboxFacts {

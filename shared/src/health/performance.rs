@@ -6,54 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{Duration, NaiveDate};
-use serde::{Deserialize, Serialize};
+use chrono::NaiveDate;
 
-use super::ledger::{Counts, Ledger};
-use crate::dashboard::{MailboxFacts, TeamData, percent};
+use crate::activity::ledger::{Counts, Ledger};
+use crate::activity::{Performance, Window};
+use crate::dashboard::{MailboxFacts, TeamData};
 use crate::lemlist::CampaignDetail;
-
-/// The figures of one window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    pub sent: u64,
-    pub bounced: u64,
-    pub opened: u64,
-    pub replied: u64,
-    /// Per message sent, in percent, rounded as Python's `round(x, 2)`; 0 with no sends.
-    pub bounce_rate: f64,
-    pub open_rate: f64,
-    pub reply_rate: f64,
-}
-
-impl From<Counts> for Window {
-    fn from(c: Counts) -> Self {
-        let rate = |n: u64| percent(n as usize, c.sent as usize);
-        Self {
-            sent: c.sent,
-            bounced: c.bounced,
-            opened: c.opened,
-            replied: c.replied,
-            bounce_rate: rate(c.bounced),
-            open_rate: rate(c.opened),
-            reply_rate: rate(c.replied),
-        }
-    }
-}
-
-/// The two windows a mailbox row shows: 7 and 30 whole UTC days, today included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Performance {
-    #[serde(rename = "7d")]
-    pub week: Window,
-    #[serde(rename = "30d")]
-    pub month: Window,
-}
-
-/// The first day of the window of `days` days ending with `today`.
-pub fn first_day(today: NaiveDate, days: i64) -> NaiveDate {
-    today - Duration::days(days - 1)
-}
 
 /// Which mailbox sent, from what the mailboxes and the campaigns' senders say now.
 #[derive(Debug, Default)]
@@ -189,8 +147,9 @@ pub fn performance(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::Feed;
-    use crate::health::ledger::Tick;
+    use crate::activity::Feed;
+    use crate::activity::first_day;
+    use crate::activity::ledger::Tick;
     use chrono::{DateTime, Utc};
 
     fn detail(id: &str, senders: &[(Option<&str>, Option<&str>)]) -> CampaignDetail {

@@ -100,8 +100,8 @@ pub async fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::Window;
     use crate::dashboard::{CampaignStatus, MailboxStatus};
-    use crate::health::performance::Window;
     use crate::snapshot::MemorySnapshots;
 
     fn day(d: u32) -> NaiveDate {

@@ -187,6 +187,8 @@ pub struct LemlistClient {
     deadline: Option<Instant>,
     /// Who waits for this handle's requests: their place in the budget.
     class: Class,
+    /// Interactive, but kept to the budget share ([`Priority::capped`]).
+    capped: bool,
 }
 
 #[derive(Debug)]
@@ -226,6 +228,7 @@ impl LemlistClient {
             inner: Arc::new(Inner { http, config, permits, counters: Counters::default() }),
             deadline: None,
             class: Class::default(),
+            capped: false,
         })
     }
 
@@ -237,7 +240,13 @@ impl LemlistClient {
 
     /// A handle whose requests take their place in the budget as `class` (default: scheduled).
     pub fn with_class(&self, class: Class) -> Self {
-        Self { class, ..self.clone() }
+        Self { class, capped: false, ..self.clone() }
+    }
+
+    /// A handle at `class` that keeps to the budget share even when interactive: a person waits,
+    /// but for more calls than the other tools' reserve should give up.
+    pub fn with_class_within_share(&self, class: Class) -> Self {
+        Self { class, capped: true, ..self.clone() }
     }
 
     pub fn class(&self) -> Class {
@@ -460,7 +469,7 @@ impl LemlistClient {
             }));
         }
         // Pages after the first and retries go ahead of calls that have not started yet.
-        let priority = Priority::of(self.class);
+        let priority = Priority { capped: self.capped, ..Priority::of(self.class) };
         let priority = if call.follow_up || attempt > 1 { priority.follow_up() } else { priority };
         let waiting = Waiting::start(&inner.counters.waiting);
         let asked = Instant::now();

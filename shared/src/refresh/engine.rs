@@ -26,6 +26,10 @@ use crate::snapshot::{Board, RefreshFigures, Snapshot, SnapshotError};
 use crate::sync::stored::{self, Stamp};
 use crate::sync::{Failures, LastRefresh, Mode, Progress, SyncState};
 
+/// What a mailbox row and the mailboxes dashboard say while a first sync reads the daily counts.
+pub const COUNTS_PENDING: &str =
+    "performance: being computed (the first sync is reading the last 30 days' activity)";
+
 /// One refresh between its stages.
 struct Run {
     class: Class,
@@ -47,6 +51,14 @@ struct Run {
 }
 
 impl Run {
+    /// Carries on at `class`, the calls so far counted.
+    fn reclass(&mut self, refresher: &Refresher, class: Class) {
+        self.count_calls();
+        self.class = class;
+        self.client = refresher.client.with_class(class);
+        self.counted = self.calls();
+    }
+
     fn calls(&self) -> u64 {
         self.client.stats().sent_by_class[self.class as usize]
     }
@@ -58,6 +70,29 @@ impl Run {
             p.calls += now - self.counted;
             self.counted = now;
         }
+    }
+}
+
+/// What both dashboards and health are computed from, once the rest is folded into the state.
+struct Boards {
+    campaigns: Dashboard<dashboard::CampaignRow>,
+    mailboxes: Dashboard<MailboxFacts>,
+    senders: Senders,
+    /// Every campaign's name, by id.
+    names: HashMap<String, String>,
+}
+
+impl Boards {
+    /// Phase 2 into the state, then both dashboards from the data; the feeds that could not
+    /// be read are the mailboxes' missing activity counts.
+    fn fold(state: &mut SyncState, failures: &Failures, rest: &Reads, mut data: TeamData) -> Self {
+        state.absorb_rest(rest, &mut data, failures);
+        let campaigns = dashboard::campaigns_dashboard(&data);
+        let mut mailboxes = dashboard::mailboxes_facts(&data);
+        mailboxes.missing.extend(failures.feeds().iter().map(|f| format!("activity counts: {f}")));
+        let senders = Senders::of_team(&data, &mailboxes.rows);
+        let names = data.campaigns.iter().map(|c| (c.id.clone(), display_name(c.name.as_deref()))).collect();
+        Self { campaigns, mailboxes, senders, names }
     }
 }
 
@@ -91,18 +126,27 @@ impl Refresher {
         stop: Option<Instant>,
     ) -> Result<Step, RefreshError> {
         let mut run = self.start(class).await?;
-        let Activity { failures, together } = match self.read_activity(&mut run, stop).await? {
-            Stage::Next(activity) => activity,
-            Stage::Continue(progress) => return Ok(Step::Continue(progress)),
-        };
-        let (rest, data) = match together {
-            Some(both) => both,
-            None => match self.phase_two(&mut run, stop).await? {
-                Stage::Next(both) => both,
+        loop {
+            let Activity { failures, together } = match self.read_activity(&mut run, stop).await? {
+                Stage::Next(activity) => activity,
                 Stage::Continue(progress) => return Ok(Step::Continue(progress)),
-            },
-        };
-        Ok(Step::Done(self.publish(run, failures, rest, data).await?))
+            };
+            let (rest, data) = match together {
+                Some(both) => both,
+                None => match self.phase_two(&mut run, stop).await? {
+                    Stage::Next(both) => both,
+                    Stage::Continue(progress) => return Ok(Step::Continue(progress)),
+                },
+            };
+            if !run.state.dashboards_pending() {
+                return Ok(Step::Done(self.publish(run, failures, rest, data).await?));
+            }
+            self.publish_first(&mut run, failures, rest, data).await?;
+            // The daily counts follow, at the lowest class: nobody waits for them. Their reads
+            // keep the run's bound, which the roots were read at: the dashboards published at
+            // the end are as of then, and an action since is applied on top of them.
+            run.reclass(self, Class::Background);
+        }
     }
 
     /// The stored state, how this refresh reads (from scratch or not) and at which class, and
@@ -123,13 +167,21 @@ impl Refresher {
         // whoever asked: it is the costliest read there is, and must not take the key from the
         // team's other tools nor from people's requests. (A person waiting on a cold page gets a
         // 503 with Retry-After while it runs.) `SYNC_MODE=full` keeps the asker's class.
+        // A first sync's reads before its dashboards are published are what a cold page waits
+        // for: when a person asked, they keep the interactive class, within the share (the
+        // other tools' reserve stands).
         let carried_on = stamp.version().is_some() && state.progress.is_some() && mode == Mode::Incremental;
         let from_scratch = incremental && (mode == Mode::Full || carried_on);
-        let class = if from_scratch { Class::Background } else { class };
+        let for_a_page = class == Class::Interactive && state.dashboards_pending();
+        let client = match (from_scratch, for_a_page) {
+            (true, true) => self.client.with_class_within_share(Class::Interactive),
+            (true, false) => self.client.with_class(Class::Background),
+            (false, _) => self.client.with_class(class),
+        };
+        let class = client.class();
         if carried_on && let Some(p) = &mut state.progress {
             p.continuations += 1;
         }
-        let client = self.client.with_class(class);
         let counted = client.stats().sent_by_class[class as usize];
         let roots = fetch::roots(&client).await?;
         Ok(Run {
@@ -248,6 +300,36 @@ impl Refresher {
         Ok(Stage::Next((rest, second.data)))
     }
 
+    /// A first sync's dashboards, ahead of its daily counts: both dashboards as of the sync's
+    /// start (the oldest bound of its histories), the mailboxes' performance marked as being
+    /// computed, never as zeros. No history point and no alert: they wait for the counts.
+    async fn publish_first(
+        &self,
+        run: &mut Run,
+        failures: Failures,
+        rest: Reads,
+        data: TeamData,
+    ) -> Result<(), RefreshError> {
+        let as_of = run.state.progress.as_ref().and_then(|p| p.started).unwrap_or(run.until).min(run.until);
+        let Boards { campaigns, mut mailboxes, .. } = Boards::fold(&mut run.state, &failures, &rest, data);
+        for row in &mut mailboxes.rows {
+            row.missing.push(COUNTS_PENDING.to_owned());
+        }
+        mailboxes.missing.push(COUNTS_PENDING.to_owned());
+        let figures = self.figures(run, run.state.progress.as_ref(), &campaigns, &mailboxes);
+        self.save(Board::Campaigns, Snapshot::fresh(as_of, &figures, campaigns)).await?;
+        self.save(Board::Mailboxes, Snapshot::fresh(as_of, &figures, mailboxes)).await?;
+        tracing::info!(
+            calls = figures.calls,
+            duration_ms = figures.duration_ms,
+            "first dashboards stored; the daily counts follow"
+        );
+        run.state.dashboards_published(as_of);
+        run.count_calls();
+        run.stamp = self.checkpoint(&mut run.state, &run.stamp).await?;
+        Ok(())
+    }
+
     /// The fold: both dashboards and health from what was read; then the stores: the
     /// dashboards, the history and alerts (with their delivery), the sync state.
     async fn publish(
@@ -255,32 +337,13 @@ impl Refresher {
         mut run: Run,
         failures: Failures,
         rest: Reads,
-        mut data: TeamData,
+        data: TeamData,
     ) -> Result<RefreshFigures, RefreshError> {
         let until = run.until;
-        run.state.absorb_rest(&rest, &mut data, &failures);
-        let campaigns = dashboard::campaigns_dashboard(&data);
-        let mut mailboxes = dashboard::mailboxes_facts(&data);
-        let feeds_missing = failures.feeds();
-        mailboxes.missing.extend(feeds_missing.iter().map(|f| format!("activity counts: {f}")));
-        let senders = Senders::of_team(&data, &mailboxes.rows);
-        let names: HashMap<String, String> =
-            data.campaigns.iter().map(|c| (c.id.clone(), display_name(c.name.as_deref()))).collect();
-        drop(data);
+        let mut boards = Boards::fold(&mut run.state, &failures, &rest, data);
         let (health_base, mut log) = self.health_or_new().await?;
-        let assessment = health::assess(
-            &mut log,
-            &mut mailboxes.rows,
-            health::Inputs {
-                at: until,
-                ledger: run.incremental.then_some(&run.state.ledger),
-                feeds_complete: feeds_missing.is_empty(),
-                senders: &senders,
-                campaigns: &campaigns.rows,
-                names: &names,
-                thresholds: self.thresholds,
-            },
-        );
+        let assessment = self.assess(&run, &failures, &mut boards, &mut log);
+        let Boards { campaigns, mailboxes, .. } = boards;
         let progress = run.state.progress.take();
         let figures = self.figures(&run, progress.as_ref(), &campaigns, &mailboxes);
         tracing::info!(
@@ -301,8 +364,9 @@ impl Refresher {
             tracing::warn!("the history and alerts changed under this refresh; keeping the other writer's");
         }
         if run.incremental {
+            let mode = if progress.is_some() { Mode::Full } else { run.mode };
             run.state.last = LastRefresh {
-                mode: Some(if progress.is_some() { Mode::Full } else { run.mode }),
+                mode: Some(mode),
                 at: Some(until),
                 calls: figures.calls,
                 duration_ms: figures.duration_ms,
@@ -312,6 +376,29 @@ impl Refresher {
             self.checkpoint(&mut run.state, &run.stamp).await?;
         }
         Ok(figures)
+    }
+
+    /// Today's health: the mailboxes' performance, the history's points and the alerts.
+    fn assess(
+        &self,
+        run: &Run,
+        failures: &Failures,
+        boards: &mut Boards,
+        log: &mut HealthLog,
+    ) -> health::Assessment {
+        health::assess(
+            log,
+            &mut boards.mailboxes.rows,
+            health::Inputs {
+                at: run.until,
+                ledger: run.incremental.then_some(&run.state.ledger),
+                feeds_complete: failures.feeds().is_empty(),
+                senders: &boards.senders,
+                campaigns: &boards.campaigns.rows,
+                names: &boards.names,
+                thresholds: self.thresholds,
+            },
+        )
     }
 
     /// This refresh's own figures (over every step of a sync from scratch: the client is shared

@@ -90,14 +90,19 @@ fn expires_after(secs: u64) -> AttributeValue {
     n(now + secs)
 }
 
-/// How long a board's items outlive their last write: the history and alerts 90 days (the
-/// longest they are kept), everything else [`KEEP_SECS`].
+/// How long a board's items outlive their last write: the history and alerts
+/// [`HEALTH_KEEP_DAYS`] (at least as long as the history keeps its points), everything else
+/// [`KEEP_SECS`].
 fn keep_secs(board: Board) -> u64 {
     match board {
-        Board::Health => crate::health::history::KEPT_DAYS as u64 * 24 * 3600,
+        Board::Health => HEALTH_KEEP_DAYS * 24 * 3600,
         _ => KEEP_SECS,
     }
 }
+
+/// Days a whole history document outlives its last write (`health::history::KEPT_DAYS` must
+/// not exceed it: a test there says so).
+pub const HEALTH_KEEP_DAYS: u64 = 90;
 
 fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> SnapshotError {
     SnapshotError::Store(DisplayErrorContext(&e).to_string())

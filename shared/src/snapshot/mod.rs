@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::activity::Performance;
 use crate::dashboard::{CampaignRow, Dashboard, MailboxFacts, MailboxRow, mailboxes};
-use crate::health::performance::Performance;
 use crate::ids::{CampaignId, MailboxId};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};

@@ -6,7 +6,7 @@
 //! 1. Activity: each feed once for the whole team (the three streams, and `emailsBounced` for
 //!    the mailboxes' performance), from its watermark less an overlap up to the refresh's start
 //!    (`maxDate`, so that paging sees a fixed set), folded into the sets and the daily counts
-//!    ([`crate::health::ledger`]; the overlap catches activities lemlist shows after their
+//!    ([`crate::activity::ledger`]; the overlap catches activities lemlist shows after their
 //!    timestamp; counting distinct leads, and activity ids already counted, makes a re-read
 //!    harmless); and the history, per campaign, of every running campaign
 //!    that is not tracked yet. A history may stop at a deadline: it is kept as a [`Partial`]
@@ -31,12 +31,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::activity::ledger::{self, Ledger};
+use crate::activity::{Feed, Seen, Stream};
 use crate::config::{SyncConfig, SyncMode};
 use crate::dashboard::fetch::{
-    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Reads, Roots, StreamReads, TeamData,
+    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Missing, Reads, Roots, StreamReads, TeamData,
 };
-use crate::dashboard::{Feed, Seen, Stream};
-use crate::health::ledger::{self, Ledger};
 use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError};
 
 /// How a refresh reads.
@@ -158,6 +158,21 @@ pub struct Progress {
     /// At the last checkpoint: about how many calls are left.
     #[serde(default)]
     pub estimated_remaining_calls: u64,
+    /// A first sync (no daily counts to carry on from) publishes the dashboards as soon as the
+    /// histories and the rest are read, and reads the last 30 days' feeds after: `None` for a
+    /// re-sync, which reads its feeds with the histories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards_first: Option<DashboardsFirst>,
+}
+
+/// Where a first sync is with the dashboards it publishes before the daily counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DashboardsFirst {
+    /// Histories and the rest first; no feed is read yet.
+    Pending,
+    /// Published, as of `at`; the feeds (the daily counts) follow.
+    Published { at: DateTime<Utc> },
 }
 
 /// What `GET /api/sync` answers: the key's sync state without its sets.
@@ -302,20 +317,42 @@ impl SyncState {
     /// previous state, the feeds start [`ledger::KEPT_DAYS`] whole days back, to fill the counts.
     pub fn begin(until: DateTime<Utc>, previous: Option<&SyncState>) -> Self {
         let carried = previous.filter(|p| Feed::ALL.iter().all(|f| p.watermarks.contains_key(f)));
-        let (watermarks, ledger) = match carried {
-            Some(p) => (p.watermarks.clone(), p.ledger.clone()),
+        let (watermarks, ledger, dashboards_first) = match carried {
+            Some(p) => (p.watermarks.clone(), p.ledger.clone(), None),
             None => {
                 let first = until.date_naive() - chrono::Duration::days(ledger::KEPT_DAYS - 1);
                 let start = first.and_time(chrono::NaiveTime::MIN).and_utc();
-                (Feed::ALL.iter().map(|f| (*f, start)).collect(), Ledger::default())
+                let watermarks = Feed::ALL.iter().map(|f| (*f, start)).collect();
+                (watermarks, Ledger::default(), Some(DashboardsFirst::Pending))
             }
         };
         Self {
             watermarks,
             ledger,
             full_at: Some(until),
-            progress: Some(Progress { started: Some(until), ..Progress::default() }),
+            progress: Some(Progress { started: Some(until), dashboards_first, ..Progress::default() }),
             ..Self::default()
+        }
+    }
+
+    /// A first sync that has not published its dashboards yet: it reads no feed until then.
+    pub fn dashboards_pending(&self) -> bool {
+        self.progress.as_ref().is_some_and(|p| p.dashboards_first == Some(DashboardsFirst::Pending))
+    }
+
+    /// A first sync whose dashboards are published ahead of the daily counts: `Some(as of)`
+    /// while the counts are being read.
+    pub fn counts_pending_since(&self) -> Option<DateTime<Utc>> {
+        match self.progress.as_ref()?.dashboards_first? {
+            DashboardsFirst::Published { at } => Some(at),
+            DashboardsFirst::Pending => None,
+        }
+    }
+
+    /// The first sync published its dashboards as of `at`: the feeds follow.
+    pub fn dashboards_published(&mut self, at: DateTime<Utc>) {
+        if let Some(p) = &mut self.progress {
+            p.dashboards_first = Some(DashboardsFirst::Published { at });
         }
     }
 
@@ -357,7 +394,9 @@ impl SyncState {
             }
         }
         let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();
-        let streams = Feed::ALL
+        // A first sync reads its feeds once its dashboards are published.
+        let feeds = if self.dashboards_pending() { &[][..] } else { &Feed::ALL[..] };
+        let streams = feeds
             .iter()
             .filter_map(|f| {
                 if let Some(r) = self.feed_resume.get(f) {
@@ -440,63 +479,75 @@ impl SyncState {
 
         let mut failures = Failures::default();
         for part in histories {
-            let HistoryPart { read, pages, seen, result } = part;
-            let partial = self
-                .partial
-                .entry(read.campaign.clone())
-                .or_insert_with(|| Partial { until: read.until, streams: PerStream::default() });
-            let stream = partial.streams.get_mut(read.stream);
-            stream.seen.merge(seen);
-            stream.next_page += pages;
-            if let Some(progress) = &mut self.progress {
-                progress.pages += pages as u64;
-                progress.streams_done += u64::from(result.is_ok());
-            }
-            match result {
-                Ok(()) => stream.complete = true,
-                Err(e) => drop(failures.histories.insert((read.campaign, read.stream), e)),
+            self.absorb_history(part, &mut failures);
+        }
+        for outcome in streams {
+            self.absorb_feed(outcome, &mut failures);
+        }
+        self.track_complete_histories();
+        failures
+    }
+
+    /// One history read (some pages of one campaign's stream) into its partial history.
+    fn absorb_history(&mut self, part: HistoryPart, failures: &mut Failures) {
+        let HistoryPart { read, pages, seen, result } = part;
+        let partial = self
+            .partial
+            .entry(read.campaign.clone())
+            .or_insert_with(|| Partial { until: read.until, streams: PerStream::default() });
+        let stream = partial.streams.get_mut(read.stream);
+        stream.seen.merge(seen);
+        stream.next_page += pages;
+        if let Some(progress) = &mut self.progress {
+            progress.pages += pages as u64;
+            progress.streams_done += u64::from(result.is_ok());
+        }
+        match result {
+            Ok(()) => stream.complete = true,
+            Err(e) => drop(failures.histories.insert((read.campaign, read.stream), e)),
+        }
+    }
+
+    /// One feed read into the sets and the counts. What the pages showed counts even when the
+    /// read stopped short (sets and counts take a row once however often it is read); the
+    /// watermark moves only when the read reached its end, else the next read resumes.
+    fn absorb_feed(&mut self, outcome: FeedOutcome, failures: &mut Failures) {
+        let FeedOutcome { read, part, result } = outcome;
+        if let Some(stream) = read.feed.stream() {
+            for (id, seen) in part.by_campaign {
+                self.fold_seen(&id, stream, seen);
             }
         }
-
-        for FeedOutcome { read, part, result } in streams {
-            // What the pages showed counts even when the read stopped short: sets and counts
-            // take a row once however often it is read.
-            if let Some(stream) = read.feed.stream() {
-                for (id, seen) in part.by_campaign {
-                    self.fold_seen(&id, stream, seen);
-                }
+        for tick in part.ticks {
+            self.ledger.add(tick);
+        }
+        match result {
+            Ok(()) => {
+                self.feed_resume.remove(&read.feed);
+                let watermark = self.watermarks.entry(read.feed).or_insert(read.until);
+                *watermark = (*watermark).max(read.until);
+                let doubled = self.span(read.feed).saturating_mul(2).min(MAX_FEED_SPAN_HOURS);
+                self.feed_spans.insert(read.feed, doubled);
             }
-            for tick in part.ticks {
-                self.ledger.add(tick);
-            }
-            match result {
-                Ok(()) => {
-                    self.feed_resume.remove(&read.feed);
-                    let watermark = self.watermarks.entry(read.feed).or_insert(read.until);
-                    *watermark = (*watermark).max(read.until);
-                    let doubled = self.span(read.feed).saturating_mul(2).min(MAX_FEED_SPAN_HOURS);
-                    self.feed_spans.insert(read.feed, doubled);
+            Err(e) => {
+                let before = self.feed_resume.get(&read.feed).and_then(|r| r.oldest);
+                let oldest = match (before, part.oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let next_page = read.from_page + part.pages;
+                let resume = FeedResume { since: read.since, until: read.until, next_page, oldest };
+                self.feed_resume.insert(read.feed, resume);
+                if let Some(stream) = read.feed.stream() {
+                    failures.streams.insert(stream, e.clone());
                 }
-                Err(e) => {
-                    // The watermark stays; the next read carries on at the next page, with the
-                    // same bounds.
-                    let before = self.feed_resume.get(&read.feed).and_then(|r| r.oldest);
-                    let oldest = match (before, part.oldest) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    let next_page = read.from_page + part.pages;
-                    let resume = FeedResume { since: read.since, until: read.until, next_page, oldest };
-                    self.feed_resume.insert(read.feed, resume);
-                    if let Some(stream) = read.feed.stream() {
-                        failures.streams.insert(stream, e.clone());
-                    }
-                    failures.feeds.insert(read.feed, (read.since, e));
-                }
+                failures.feeds.insert(read.feed, (read.since, e));
             }
         }
+    }
 
-        // Histories read to the end join the tracked campaigns.
+    /// Histories read to the end join the tracked campaigns, their sets new as a whole.
+    fn track_complete_histories(&mut self) {
         let done: Vec<String> = self
             .partial
             .iter()
@@ -512,7 +563,6 @@ impl SyncState {
                     .insert(id, Tracked { sent: sent.seen, opened: opened.seen, replied: replied.seen });
             }
         }
-        failures
     }
 
     /// Adds what a stream showed of campaign `id` to its sets (tracked or being read); what is
@@ -575,8 +625,12 @@ impl SyncState {
                 }
             }
         }
-        // The feeds: what each resumed read has left.
-        let feeds: u64 = self.feed_resume.values().map(FeedResume::pages_left).sum();
+        // The feeds: what each resumed read has left; one page at least for each one a first
+        // sync has not started yet.
+        let mut feeds: u64 = self.feed_resume.values().map(FeedResume::pages_left).sum();
+        if self.dashboards_pending() {
+            feeds += Feed::ALL.len() as u64;
+        }
         let running = campaigns.iter().filter(|c| running(c)).count() as u64;
         pages + feeds + running + campaigns.len() as u64 + users as u64 + 2
     }
@@ -597,16 +651,13 @@ impl SyncState {
         for id in run {
             for s in Stream::ALL {
                 let part = match (self.campaigns.get(&id), failures.streams.get(&s)) {
-                    (Some(_), Some(e)) => Err(e.clone()),
+                    (Some(_), Some(e)) => Err(Missing::from(e.clone())),
                     (Some(tracked), None) => Ok(tracked.get(s).clone()),
-                    (None, _) => {
-                        Err(failures.histories.get(&(id.clone(), s)).cloned().unwrap_or_else(|| {
-                            LemlistError::Transport {
-                                endpoint: "GET /activities",
-                                message: "the campaign's history is not read to the end yet".into(),
-                            }
-                        }))
-                    }
+                    (None, _) => Err(failures
+                        .histories
+                        .get(&(id.clone(), s))
+                        .cloned()
+                        .map_or(Missing::HistoryInProgress, Missing::from)),
                 };
                 data.seen_mut(s).insert(id.clone(), part);
             }
@@ -713,8 +764,8 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::ledger::Tick;
     use crate::dashboard::fetch::FeedPart;
-    use crate::health::ledger::Tick;
     use crate::lemlist::Activity;
     use std::time::Duration;
 
@@ -799,6 +850,29 @@ mod tests {
         assert_eq!(SyncState::mode(Some(&state), &full, at(60)), Mode::Full);
         let in_progress = SyncState::begin(at(0), None);
         assert_eq!(SyncState::mode(Some(&in_progress), &c, at(90_000)), Mode::Incremental, "carried on");
+    }
+
+    #[test]
+    fn a_first_sync_reads_its_feeds_once_its_dashboards_are_published_and_a_resync_with_them() {
+        let campaigns = vec![summary(1, "running"), summary(2, "paused")];
+        let mut first = SyncState::begin(at(0), None);
+        assert!(first.dashboards_pending());
+        let plan = first.plan_activity(&campaigns, at(0), &config());
+        assert_eq!((plan.histories.len(), plan.streams.len()), (3, 0), "histories only");
+        assert_eq!(first.counts_pending_since(), None);
+        first.dashboards_published(at(0));
+        assert!(!first.dashboards_pending());
+        assert_eq!(first.counts_pending_since(), Some(at(0)));
+        let plan = first.plan_activity(&campaigns, at(30), &config());
+        assert_eq!(plan.streams.len(), Feed::ALL.len(), "then every feed");
+        let days = chrono::Duration::days(ledger::KEPT_DAYS - 1);
+        assert!(plan.streams.iter().all(|r| r.since <= at(0) - days), "over the kept days");
+
+        // A re-sync carries the counts on: it reads its feeds with its histories.
+        let resync = SyncState::begin(at(86_400), Some(&synced()));
+        assert!(!resync.dashboards_pending() && resync.counts_pending_since().is_none());
+        let plan = resync.plan_activity(&campaigns, at(86_400), &config());
+        assert_eq!((plan.histories.len(), plan.streams.len()), (3, Feed::ALL.len()));
     }
 
     #[test]
@@ -951,8 +1025,14 @@ mod tests {
         assert_eq!(state.partial.len(), 1);
         let mut data = TeamData { campaigns: campaigns.clone(), ..TeamData::default() };
         state.absorb_rest(&Reads::default(), &mut data, &failures);
-        assert!(matches!(data.replied.get(&cid(3)), Some(Err(LemlistError::RateLimited { .. }))));
-        assert!(matches!(data.sent.get(&cid(3)), Some(Err(_))), "an incomplete history is missing, not zero");
+        assert!(matches!(
+            data.replied.get(&cid(3)),
+            Some(Err(Missing::Lemlist(LemlistError::RateLimited { .. })))
+        ));
+        assert!(
+            matches!(data.sent.get(&cid(3)), Some(Err(Missing::HistoryInProgress))),
+            "an incomplete history is missing, not zero"
+        );
         let paused = vec![summary(3, "paused")];
         state.absorb_activity(&paused, vec![], vec![]);
         assert!(state.partial.is_empty());
@@ -973,8 +1053,9 @@ mod tests {
             p.result = Err(deadline());
         }
         state.absorb_activity(&campaigns, parts, vec![]);
-        // 6 streams × 10 pages, then 3 exports, 3 details, 1 user and the 2 roots.
-        assert_eq!(state.estimated_remaining_calls(&campaigns, 1), 60 + 3 + 3 + 1 + 2);
+        // 6 streams × 10 pages, a page at least of each feed (not started before the first
+        // dashboards), then 3 exports, 3 details, 1 user and the 2 roots.
+        assert_eq!(state.estimated_remaining_calls(&campaigns, 1), 60 + 4 + 3 + 3 + 1 + 2);
     }
 
     #[test]
@@ -994,6 +1075,7 @@ mod tests {
     #[test]
     fn a_feed_read_cut_short_counts_its_pages_and_resumes_at_the_next_with_its_bounds() {
         let mut state = SyncState::begin(at(0), None);
+        state.dashboards_published(at(0));
         let start = state.watermarks[&Feed::Bounced];
         assert_eq!(start.date_naive(), at(0).date_naive() - chrono::Duration::days(29));
         assert_eq!(start.time(), chrono::NaiveTime::MIN, "whole UTC days");

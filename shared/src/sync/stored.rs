@@ -25,8 +25,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{CachedDetail, Changes, FeedResume, LastRefresh, Partial, Progress, SyncState, Tracked};
-use crate::dashboard::Feed;
-use crate::health::ledger::{Counts, Ledger};
+use crate::activity::Feed;
+use crate::activity::ledger::{Counts, Ledger};
 use crate::lemlist::CampaignDetail;
 use crate::snapshot::parts::{self, Base, Document, Part, content};
 use crate::snapshot::{Board, SnapshotError, SnapshotStore, pack, unpack};
@@ -114,55 +114,107 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
         Document::Layered(l) => l,
     };
     let head: Head = unpack(&layered.head)?;
-    let mut state = SyncState {
-        watermarks: head.watermarks,
-        feed_spans: head.feed_spans,
-        feed_resume: head.feed_resume,
-        full_at: head.full_at,
-        progress: head.progress,
-        last: head.last,
-        ledger: Ledger { undated: head.undated, recent: head.recent, ..Ledger::default() },
-        ..SyncState::default()
-    };
+    let read = head.read.clone();
+    let next_delta = head.next_delta;
+    let mut state = head.into_state();
     let mut deltas = Vec::new();
     for (part, bytes) in &layered.parts {
         let Some((kind, id)) = part.split_once('#') else { continue };
         match kind {
-            "s" => drop(state.campaigns.insert(id.to_owned(), unpack::<Tracked>(bytes)?)),
-            "p" => drop(state.partial.insert(id.to_owned(), unpack::<Partial>(bytes)?)),
-            "c" => {
-                let detail: CampaignDetail = unpack(bytes)?;
-                let read = head.read.get(id).cloned();
-                let (read_at, status) =
-                    read.map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
-                state.details.insert(id.to_owned(), CachedDetail { detail, read_at, status });
-            }
-            "l" => {
-                let day: NaiveDate =
-                    id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
-                for (source, counts) in unpack::<BTreeMap<String, [u32; 4]>>(bytes)? {
-                    state.ledger.days.entry(source).or_default().insert(day, counts);
-                }
-            }
             "d" => deltas
                 .push((id.parse::<u64>().unwrap_or_default(), unpack::<BTreeMap<String, Tracked>>(bytes)?)),
-            _ => {}
+            _ => read_part(&mut state, &read, part, kind, id, bytes)?,
         }
     }
+    let in_deltas = apply_deltas(&mut state, deltas);
+    let base = Base { version: Some(layered.version), manifest: Some(layered.manifest) };
+    Ok((Stamp { base, next_delta, in_deltas }, state))
+}
+
+impl Head {
+    /// The state the head describes, before its parts.
+    fn into_state(self) -> SyncState {
+        SyncState {
+            watermarks: self.watermarks,
+            feed_spans: self.feed_spans,
+            feed_resume: self.feed_resume,
+            full_at: self.full_at,
+            progress: self.progress,
+            last: self.last,
+            ledger: Ledger { undated: self.undated, recent: self.recent, ..Ledger::default() },
+            ..SyncState::default()
+        }
+    }
+
+    /// The head of `state`, whose next delta takes `next_delta`.
+    fn of(state: &SyncState, next_delta: u64) -> Self {
+        Head {
+            watermarks: state.watermarks.clone(),
+            feed_spans: state.feed_spans.clone(),
+            feed_resume: state.feed_resume.clone(),
+            full_at: state.full_at,
+            progress: state.progress.clone(),
+            last: state.last.clone(),
+            read: state
+                .details
+                .iter()
+                .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
+                .collect(),
+            undated: state.ledger.undated,
+            recent: state.ledger.recent.clone(),
+            next_delta,
+        }
+    }
+}
+
+/// One part other than a delta (`kind#id`) into `state`.
+fn read_part(
+    state: &mut SyncState,
+    read: &BTreeMap<String, Read>,
+    part: &str,
+    kind: &str,
+    id: &str,
+    bytes: &[u8],
+) -> Result<(), SnapshotError> {
+    match kind {
+        "s" => drop(state.campaigns.insert(id.to_owned(), unpack::<Tracked>(bytes)?)),
+        "p" => drop(state.partial.insert(id.to_owned(), unpack::<Partial>(bytes)?)),
+        "c" => {
+            let detail: CampaignDetail = unpack(bytes)?;
+            let (read_at, status) =
+                read.get(id).cloned().map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
+            state.details.insert(id.to_owned(), CachedDetail { detail, read_at, status });
+        }
+        "l" => {
+            let day: NaiveDate = id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
+            for (source, counts) in unpack::<BTreeMap<String, [u32; 4]>>(bytes)? {
+                state.ledger.days.entry(source).or_default().insert(day, counts);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The deltas, in order, on top of the sets of the campaigns still tracked; the campaigns they
+/// name.
+fn apply_deltas(
+    state: &mut SyncState,
+    mut deltas: Vec<(u64, BTreeMap<String, Tracked>)>,
+) -> BTreeSet<String> {
     deltas.sort_by_key(|(n, _)| *n);
     let mut in_deltas = BTreeSet::new();
     for (_, delta) in deltas {
         for (id, sets) in delta {
             if let Some(tracked) = state.campaigns.get_mut(&id) {
-                for stream in crate::dashboard::Stream::ALL {
+                for stream in crate::activity::Stream::ALL {
                     tracked.get_mut(stream).merge(sets.get(stream).clone());
                 }
                 in_deltas.insert(id);
             }
         }
     }
-    let base = Base { version: Some(layered.version), manifest: Some(layered.manifest) };
-    Ok((Stamp { base, next_delta: head.next_delta, in_deltas }, state))
+    in_deltas
 }
 
 /// What a save writes: the head (compressed) and every part, written or kept.
@@ -200,6 +252,34 @@ pub async fn save(
 /// Encodes `state` for a save over `stamp` at `now` (epoch s): only what changed is encoded, the
 /// rest kept. `whole` writes every set whole (a state replaced as a whole).
 pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encoded {
+    let (mut parts, next_delta, in_deltas) = set_parts(state, stamp, now, whole);
+    for (id, partial) in &state.partial {
+        parts.insert(name("p", id), content(partial));
+    }
+    for (id, cached) in &state.details {
+        parts.insert(name("c", id), content(&cached.detail));
+    }
+    let mut days: BTreeMap<NaiveDate, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
+    for (source, by_day) in &state.ledger.days {
+        for (day, counts) in by_day {
+            days.entry(*day).or_default().insert(source, *counts);
+        }
+    }
+    for (day, counts) in &days {
+        parts.insert(name("l", day), content(counts));
+    }
+    Encoded { head: pack(&Head::of(state, next_delta)), parts, next_delta, in_deltas }
+}
+
+/// The sets' parts: each tracked campaign's sets, written when new, renewed, due or compacted,
+/// else kept; and the deltas kept, with a new one for the leads new to kept sets. Also the
+/// number the next delta takes and the campaigns the deltas name.
+fn set_parts(
+    state: &SyncState,
+    stamp: &Stamp,
+    now: u64,
+    whole: bool,
+) -> (BTreeMap<String, Part>, u64, BTreeSet<String>) {
     let due = stamp.base.due(Board::Sync, now);
     let named = |n: &str| stamp.base.manifest.as_ref().is_some_and(|m| m.contains_key(n));
     let delta_bytes: usize = stamp.deltas().map(|(_, r)| r.bytes).sum();
@@ -237,38 +317,7 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encode
         }
     }
     in_deltas.retain(|id| state.campaigns.contains_key(id));
-    for (id, partial) in &state.partial {
-        parts.insert(name("p", id), content(partial));
-    }
-    for (id, cached) in &state.details {
-        parts.insert(name("c", id), content(&cached.detail));
-    }
-    let mut days: BTreeMap<NaiveDate, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
-    for (source, by_day) in &state.ledger.days {
-        for (day, counts) in by_day {
-            days.entry(*day).or_default().insert(source, *counts);
-        }
-    }
-    for (day, counts) in &days {
-        parts.insert(name("l", day), content(counts));
-    }
-    let head = Head {
-        watermarks: state.watermarks.clone(),
-        feed_spans: state.feed_spans.clone(),
-        feed_resume: state.feed_resume.clone(),
-        full_at: state.full_at,
-        progress: state.progress.clone(),
-        last: state.last.clone(),
-        read: state
-            .details
-            .iter()
-            .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
-            .collect(),
-        undated: state.ledger.undated,
-        recent: state.ledger.recent.clone(),
-        next_delta,
-    };
-    Encoded { head: pack(&head), parts, next_delta, in_deltas }
+    (parts, next_delta, in_deltas)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dashboard::Seen;
+use crate::activity::Seen;
 use crate::lemlist::Activity;
 use crate::snapshot::MemorySnapshots;
 use crate::snapshot::store::Stored;

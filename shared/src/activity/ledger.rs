@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::dashboard::Feed;
+use super::seen::Feed;
 use crate::lemlist::Activity;
 
 /// How many whole UTC days of counts are kept: the longest window, 30 days ending today.
