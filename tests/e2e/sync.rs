@@ -380,3 +380,30 @@ async fn the_sync_endpoint_shows_a_first_sync_in_progress_then_the_steady_state(
     let counts = &steady["counts"];
     assert!(counts["sources"].as_u64().unwrap() > 0 && counts["last_day"].is_string(), "{counts}");
 }
+
+/// A first sync a person's cold page started: its first calls take the interactive class, up to
+/// the cap, the rest the background class; one the schedule started takes only the background
+/// class. Both end exact. Counted at the client, by class.
+#[tokio::test]
+async fn a_cold_pages_first_sync_is_interactive_up_to_its_cap_then_background() {
+    let cap = lemdash_shared::refresh::FIRST_PAGE_INTERACTIVE_CALLS;
+    for (asked, label) in [(Class::Interactive, "a cold page"), (Class::Scheduled, "the schedule")] {
+        let sim = sim(Profile::L, 13, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+        let client = unpaced_client(&sim);
+        let r = refresher(&sim, &client, SyncConfig::default());
+        let Outcome::Refreshed(figures) = r.run_as(asked).await.unwrap() else { panic!("no other refresh") };
+        exact(&sim, &r).await.unwrap();
+        let [interactive, scheduled, background] = client.stats().sent_by_class;
+        println!("{label}: {interactive} interactive, {background} background calls of {}", figures.calls);
+        assert_eq!(figures.calls as usize, sim.log().total(), "{label}: every call counted");
+        assert_eq!(interactive + scheduled + background, figures.calls);
+        assert_eq!(scheduled, 0, "{label}: a sync from scratch never takes the scheduled class");
+        if asked == Class::Interactive {
+            // L's first page needs more calls than the cap: the cap binds.
+            assert_eq!(interactive, cap, "{label}");
+        } else {
+            assert_eq!(interactive, 0, "{label}");
+        }
+        assert!(background > 0, "{label}");
+    }
+}

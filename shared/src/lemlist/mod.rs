@@ -187,8 +187,15 @@ pub struct LemlistClient {
     deadline: Option<Instant>,
     /// Who waits for this handle's requests: their place in the budget.
     class: Class,
-    /// Interactive, but kept to the budget share ([`Priority::capped`]).
-    capped: bool,
+    /// After this many requests of this handle and its clones, its class becomes another.
+    demotion: Option<Arc<Demotion>>,
+}
+
+/// A class for a number of requests, then another ([`LemlistClient::with_class_for`]).
+#[derive(Debug)]
+struct Demotion {
+    left: AtomicU64,
+    then: Class,
 }
 
 #[derive(Debug)]
@@ -228,7 +235,7 @@ impl LemlistClient {
             inner: Arc::new(Inner { http, config, permits, counters: Counters::default() }),
             deadline: None,
             class: Class::default(),
-            capped: false,
+            demotion: None,
         })
     }
 
@@ -240,13 +247,23 @@ impl LemlistClient {
 
     /// A handle whose requests take their place in the budget as `class` (default: scheduled).
     pub fn with_class(&self, class: Class) -> Self {
-        Self { class, capped: false, ..self.clone() }
+        Self { class, demotion: None, ..self.clone() }
     }
 
-    /// A handle at `class` that keeps to the budget share even when interactive: a person waits,
-    /// but for more calls than the other tools' reserve should give up.
-    pub fn with_class_within_share(&self, class: Class) -> Self {
-        Self { class, capped: true, ..self.clone() }
+    /// A handle whose first `calls` requests (its clones' included) take `class`, and the rest
+    /// `then`: a person waits for a first page, but the team's other tools get their reserve
+    /// back after a bounded number of calls.
+    pub fn with_class_for(&self, class: Class, calls: u64, then: Class) -> Self {
+        let demotion = Some(Arc::new(Demotion { left: AtomicU64::new(calls), then }));
+        Self { class, demotion, ..self.clone() }
+    }
+
+    /// The class of the next request: this handle's, until its demotion's calls are spent.
+    fn next_class(&self) -> Class {
+        match &self.demotion {
+            Some(d) if d.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err() => d.then,
+            _ => self.class,
+        }
     }
 
     pub fn class(&self) -> Class {
@@ -469,7 +486,8 @@ impl LemlistClient {
             }));
         }
         // Pages after the first and retries go ahead of calls that have not started yet.
-        let priority = Priority { capped: self.capped, ..Priority::of(self.class) };
+        let class = self.next_class();
+        let priority = Priority::of(class);
         let priority = if call.follow_up || attempt > 1 { priority.follow_up() } else { priority };
         let waiting = Waiting::start(&inner.counters.waiting);
         let asked = Instant::now();
@@ -479,8 +497,8 @@ impl LemlistClient {
         tracing::Span::current().record("wait_ms", waited_ms);
         permit.map_err(|e| Attempt::Fail(LemlistError::from_permit(call.endpoint, e)))?;
         inner.counters.sent.fetch_add(1, Ordering::Relaxed);
-        inner.counters.sent_by_class[self.class as usize].fetch_add(1, Ordering::Relaxed);
-        if self.class == Class::Interactive {
+        inner.counters.sent_by_class[class as usize].fetch_add(1, Ordering::Relaxed);
+        if class == Class::Interactive {
             inner.counters.longest_interactive_wait_ms.fetch_max(waited_ms, Ordering::Relaxed);
         }
         if attempt > 1 {
@@ -613,6 +631,18 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_for_a_number_of_calls_is_shared_by_clones_then_gives_way() {
+        let config = ClientConfig::new("http://127.0.0.1:9/".parse().unwrap(), ApiKey::new("k"));
+        let client = LemlistClient::new(config, Arc::new(crate::limiter::Unlimited)).unwrap();
+        let page = client.with_class_for(Class::Interactive, 2, Class::Background);
+        let (clone, bounded) = (page.clone(), page.with_deadline(Instant::now()));
+        let classes = [page.next_class(), clone.next_class(), bounded.next_class(), page.next_class()];
+        assert_eq!(classes, [Class::Interactive, Class::Interactive, Class::Background, Class::Background]);
+        assert_eq!(page.with_class(Class::Scheduled).next_class(), Class::Scheduled, "a new class, no count");
+        assert_eq!(client.next_class(), Class::Scheduled);
+    }
 
     #[test]
     fn pagination_end_detection() {

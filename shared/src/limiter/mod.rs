@@ -66,24 +66,16 @@ impl Class {
 pub struct Priority {
     pub class: Class,
     pub follow_up: bool,
-    /// An interactive caller that keeps to the share all the same (a page waiting on a first
-    /// sync: ahead of machines, but not at the team's other tools' expense).
-    pub capped: bool,
 }
 
 impl Priority {
     pub const fn of(class: Class) -> Self {
-        Self { class, follow_up: false, capped: false }
+        Self { class, follow_up: false }
     }
 
     /// The same class, continuing work under way.
     pub const fn follow_up(self) -> Self {
         Self { follow_up: true, ..self }
-    }
-
-    /// The same class, kept to the share.
-    pub const fn capped(self) -> Self {
-        Self { capped: true, ..self }
     }
 
     /// Lower is served first.
@@ -93,7 +85,7 @@ impl Priority {
 
     /// Whether this caller keeps to the budget share left by the team's other tools.
     pub fn within_share(self) -> bool {
-        self.class != Class::Interactive || self.capped
+        self.class != Class::Interactive
     }
 }
 

@@ -26,14 +26,26 @@ use crate::snapshot::{Board, RefreshFigures, Snapshot, SnapshotError};
 use crate::sync::stored::{self, Stamp};
 use crate::sync::{Failures, LastRefresh, Mode, Progress, SyncState};
 
+/// The calls of a first sync that a person's cold page started which take the interactive class
+/// (the whole budget, ahead of machines): about 12 s of the key's budget at most, enough for
+/// a team like M's first page; the rest takes the background class.
+pub const FIRST_PAGE_INTERACTIVE_CALLS: u64 = 120;
+
+/// The calls `client`'s process sent at `classes`.
+fn sent_at(client: &LemlistClient, classes: &[Class]) -> u64 {
+    let sent = client.stats().sent_by_class;
+    classes.iter().map(|c| sent[*c as usize]).sum()
+}
+
 /// What a mailbox row and the mailboxes dashboard say while a first sync reads the daily counts.
 pub const COUNTS_PENDING: &str =
     "performance: being computed (the first sync is reading the last 30 days' activity)";
 
 /// One refresh between its stages.
 struct Run {
-    class: Class,
-    /// The refresher's client at `class`.
+    /// The classes the run's calls take (a first page's: interactive, then background).
+    classes: Vec<Class>,
+    /// The refresher's client at those classes.
     client: LemlistClient,
     incremental: bool,
     mode: Mode,
@@ -54,13 +66,13 @@ impl Run {
     /// Carries on at `class`, the calls so far counted.
     fn reclass(&mut self, refresher: &Refresher, class: Class) {
         self.count_calls();
-        self.class = class;
+        self.classes = vec![class];
         self.client = refresher.client.with_class(class);
         self.counted = self.calls();
     }
 
     fn calls(&self) -> u64 {
-        self.client.stats().sent_by_class[self.class as usize]
+        sent_at(&self.client, &self.classes)
     }
 
     /// Adds the calls since the last count to a sync from scratch's progress.
@@ -168,24 +180,27 @@ impl Refresher {
         // team's other tools nor from people's requests. (A person waiting on a cold page gets a
         // 503 with Retry-After while it runs.) `SYNC_MODE=full` keeps the asker's class.
         // A first sync's reads before its dashboards are published are what a cold page waits
-        // for: when a person asked, they keep the interactive class, within the share (the
-        // other tools' reserve stands).
+        // for: when a person asked, the first FIRST_PAGE_INTERACTIVE_CALLS of them take the
+        // interactive class (the whole budget), the rest the background class, so that the
+        // team's other tools get their reserve back after a bounded time.
         let carried_on = stamp.version().is_some() && state.progress.is_some() && mode == Mode::Incremental;
         let from_scratch = incremental && (mode == Mode::Full || carried_on);
         let for_a_page = class == Class::Interactive && state.dashboards_pending();
-        let client = match (from_scratch, for_a_page) {
-            (true, true) => self.client.with_class_within_share(Class::Interactive),
-            (true, false) => self.client.with_class(Class::Background),
-            (false, _) => self.client.with_class(class),
+        let (client, classes) = match (from_scratch, for_a_page) {
+            (true, true) => (
+                self.client.with_class_for(Class::Interactive, FIRST_PAGE_INTERACTIVE_CALLS, Class::Background),
+                vec![Class::Interactive, Class::Background],
+            ),
+            (true, false) => (self.client.with_class(Class::Background), vec![Class::Background]),
+            (false, _) => (self.client.with_class(class), vec![class]),
         };
-        let class = client.class();
         if carried_on && let Some(p) = &mut state.progress {
             p.continuations += 1;
         }
-        let counted = client.stats().sent_by_class[class as usize];
+        let counted = sent_at(&client, &classes);
         let roots = fetch::roots(&client).await?;
         Ok(Run {
-            class,
+            classes,
             client,
             incremental,
             mode,

@@ -24,7 +24,7 @@ use crate::secret::KeyFingerprint;
 use crate::snapshot::{RefreshFigures, SnapshotError, SnapshotStore};
 use crate::sync::Progress;
 
-pub use engine::COUNTS_PENDING;
+pub use engine::{COUNTS_PENDING, FIRST_PAGE_INTERACTIVE_CALLS};
 pub use invocation::{Invocation, Report};
 pub use lease::LeaseGuard;
 use lease::now_ms;

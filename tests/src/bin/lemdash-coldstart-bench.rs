@@ -1,18 +1,23 @@
-//! `lemdash-coldstart-bench`: each Lambda binary's cold start, timed against a local stand-in
-//! for the Lambda Runtime API. Prints a table; asserts nothing.
+//! `lemdash-coldstart-bench`: each Lambda binary's cold start and peak memory, run against a
+//! local stand-in for the Lambda Runtime API. Prints a table; asserts nothing.
 //!
 //! ```text
 //! cargo build --release -p lemdash-campaigns -p lemdash-mailboxes -p lemdash-refresh
-//! cargo run --release -p lemdash-tests --bin lemdash-coldstart-bench
+//! cargo run --release -p lemdash-tests --bin lemdash-coldstart-bench [PROFILE…]
 //! ```
 //!
-//! Each binary is started as Lambda starts a `provided.al2023` bootstrap (`AWS_LAMBDA_RUNTIME_API`
-//! and the usual variables), with the lemlist simulator (profile M) and DynamoDB Local behind
-//! it. *Init* is the time from starting the process to its first request for an event: reading
-//! the configuration, building the clients, reaching DynamoDB. *First event* is the time from
-//! handing it its first event to its answer: a dashboard read from the stored snapshot for the
-//! API functions, a whole refresh for the refresh function. The binaries are this machine's
-//! (x86_64): the arm64 ones run the same code.
+//! For each profile (default M): a simulator with lemlist's limit and latency, its history up
+//! to now, and DynamoDB Local behind it. Each binary is started as Lambda starts a
+//! `provided.al2023` bootstrap (`AWS_LAMBDA_RUNTIME_API` and the usual variables) and handed one
+//! event: the refresh function twice (the first sync on an empty table, then a steady refresh
+//! after a burst of 100 live events), then each API function (a dashboard read from the stored
+//! snapshot). *Init* is the time from starting the process to its first request for an event:
+//! reading the configuration, building the clients, reaching DynamoDB. *First event* is the
+//! time from handing it the event to its answer. *Peak RSS* is the process's high-water mark
+//! (`VmHWM` in `/proc/<pid>/status`) once it answered, which is what Lambda's "Max Memory Used"
+//! reports. The stand-in gives the first sync an hour (Lambda gives at most 15 minutes and the
+//! sync carries on in another invocation), so its peak is that of the whole sync in one process:
+//! an upper bound. The binaries are this machine's (x86_64): the arm64 ones run the same code.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -25,11 +30,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lemdash_shared::refresh::Refresher;
-use lemdash_shared::secret::ApiKey;
-use lemdash_shared::snapshot::SnapshotStore;
 use lemdash_tests::dynamo_local::{DynamoLocal, create_limiter_table, snapshot_store};
-use lemdash_tests::load;
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -69,7 +70,7 @@ async fn runtime_api(
             // One event per cold start: the function waits here until it is stopped.
             std::future::pending::<()>().await;
         }
-        let deadline = (std::time::SystemTime::now() + Duration::from_secs(600))
+        let deadline = (std::time::SystemTime::now() + Duration::from_secs(3600))
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis();
@@ -148,70 +149,105 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// What one cold start of one binary showed.
+struct Run {
+    init: Duration,
+    first_event: Duration,
+    what: String,
+    peak_rss_kb: u64,
+}
+
+/// The process's high-water mark of resident memory, in KiB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts `name` as Lambda starts a bootstrap, hands it `event`, and waits for its answer.
+async fn cold_start(name: &str, event: String, sim: &Sim, dynamo: &str, tables: (&str, &str)) -> Run {
+    let (address, api) = start_runtime_api(event).await;
+    let path = binary(name);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&path)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo)
+        .env("LEMLIST_API_KEY", sim.key())
+        .env("LEMLIST_BASE_URL", sim.base_url())
+        .env("LIMITER_TABLE", tables.0)
+        .env("SNAPSHOT_TABLE", tables.1)
+        .env("AUTH_REQUIRED", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the bootstrap starts");
+    tokio::time::timeout(Duration::from_secs(3600), api.done.notified())
+        .await
+        .expect("an answer within the hour");
+    let peak_rss_kb = child.id().map_or(0, peak_rss_kb);
+    child.kill().await.ok();
+    let seen = api.seen.lock().unwrap();
+    let (answered, what) = seen.answered.clone().unwrap();
+    Run {
+        init: seen.first_next.unwrap() - started,
+        first_event: answered - seen.event_sent.unwrap(),
+        what,
+        peak_rss_kb,
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let mut profiles: Vec<Profile> =
+        std::env::args().skip(1).map(|a| a.parse().expect("a profile: S, M, L, XL or REAL")).collect();
+    if profiles.is_empty() {
+        profiles = vec![Profile::M];
+    }
     let dynamo = DynamoLocal::start().expect("DynamoDB Local starts (needs Java and npm)");
-    create_limiter_table(&dynamo.endpoint, "coldstart-limiter").await.unwrap();
-    let store = Arc::new(snapshot_store(&dynamo.endpoint, "coldstart-snapshots").await.unwrap());
-    let mut config = SimConfig::live(Profile::M, 1);
-    config.settings =
-        Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
-    let sim = Sim::start(config).await.unwrap();
-    // The API functions read a stored snapshot, as they do once the schedule has run.
-    let key = ApiKey::new(sim.key()).fingerprint();
-    let client =
-        load::client(&sim.base_url(), sim.key(), Arc::new(lemdash_shared::limiter::StrictPacer::lemlist()));
-    let seeded: Arc<dyn SnapshotStore> = store;
-    Refresher::new(client, seeded, key, Duration::from_secs(30)).run().await.expect("the first refresh");
-
-    println!("cold start of each function (x86_64 release build, DynamoDB Local, simulator profile M)");
-    println!("| binary | size | init | first event | what the first event did |");
-    println!("|---|---|---|---|---|");
-    for (name, event) in [
-        ("lemdash-campaigns", http_event("/api/campaigns/dashboard")),
-        ("lemdash-mailboxes", http_event("/api/mailboxes")),
-        ("lemdash-refresh", "{}".to_owned()),
-    ] {
-        let (address, api) = start_runtime_api(event).await;
-        let path = binary(name);
-        let size = std::fs::metadata(&path).unwrap().len();
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new(&path)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", &address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint)
-            .env("LEMLIST_API_KEY", sim.key())
-            .env("LEMLIST_BASE_URL", sim.base_url())
-            .env("LIMITER_TABLE", "coldstart-limiter")
-            .env("SNAPSHOT_TABLE", "coldstart-snapshots")
-            .env("AUTH_REQUIRED", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the bootstrap starts");
-        tokio::time::timeout(Duration::from_secs(120), api.done.notified())
-            .await
-            .expect("an answer within 2 min");
-        child.kill().await.ok();
-        let seen = api.seen.lock().unwrap();
-        let init = seen.first_next.unwrap() - started;
-        let (answered, what) = seen.answered.clone().unwrap();
-        let first = answered - seen.event_sent.unwrap();
-        println!(
-            "| {name} | {:.1} MB | {:.1} ms | {:.1} ms | {what} |",
-            size as f64 / 1e6,
-            init.as_secs_f64() * 1000.0,
-            first.as_secs_f64() * 1000.0
-        );
+    println!("cold start and peak memory of each function (x86_64 release build, DynamoDB Local, simulator)");
+    println!("| profile | binary | event | size | init | first event | peak RSS | what the event did |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for profile in profiles {
+        let tables = (format!("coldstart-limiter-{profile:?}"), format!("coldstart-snapshots-{profile:?}"));
+        create_limiter_table(&dynamo.endpoint, &tables.0).await.unwrap();
+        snapshot_store(&dynamo.endpoint, &tables.1).await.unwrap();
+        let mut config = SimConfig::live(profile, 1);
+        config.settings =
+            Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
+        let sim = Sim::start(config).await.unwrap();
+        for (name, event, label) in [
+            ("lemdash-refresh", "{}".to_owned(), "first sync"),
+            ("lemdash-refresh", "{}".to_owned(), "steady refresh"),
+            ("lemdash-campaigns", http_event("/api/campaigns/dashboard"), "dashboard"),
+            ("lemdash-mailboxes", http_event("/api/mailboxes"), "dashboard"),
+        ] {
+            if label == "steady refresh" {
+                sim.burst(100);
+            }
+            let run = cold_start(name, event, &sim, &dynamo.endpoint, (&tables.0, &tables.1)).await;
+            let size = std::fs::metadata(binary(name)).unwrap().len();
+            println!(
+                "| {profile:?} | {name} | {label} | {:.1} MB | {:.1} ms | {:.1} ms | {:.1} MB | {} |",
+                size as f64 / 1e6,
+                run.init.as_secs_f64() * 1000.0,
+                run.first_event.as_secs_f64() * 1000.0,
+                run.peak_rss_kb as f64 / 1024.0,
+                run.what
+            );
+        }
     }
 }
