@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lemdash_shared::api::REQUEST_ID_HEADER;
 use lemdash_shared::snapshot::parts::{Base, Document, Plan};
-use lemdash_shared::snapshot::{Board, SnapshotError, SnapshotStore, Stored};
+use lemdash_shared::snapshot::{Item, SnapshotError, SnapshotStore, Stored};
 use lemlist_sim::{FaultKind, Faults, LimitMode, Profile, Settings};
 use serde_json::Value;
 
@@ -21,19 +21,19 @@ pub(crate) struct Down;
 
 #[async_trait::async_trait]
 impl SnapshotStore for Down {
-    async fn load(&self, _: &str, _: Board) -> Result<Option<Stored>, SnapshotError> {
+    async fn load(&self, _: &str, _: Item) -> Result<Option<Stored>, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
-    async fn save(&self, _: &str, _: Board, _: Vec<u8>, _: Option<u64>) -> Result<bool, SnapshotError> {
+    async fn save(&self, _: &str, _: Item, _: Vec<u8>, _: Option<u64>) -> Result<bool, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
-    async fn load_parts(&self, _: &str, _: Board) -> Result<Option<Document>, SnapshotError> {
+    async fn load_parts(&self, _: &str, _: Item) -> Result<Option<Document>, SnapshotError> {
         Err(SnapshotError::Store(STORE_TEXT.into()))
     }
     async fn save_parts(
         &self,
         _: &str,
-        _: Board,
+        _: Item,
         _: Vec<u8>,
         _: &Plan,
         _: &Base,

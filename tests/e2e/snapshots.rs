@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lemdash_shared::dashboard::{CampaignRow, MailboxFacts};
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::snapshot::dynamo::DynamoSnapshots;
-use lemdash_shared::snapshot::{Board, SnapshotStore, decode};
+use lemdash_shared::snapshot::{Board, Item, SnapshotStore, decode};
 use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
 use lemdash_tests::truth;
 use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim};
@@ -36,8 +36,6 @@ fn path(board: Board) -> &'static str {
     match board {
         Board::Campaigns => "/api/campaigns/dashboard",
         Board::Mailboxes => "/api/mailboxes",
-        Board::Sync => "/api/sync",
-        Board::Health => "/api/alerts",
     }
 }
 
@@ -58,7 +56,7 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
         let served = refresher.latest(board).await.unwrap().expect("stored");
         let body: Value = serde_json::from_str(&served.body).unwrap();
         assert_eq!(body, truth_json(&sim, &refresher, board, &body).await, "{board:?}");
-        let stored = store.load(key().as_str(), board).await.unwrap().unwrap();
+        let stored = store.load(key().as_str(), board.into()).await.unwrap().unwrap();
         println!(
             "XL {board:?}: {} rows, {} bytes served, {} bytes stored compressed",
             body.as_array().unwrap().len(),
@@ -66,11 +64,10 @@ async fn the_xl_profiles_snapshots_round_trip_exactly() {
             stored.bytes.len()
         );
     }
-    let c =
-        decode::<CampaignRow>(&store.load(key().as_str(), Board::Campaigns).await.unwrap().unwrap().bytes)
-            .unwrap();
+    let c = decode::<CampaignRow>(&store.load(key().as_str(), Item::Campaigns).await.unwrap().unwrap().bytes)
+        .unwrap();
     let m =
-        decode::<MailboxFacts>(&store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap().bytes)
+        decode::<MailboxFacts>(&store.load(key().as_str(), Item::Mailboxes).await.unwrap().unwrap().bytes)
             .unwrap();
     assert_eq!(c.figures, figures);
     assert_eq!(c.computed_at, m.computed_at, "one pass for both");
@@ -88,15 +85,15 @@ async fn a_snapshot_larger_than_an_item_is_split_and_read_back_whole() {
     let (_local, store) = dynamo("snapshots-split").await;
     // Random bytes do not compress: 1 MB needs three parts.
     let big: Vec<u8> = (0..1_000_000).map(|_| rand::random::<u8>()).collect();
-    assert!(store.save(key().as_str(), Board::Mailboxes, big.clone(), None).await.unwrap());
-    let stored = store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap();
+    assert!(store.save(key().as_str(), Item::Mailboxes, big.clone(), None).await.unwrap());
+    let stored = store.load(key().as_str(), Item::Mailboxes).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.bytes == big), (1, true));
     assert!(
-        !store.save(key().as_str(), Board::Mailboxes, vec![1], None).await.unwrap(),
+        !store.save(key().as_str(), Item::Mailboxes, vec![1], None).await.unwrap(),
         "the version moved on"
     );
-    assert!(store.save(key().as_str(), Board::Mailboxes, vec![1, 2, 3], Some(1)).await.unwrap());
-    let stored = store.load(key().as_str(), Board::Mailboxes).await.unwrap().unwrap();
+    assert!(store.save(key().as_str(), Item::Mailboxes, vec![1, 2, 3], Some(1)).await.unwrap());
+    let stored = store.load(key().as_str(), Item::Mailboxes).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.bytes), (2, vec![1, 2, 3]));
 }
 
@@ -134,7 +131,7 @@ async fn ten_concurrent_cold_requests_cause_exactly_one_refresh() {
     let log = sim.log();
     let store = snapshot_store(&local.endpoint, "snapshots-cold").await.unwrap();
     let stored =
-        decode::<CampaignRow>(&store.load(key().as_str(), Board::Campaigns).await.unwrap().unwrap().bytes)
+        decode::<CampaignRow>(&store.load(key().as_str(), Item::Campaigns).await.unwrap().unwrap().bytes)
             .unwrap();
     println!(
         "10 concurrent cold requests: {} calls at lemlist, one refresh of {} calls",
@@ -168,7 +165,7 @@ async fn a_cancelled_refresh_gives_its_lease_up_and_a_crashed_ones_lease_expires
     killed.abort();
     assert!(killed.await.unwrap_err().is_cancelled());
     assert!(
-        store.load(key().as_str(), Board::Campaigns).await.unwrap().is_none(),
+        store.load(key().as_str(), Item::Campaigns).await.unwrap().is_none(),
         "nothing half-done was stored"
     );
     // Its guard gave the lease up on the way out (in the background).

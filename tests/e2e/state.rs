@@ -11,7 +11,7 @@ use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::snapshot::dynamo::DynamoSnapshots;
 use lemdash_shared::snapshot::parts::{Base, Document, Plan};
 use lemdash_shared::snapshot::store::Units;
-use lemdash_shared::snapshot::{Board, MemorySnapshots, SnapshotError, SnapshotStore, Stored, pack, unpack};
+use lemdash_shared::snapshot::{Item, MemorySnapshots, SnapshotError, SnapshotStore, Stored, pack, unpack};
 use lemdash_shared::sync::Mode;
 use lemdash_tests::app::key;
 use lemdash_tests::clock::MovedClock;
@@ -27,7 +27,7 @@ use crate::sync::{exact, refresh};
 #[derive(Debug)]
 struct Recorder {
     inner: DynamoSnapshots,
-    written: Mutex<Vec<(Board, String)>>,
+    written: Mutex<Vec<(Item, String)>>,
     die_after_puts: Mutex<Option<usize>>,
 }
 
@@ -37,7 +37,7 @@ impl Recorder {
     }
 
     /// The part names written since the last call, for `board`.
-    fn take(&self, board: Board) -> Vec<String> {
+    fn take(&self, board: Item) -> Vec<String> {
         let mut all = self.written.lock().unwrap();
         let mine = all.iter().filter(|(b, _)| *b == board).map(|(_, n)| n.clone()).collect();
         all.clear();
@@ -47,32 +47,32 @@ impl Recorder {
 
 #[async_trait::async_trait]
 impl SnapshotStore for Recorder {
-    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
+    async fn load(&self, key: &str, board: Item) -> Result<Option<Stored>, SnapshotError> {
         self.inner.load(key, board).await
     }
     async fn save(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         bytes: Vec<u8>,
         v: Option<u64>,
     ) -> Result<bool, SnapshotError> {
         self.inner.save(key, board, bytes, v).await
     }
-    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
+    async fn load_parts(&self, key: &str, board: Item) -> Result<Option<Document>, SnapshotError> {
         self.inner.load_parts(key, board).await
     }
     async fn save_parts(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         head: Vec<u8>,
         plan: &Plan,
         base: &Base,
     ) -> Result<bool, SnapshotError> {
         let die = {
             let mut armed = self.die_after_puts.lock().unwrap();
-            armed.filter(|n| board == Board::Sync && *n < plan.puts.len()).and_then(|_| armed.take())
+            armed.filter(|n| board == Item::Sync && *n < plan.puts.len()).and_then(|_| armed.take())
         };
         if let Some(n) = die {
             // The first n parts reach the table; the head never does (its condition cannot hold).
@@ -132,7 +132,7 @@ async fn a_steady_refresh_after_one_campaign_changed_writes_its_delta_its_day_an
         let (_, state) = r.sync_state().await.unwrap().unwrap();
         state.campaigns.keys().next().expect("a tracked campaign").clone()
     };
-    store.take(Board::Sync);
+    store.take(Item::Sync);
     // Replies from the campaign's first leads: some had never replied, so its set grows.
     assert!(sim.script(&campaign, 0, "emailsReplied", 40) > 0);
     let before = store.units();
@@ -140,14 +140,14 @@ async fn a_steady_refresh_after_one_campaign_changed_writes_its_delta_its_day_an
     let (writes, units) = sync_writes(&before, &store.units());
     exact(&sim, &r).await.unwrap();
 
-    let written = store.take(Board::Sync);
+    let written = store.take(Item::Sync);
     let today = format!("l#{}", r.now().date_naive());
     let delta = written.iter().find(|n| n.starts_with("d#")).expect("a delta of the new leads").clone();
     let mut expected = vec![delta.clone(), today];
     expected.sort();
     assert_eq!(written, expected, "the campaign's delta and today's counts, nothing else");
     assert_eq!(writes, written.len() as u64 + 1, "and the head");
-    let Some(Document::Layered(stored)) = store.load_parts(key().as_str(), Board::Sync).await.unwrap() else {
+    let Some(Document::Layered(stored)) = store.load_parts(key().as_str(), Item::Sync).await.unwrap() else {
         panic!("the state is stored in parts")
     };
     let named: BTreeMap<String, Value> = unpack(&stored.parts[&delta]).unwrap();
@@ -192,8 +192,8 @@ async fn a_state_and_history_of_the_previous_layout_are_upgraded_in_place() {
     let (_, log) = before.health().await.unwrap().unwrap();
     let local = DynamoLocal::start().expect("DynamoDB Local starts");
     let store = Arc::new(snapshot_store(&local.endpoint, "state-upgrade").await.unwrap());
-    assert!(store.save(key().as_str(), Board::Sync, pack(&state), None).await.unwrap());
-    assert!(store.save(key().as_str(), Board::Health, pack(&log), None).await.unwrap());
+    assert!(store.save(key().as_str(), Item::Sync, pack(&state), None).await.unwrap());
+    assert!(store.save(key().as_str(), Item::Health, pack(&log), None).await.unwrap());
     let after = refresher(&sim, store.clone());
     assert!(
         matches!(after.sync_state().await.unwrap(), Some((s, read)) if s.version() == Some(1) && read == state)

@@ -338,7 +338,7 @@ pub(crate) mod tests {
             unattributed: None,
         };
         let key = ApiKey::new("k").fingerprint();
-        store.save(key.as_str(), Board::Campaigns, encode(&s), None).await.unwrap();
+        store.save(key.as_str(), Board::Campaigns.into(), encode(&s), None).await.unwrap();
         let (parts, text) = body(
             handle(&api, Function::Campaigns, request(Method::GET, "/api/campaigns/dashboard", None)).await,
         )

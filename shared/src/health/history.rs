@@ -118,9 +118,9 @@ mod tests {
 
     #[test]
     fn the_store_keeps_what_the_history_keeps() {
-        use crate::snapshot::{Board, dynamo::HEALTH_KEEP_DAYS, parts::part_keep_secs};
+        use crate::snapshot::{Item, dynamo::HEALTH_KEEP_DAYS, parts::part_keep_secs};
         assert!(KEPT_DAYS as u64 <= HEALTH_KEEP_DAYS, "a whole history document");
-        assert!(KEPT_DAYS as u64 * 24 * 3600 < part_keep_secs(Board::Health), "its daily parts");
+        assert!(KEPT_DAYS as u64 * 24 * 3600 < part_keep_secs(Item::Health), "its daily parts");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::HealthLog;
 use super::alerts::Alerts;
 use super::history::{CampaignPoint, MailboxPoint};
 use crate::snapshot::parts::{self, Base, Document, Part, content};
-use crate::snapshot::{Board, SnapshotError, SnapshotStore, pack, unpack};
+use crate::snapshot::{Item, SnapshotError, SnapshotStore, pack, unpack};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Head {
@@ -82,7 +82,7 @@ fn encode(log: &HealthLog) -> BTreeMap<String, Part> {
 
 /// The key's stored log; `None` when there is none.
 pub async fn load(store: &dyn SnapshotStore, key: &str) -> Result<Option<(Base, HealthLog)>, SnapshotError> {
-    store.load_parts(key, Board::Health).await?.map(decode).transpose()
+    store.load_parts(key, Item::Health).await?.map(decode).transpose()
 }
 
 /// Saves `log` over `base`; false when another writer came first.
@@ -93,8 +93,8 @@ pub async fn save(
     base: &Base,
 ) -> Result<bool, SnapshotError> {
     let now = parts::wall_secs();
-    let plan = parts::plan(Board::Health, base, encode(log), now)?;
-    store.save_parts(key, Board::Health, pack(&Head { updated_at: log.updated_at }), &plan, base).await
+    let plan = parts::plan(Item::Health, base, encode(log), now)?;
+    store.save_parts(key, Item::Health, pack(&Head { updated_at: log.updated_at }), &plan, base).await
 }
 
 #[cfg(test)]
@@ -143,7 +143,7 @@ mod tests {
         // Today's point changes (later in the day): one part and the head.
         let today = l.history.mailboxes.get_mut("usm_1").unwrap().last_mut().unwrap();
         today.day = Some(Window { sent: 99, ..Window::default() });
-        let plan = parts::plan(Board::Health, &base, encode(&l), parts::wall_secs()).unwrap();
+        let plan = parts::plan(Item::Health, &base, encode(&l), parts::wall_secs()).unwrap();
         assert_eq!(plan.puts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["h#2026-11-20"]);
         assert!(save(&store, "k", &l, &base).await.unwrap());
         assert!(!save(&store, "k", &l, &base).await.unwrap(), "stale");
@@ -154,7 +154,7 @@ mod tests {
     async fn a_log_of_the_previous_layout_is_read_then_rewritten_in_parts() {
         let store = MemorySnapshots::default();
         let l = log(3);
-        assert!(store.save("k", Board::Health, pack(&l), None).await.unwrap());
+        assert!(store.save("k", Item::Health, pack(&l), None).await.unwrap());
         let (base, back) = load(&store, "k").await.unwrap().unwrap();
         assert_eq!((back.clone(), base.version, base.manifest.is_none()), (l.clone(), Some(1), true));
         assert!(save(&store, "k", &back, &base).await.unwrap());

@@ -261,7 +261,13 @@ impl LemlistClient {
     /// The class of the next request: this handle's, until its demotion's calls are spent.
     fn next_class(&self) -> Class {
         match &self.demotion {
-            Some(d) if d.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err() => d.then,
+            Some(d)
+                if d.left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_err() =>
+            {
+                d.then
+            }
             _ => self.class,
         }
     }

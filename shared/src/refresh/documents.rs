@@ -30,7 +30,7 @@ impl Refresher {
         F: Fn(Option<Snapshot<T>>) -> Snapshot<T>,
     {
         for _ in 0..SAVE_ATTEMPTS {
-            let stored = self.store.load(self.key.as_str(), board).await?;
+            let stored = self.store.load(self.key.as_str(), board.into()).await?;
             let current = match stored.as_ref().map(|s| decode::<T>(&s.bytes)).transpose() {
                 Ok(current) => current,
                 Err(e) if replace_unreadable => {
@@ -40,7 +40,7 @@ impl Refresher {
                 Err(e) => return Err(e),
             };
             let expected = stored.map(|s| s.version);
-            if self.store.save(self.key.as_str(), board, encode(&change(current)), expected).await? {
+            if self.store.save(self.key.as_str(), board.into(), encode(&change(current)), expected).await? {
                 return Ok(());
             }
         }
@@ -70,7 +70,6 @@ impl Refresher {
             match board {
                 Board::Campaigns => self.patch::<dashboard::CampaignRow>(*board, &patch).await?,
                 Board::Mailboxes => self.patch::<dashboard::MailboxFacts>(*board, &patch).await?,
-                Board::Sync | Board::Health => {}
             }
         }
         Ok(())

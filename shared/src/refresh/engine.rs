@@ -22,7 +22,7 @@ use crate::health::{self, HealthLog};
 use crate::lemlist::{CallStats, LemlistClient};
 use crate::limiter::Class;
 use crate::snapshot::parts::Base;
-use crate::snapshot::{Board, RefreshFigures, Snapshot, SnapshotError};
+use crate::snapshot::{Board, Item, RefreshFigures, Snapshot, SnapshotError};
 use crate::sync::stored::{self, Stamp};
 use crate::sync::{Failures, LastRefresh, Mode, Progress, SyncState};
 
@@ -188,7 +188,11 @@ impl Refresher {
         let for_a_page = class == Class::Interactive && state.dashboards_pending();
         let (client, classes) = match (from_scratch, for_a_page) {
             (true, true) => (
-                self.client.with_class_for(Class::Interactive, FIRST_PAGE_INTERACTIVE_CALLS, Class::Background),
+                self.client.with_class_for(
+                    Class::Interactive,
+                    FIRST_PAGE_INTERACTIVE_CALLS,
+                    Class::Background,
+                ),
                 vec![Class::Interactive, Class::Background],
             ),
             (true, false) => (self.client.with_class(Class::Background), vec![Class::Background]),
@@ -449,7 +453,7 @@ impl Refresher {
             Ok(None) => Ok((Base::default(), HealthLog::default())),
             Err(SnapshotError::Corrupt(e)) => {
                 tracing::warn!(error = %e, "the stored history cannot be read; starting it again");
-                let version = self.store.load(self.key.as_str(), Board::Health).await?.map(|s| s.version);
+                let version = self.store.load(self.key.as_str(), Item::Health).await?.map(|s| s.version);
                 Ok((Base { version, manifest: None }, HealthLog::default()))
             }
             Err(e) => Err(e),

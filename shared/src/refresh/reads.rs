@@ -8,7 +8,7 @@ use crate::dashboard::fetch::{self, HistoryRead};
 use crate::health::{self, HealthLog};
 use crate::limiter::Class;
 use crate::snapshot::parts::Base;
-use crate::snapshot::{Board, Served, SnapshotError};
+use crate::snapshot::{Board, Item, Served, SnapshotError};
 use crate::sync::SyncState;
 use crate::sync::stored::{self, Stamp};
 
@@ -34,7 +34,7 @@ impl Refresher {
 
     /// The version of a stored state that cannot be read, for a save to replace it.
     pub(super) async fn stamp_of_unreadable(&self) -> Result<Stamp, SnapshotError> {
-        let head = self.store.load(self.key.as_str(), Board::Sync).await;
+        let head = self.store.load(self.key.as_str(), Item::Sync).await;
         let version = match head {
             Ok(found) => found.map(|s| s.version),
             Err(_) => None,
@@ -81,7 +81,7 @@ impl Refresher {
 
     /// The latest snapshot of `board`, as served.
     pub async fn latest(&self, board: Board) -> Result<Option<Served>, SnapshotError> {
-        match self.store.load(self.key.as_str(), board).await? {
+        match self.store.load(self.key.as_str(), board.into()).await? {
             Some(stored) => Served::decode(board, &stored.bytes),
             None => Ok(None),
         }

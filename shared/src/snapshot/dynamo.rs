@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::parts::{self, Base, Document, Layered, Manifest, Plan};
 use super::store::{Meter, SnapshotStore, Stored, Units};
-use super::{Board, SnapshotError};
+use super::{Item, SnapshotError};
 
 /// The snapshot table's partition key (a string). The infra template declares the same.
 pub const PARTITION_KEY: &str = "pk";
@@ -93,9 +93,9 @@ fn expires_after(secs: u64) -> AttributeValue {
 /// How long a board's items outlive their last write: the history and alerts
 /// [`HEALTH_KEEP_DAYS`] (at least as long as the history keeps its points), everything else
 /// [`KEEP_SECS`].
-fn keep_secs(board: Board) -> u64 {
+fn keep_secs(board: Item) -> u64 {
     match board {
-        Board::Health => HEALTH_KEEP_DAYS * 24 * 3600,
+        Item::Health => HEALTH_KEEP_DAYS * 24 * 3600,
         _ => KEEP_SECS,
     }
 }
@@ -123,9 +123,9 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
 /// The kind of item a sort key names, for the meter.
 fn kind(sort_key: &str) -> &'static str {
     let board = sort_key.split('#').next().unwrap_or_default();
-    [Board::Campaigns, Board::Mailboxes, Board::Sync, Board::Health]
+    [Item::Campaigns, Item::Mailboxes, Item::Sync, Item::Health]
         .into_iter()
-        .map(Board::as_str)
+        .map(Item::as_str)
         .chain([LEASE_SORT_KEY, REQUEST_SORT_KEY])
         .find(|k| *k == board)
         .unwrap_or("other")
@@ -135,7 +135,7 @@ fn kind_of(item: &HashMap<String, AttributeValue>) -> &'static str {
     kind(text(item, SORT_KEY).unwrap_or_default())
 }
 
-fn part_key(board: Board, token: &str, i: usize) -> String {
+fn part_key(board: Item, token: &str, i: usize) -> String {
     format!("{}#{token}#{i}", board.as_str())
 }
 
@@ -228,7 +228,7 @@ impl DynamoSnapshots {
     async fn head(
         &self,
         pk: &str,
-        board: Board,
+        board: Item,
     ) -> Result<Option<HashMap<String, AttributeValue>>, SnapshotError> {
         let head = self
             .client
@@ -249,7 +249,7 @@ impl DynamoSnapshots {
     async fn load_layered_once(
         &self,
         pk: &str,
-        board: Board,
+        board: Item,
         item: HashMap<String, AttributeValue>,
     ) -> Result<Option<Layered>, SnapshotError> {
         let corrupt = || SnapshotError::Corrupt(format!("{} head is incomplete", board.as_str()));
@@ -275,7 +275,7 @@ impl DynamoSnapshots {
         Ok(Some(Layered { version, head, manifest, parts: found }))
     }
 
-    async fn delete_parts(&self, pk: &str, board: Board, token: &str, parts: usize) {
+    async fn delete_parts(&self, pk: &str, board: Item, token: &str, parts: usize) {
         for i in 1..parts {
             let deleted = self
                 .client
@@ -297,7 +297,7 @@ impl DynamoSnapshots {
 
     /// Reads a head and its parts; `None` inside when a part went missing (a newer save
     /// deleted it between the two reads).
-    async fn load_once(&self, pk: &str, board: Board) -> Result<Option<Option<Stored>>, SnapshotError> {
+    async fn load_once(&self, pk: &str, board: Item) -> Result<Option<Option<Stored>>, SnapshotError> {
         let Some(item) = self.head(pk, board).await? else { return Ok(Some(None)) };
         let corrupt = || SnapshotError::Corrupt(format!("{} snapshot head is incomplete", board.as_str()));
         let version = number(&item, "version").ok_or_else(corrupt)? as u64;
@@ -327,7 +327,7 @@ impl DynamoSnapshots {
 
 #[async_trait::async_trait]
 impl SnapshotStore for DynamoSnapshots {
-    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
+    async fn load_parts(&self, key: &str, board: Item) -> Result<Option<Document>, SnapshotError> {
         for _ in 0..3 {
             let Some(item) = self.head(key, board).await? else { return Ok(None) };
             if !item.contains_key("manifest") {
@@ -344,7 +344,7 @@ impl SnapshotStore for DynamoSnapshots {
     async fn save_parts(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         head: Vec<u8>,
         plan: &Plan,
         base: &Base,
@@ -376,7 +376,7 @@ impl SnapshotStore for DynamoSnapshots {
         self.meter.units()
     }
 
-    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
+    async fn load(&self, key: &str, board: Item) -> Result<Option<Stored>, SnapshotError> {
         for _ in 0..3 {
             if let Some(found) = self.load_once(key, board).await? {
                 return Ok(found);
@@ -388,7 +388,7 @@ impl SnapshotStore for DynamoSnapshots {
     async fn save(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, SnapshotError> {
@@ -404,7 +404,7 @@ impl SnapshotStore for DynamoSnapshots {
         head.insert("version".into(), n(version));
         head.insert("parts".into(), n(chunks.len().max(1)));
         head.insert("part_token".into(), s(&token));
-        if matches!(board, Board::Sync | Board::Health) {
+        if matches!(board, Item::Sync | Item::Health) {
             // Rewritten by every refresh; a key left idle loses its sync state (after a week: it
             // syncs from scratch when it comes back) or its history (after 90 days), head and
             // parts alike.

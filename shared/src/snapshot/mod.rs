@@ -26,21 +26,33 @@ use crate::ids::{CampaignId, MailboxId};
 
 pub use store::{Lease, MemorySnapshots, SnapshotStore, Stored};
 
-/// Which document a stored item holds: one of the two dashboards, or the key's sync state
-/// ([`crate::sync::SyncState`]), which is stored the same way (compressed, split in parts).
+/// One of the two dashboards: the only documents that can be served as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Board {
     Campaigns,
     Mailboxes,
-    Sync,
-    /// The key's daily history and alerts ([`crate::health::HealthLog`]).
-    Health,
 }
 
 impl Board {
     /// The two dashboards.
     pub const ALL: [Board; 2] = [Board::Campaigns, Board::Mailboxes];
 
+    pub fn as_str(self) -> &'static str {
+        Item::from(self).as_str()
+    }
+}
+
+/// Which document a stored item holds: one of the two dashboards, the key's sync state
+/// ([`crate::sync::SyncState`]), or its history and alerts ([`crate::health::HealthLog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Item {
+    Campaigns,
+    Mailboxes,
+    Sync,
+    Health,
+}
+
+impl Item {
     /// The name in storage (the snapshot table's sort key).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,6 +60,15 @@ impl Board {
             Self::Mailboxes => "mailboxes",
             Self::Sync => "sync",
             Self::Health => "health",
+        }
+    }
+}
+
+impl From<Board> for Item {
+    fn from(board: Board) -> Self {
+        match board {
+            Board::Campaigns => Self::Campaigns,
+            Board::Mailboxes => Self::Mailboxes,
         }
     }
 }
@@ -254,12 +275,6 @@ impl Served {
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
                 let unattributed = s.unattributed;
                 (!s.placeholder).then(|| Self { unattributed, ..Self::new(&rows, s.computed_at, s.missing) })
-            }
-            Board::Sync | Board::Health => {
-                return Err(SnapshotError::Corrupt(format!(
-                    "the {} document is not a dashboard",
-                    board.as_str()
-                )));
             }
         })
     }

@@ -1,6 +1,6 @@
 //! Documents stored as a small head and named parts, each written only when its content
-//! changed: the sync state and the history and alerts ([`super::Board::Sync`],
-//! [`super::Board::Health`]).
+//! changed: the sync state and the history and alerts ([`super::Item::Sync`],
+//! [`super::Item::Health`]).
 //!
 //! A part is immutable once written: its item is keyed by its name and a hash of its content, so
 //! that a new content is a new item and a reader can never see a part change under it. The head
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Board, SnapshotError, compress};
+use super::{Item, SnapshotError, compress};
 
 /// A part as a head names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl Base {
 
     /// The parts this base names that are near their expiry at `now` (epoch s): a writer must
     /// give their content again instead of keeping them.
-    pub fn due(&self, board: Board, now: u64) -> std::collections::BTreeSet<String> {
+    pub fn due(&self, board: Item, now: u64) -> std::collections::BTreeSet<String> {
         let named = self.manifest.iter().flatten();
         named.filter(|(_, r)| due(board, r, now)).map(|(n, _)| n.clone()).collect()
     }
@@ -110,9 +110,9 @@ pub struct Plan {
 
 /// How long a part item of `board` lives after it is written: the history and alerts 100 days
 /// (a day's point is kept 90), the sync state's 35 (its ledger days are kept 30).
-pub fn part_keep_secs(board: Board) -> u64 {
+pub fn part_keep_secs(board: Item) -> u64 {
     let days = match board {
-        Board::Health => 100,
+        Item::Health => 100,
         _ => 35,
     };
     days * 24 * 3600
@@ -122,7 +122,7 @@ pub fn part_keep_secs(board: Board) -> u64 {
 pub const REWRITE_BEFORE_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
 /// Whether a part written at `r.written` is within [`REWRITE_BEFORE_EXPIRY_SECS`] of its expiry.
-fn due(board: Board, r: &PartRef, now: u64) -> bool {
+fn due(board: Item, r: &PartRef, now: u64) -> bool {
     r.written + part_keep_secs(board) <= now + REWRITE_BEFORE_EXPIRY_SECS
 }
 
@@ -136,7 +136,7 @@ fn hash(content: &[u8]) -> String {
 }
 
 /// The sort key of a part.
-pub fn sort_key(board: Board, name: &str, hash: &str) -> String {
+pub fn sort_key(board: Item, name: &str, hash: &str) -> String {
     format!("{}#{name}#{hash}", board.as_str())
 }
 
@@ -149,7 +149,7 @@ pub fn content<T: Serialize>(value: &T) -> Part {
 /// content differs from the stored one's, or that is near its expiry. Parts not given are no
 /// longer named. Keeping a part the base does not name is a writer's error.
 pub fn plan(
-    board: Board,
+    board: Item,
     base: &Base,
     parts: BTreeMap<String, Part>,
     now: u64,
@@ -195,37 +195,32 @@ mod tests {
 
     #[test]
     fn only_changed_parts_are_written_and_unnamed_ones_are_dropped() {
-        let first =
-            plan(Board::Sync, &Base::default(), parts(&[("a", json("[1]")), ("b", json("[2]"))]), 100)
-                .unwrap();
+        let first = plan(Item::Sync, &Base::default(), parts(&[("a", json("[1]")), ("b", json("[2]"))]), 100)
+            .unwrap();
         assert_eq!(first.puts.len(), 2);
         assert!(first.puts[0].sort_key.starts_with("sync#a#") && first.puts[0].sort_key.len() == 7 + 16);
         let base = Base::default().after(first.manifest.clone());
-        let next = plan(
-            Board::Sync,
-            &base,
-            parts(&[("a", json("[1]")), ("b", json("[3]")), ("c", Part::Keep)]),
-            200,
-        );
+        let next =
+            plan(Item::Sync, &base, parts(&[("a", json("[1]")), ("b", json("[3]")), ("c", Part::Keep)]), 200);
         assert!(matches!(next, Err(SnapshotError::Corrupt(_))), "c was never stored");
-        let next = plan(Board::Sync, &base, parts(&[("a", json("[1]")), ("b", json("[3]"))]), 200).unwrap();
+        let next = plan(Item::Sync, &base, parts(&[("a", json("[1]")), ("b", json("[3]"))]), 200).unwrap();
         assert_eq!(next.puts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"], "a is unchanged");
         assert_eq!(next.manifest["a"], first.manifest["a"]);
         assert_eq!(next.manifest["b"].written, 200);
-        let dropped = plan(Board::Sync, &base, parts(&[("a", Part::Keep)]), 300).unwrap();
+        let dropped = plan(Item::Sync, &base, parts(&[("a", Part::Keep)]), 300).unwrap();
         assert!(dropped.puts.is_empty() && dropped.manifest.len() == 1);
     }
 
     #[test]
     fn a_part_near_its_expiry_is_written_again() {
-        let first = plan(Board::Sync, &Base::default(), parts(&[("a", json("[1]"))]), 0).unwrap();
+        let first = plan(Item::Sync, &Base::default(), parts(&[("a", json("[1]"))]), 0).unwrap();
         let base = Base::default().after(first.manifest);
-        let late = part_keep_secs(Board::Sync) - REWRITE_BEFORE_EXPIRY_SECS + 1;
-        let again = plan(Board::Sync, &base, parts(&[("a", json("[1]"))]), late).unwrap();
+        let late = part_keep_secs(Item::Sync) - REWRITE_BEFORE_EXPIRY_SECS + 1;
+        let again = plan(Item::Sync, &base, parts(&[("a", json("[1]"))]), late).unwrap();
         assert_eq!(again.puts.len(), 1, "same content, but about to expire");
-        assert_eq!(base.due(Board::Sync, late), ["a".to_owned()].into());
-        assert!(base.due(Board::Sync, late - 2).is_empty());
-        let early = plan(Board::Sync, &base, parts(&[("a", json("[1]"))]), late - 2).unwrap();
+        assert_eq!(base.due(Item::Sync, late), ["a".to_owned()].into());
+        assert!(base.due(Item::Sync, late - 2).is_empty());
+        let early = plan(Item::Sync, &base, parts(&[("a", json("[1]"))]), late - 2).unwrap();
         assert!(early.puts.is_empty());
     }
 }

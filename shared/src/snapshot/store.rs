@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::parts::{Base, Document, Layered, Manifest, Plan};
-use super::{Board, SnapshotError};
+use super::{Item, SnapshotError};
 
 /// A stored snapshot: its compressed bytes and the version that conditional writes compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,21 +79,21 @@ pub fn read_units(size: usize) -> f64 {
 #[async_trait::async_trait]
 pub trait SnapshotStore: Send + Sync + fmt::Debug {
     /// The latest snapshot of `board`, read consistently.
-    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError>;
+    async fn load(&self, key: &str, board: Item) -> Result<Option<Stored>, SnapshotError>;
 
     /// Writes `bytes` as the next version if the stored version is still `expected` (`None`:
     /// nothing stored yet). False when another writer came first: reload and try again.
     async fn save(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, SnapshotError>;
 
     /// A document kept in parts ([`super::parts`]), or the whole document of the previous
     /// layout, read consistently: the head first, then the parts it names.
-    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError>;
+    async fn load_parts(&self, key: &str, board: Item) -> Result<Option<Document>, SnapshotError>;
 
     /// Writes `plan`'s parts, then a head of `head` (compressed) naming them, if the stored
     /// version is still `base`'s. False when another writer came first (its parts stay unnamed
@@ -101,7 +101,7 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn save_parts(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         head: Vec<u8>,
         plan: &Plan,
         base: &Base,
@@ -132,8 +132,8 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 /// The store in memory, for one process.
 #[derive(Debug, Default)]
 pub struct MemorySnapshots {
-    snapshots: Mutex<HashMap<(String, Board), Stored>>,
-    layered: Mutex<HashMap<(String, Board), Layered>>,
+    snapshots: Mutex<HashMap<(String, Item), Stored>>,
+    layered: Mutex<HashMap<(String, Item), Layered>>,
     leases: Mutex<HashMap<String, Lease>>,
     meter: Meter,
 }
@@ -156,14 +156,14 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait::async_trait]
 impl SnapshotStore for MemorySnapshots {
-    async fn load(&self, key: &str, board: Board) -> Result<Option<Stored>, SnapshotError> {
+    async fn load(&self, key: &str, board: Item) -> Result<Option<Stored>, SnapshotError> {
         let found = locked(&self.snapshots).get(&(key.to_owned(), board)).cloned();
         let size = found.as_ref().map_or(0, |s| table_item(key, board.as_str(), s.bytes.len(), 0));
         self.meter.read(board.as_str(), 1, read_units(size));
         Ok(found)
     }
 
-    async fn load_parts(&self, key: &str, board: Board) -> Result<Option<Document>, SnapshotError> {
+    async fn load_parts(&self, key: &str, board: Item) -> Result<Option<Document>, SnapshotError> {
         let id = (key.to_owned(), board);
         if let Some(l) = locked(&self.layered).get(&id).cloned() {
             let manifest = manifest_size(&l.manifest);
@@ -178,7 +178,7 @@ impl SnapshotStore for MemorySnapshots {
     async fn save_parts(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         head: Vec<u8>,
         plan: &Plan,
         base: &Base,
@@ -218,7 +218,7 @@ impl SnapshotStore for MemorySnapshots {
     async fn save(
         &self,
         key: &str,
-        board: Board,
+        board: Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, SnapshotError> {
@@ -278,12 +278,12 @@ mod tests {
     #[tokio::test]
     async fn saves_are_conditional_on_the_version_read() {
         let s = MemorySnapshots::default();
-        assert!(s.save("k", Board::Campaigns, vec![1], None).await.unwrap());
-        assert!(!s.save("k", Board::Campaigns, vec![2], None).await.unwrap(), "already created");
-        assert!(s.save("k", Board::Campaigns, vec![2], Some(1)).await.unwrap());
-        assert!(!s.save("k", Board::Campaigns, vec![3], Some(1)).await.unwrap(), "stale version");
-        assert_eq!(s.load("k", Board::Campaigns).await.unwrap(), Some(Stored { version: 2, bytes: vec![2] }));
-        assert_eq!(s.load("k", Board::Mailboxes).await.unwrap(), None);
+        assert!(s.save("k", Item::Campaigns, vec![1], None).await.unwrap());
+        assert!(!s.save("k", Item::Campaigns, vec![2], None).await.unwrap(), "already created");
+        assert!(s.save("k", Item::Campaigns, vec![2], Some(1)).await.unwrap());
+        assert!(!s.save("k", Item::Campaigns, vec![3], Some(1)).await.unwrap(), "stale version");
+        assert_eq!(s.load("k", Item::Campaigns).await.unwrap(), Some(Stored { version: 2, bytes: vec![2] }));
+        assert_eq!(s.load("k", Item::Mailboxes).await.unwrap(), None);
     }
 
     #[tokio::test]

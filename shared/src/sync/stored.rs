@@ -29,7 +29,7 @@ use crate::activity::Feed;
 use crate::activity::ledger::{Counts, Ledger};
 use crate::lemlist::CampaignDetail;
 use crate::snapshot::parts::{self, Base, Document, Part, content};
-use crate::snapshot::{Board, SnapshotError, SnapshotStore, pack, unpack};
+use crate::snapshot::{Item, SnapshotError, SnapshotStore, pack, unpack};
 
 /// A save compacts the deltas once there are this many.
 pub const MAX_DELTAS: usize = 24;
@@ -227,7 +227,7 @@ pub struct Encoded {
 
 /// The key's stored state; `None` when there is none.
 pub async fn load(store: &dyn SnapshotStore, key: &str) -> Result<Option<(Stamp, SyncState)>, SnapshotError> {
-    store.load_parts(key, Board::Sync).await?.map(decode).transpose()
+    store.load_parts(key, Item::Sync).await?.map(decode).transpose()
 }
 
 /// Saves `state` over `stamp`: its new stamp, or `None` when another writer came first. The
@@ -241,8 +241,8 @@ pub async fn save(
 ) -> Result<Option<Stamp>, SnapshotError> {
     let now = parts::wall_secs();
     let Encoded { head, parts: given, next_delta, in_deltas } = encode(state, stamp, now, whole);
-    let plan = parts::plan(Board::Sync, &stamp.base, given, now)?;
-    if !store.save_parts(key, Board::Sync, head, &plan, &stamp.base).await? {
+    let plan = parts::plan(Item::Sync, &stamp.base, given, now)?;
+    if !store.save_parts(key, Item::Sync, head, &plan, &stamp.base).await? {
         return Ok(None);
     }
     state.changes = Changes::default();
@@ -280,7 +280,7 @@ fn set_parts(
     now: u64,
     whole: bool,
 ) -> (BTreeMap<String, Part>, u64, BTreeSet<String>) {
-    let due = stamp.base.due(Board::Sync, now);
+    let due = stamp.base.due(Item::Sync, now);
     let named = |n: &str| stamp.base.manifest.as_ref().is_some_and(|m| m.contains_key(n));
     let delta_bytes: usize = stamp.deltas().map(|(_, r)| r.bytes).sum();
     let compact = whole

@@ -66,7 +66,7 @@ async fn loaded(store: &MemorySnapshots) -> (Stamp, SyncState) {
 fn written(state: &SyncState, stamp: &Stamp) -> Vec<String> {
     let now = parts::wall_secs();
     let e = encode(state, stamp, now, false);
-    parts::plan(Board::Sync, &stamp.base, e.parts, now).unwrap().puts.into_iter().map(|p| p.name).collect()
+    parts::plan(Item::Sync, &stamp.base, e.parts, now).unwrap().puts.into_iter().map(|p| p.name).collect()
 }
 
 fn without_changes(mut s: SyncState) -> SyncState {
@@ -183,7 +183,7 @@ async fn a_vanished_campaign_and_its_parts_go_and_a_lost_race_leaves_the_state_w
 async fn a_state_of_the_previous_layout_is_read_and_rewritten_in_parts() {
     let store = MemorySnapshots::default();
     let s = state();
-    assert!(store.save(KEY, Board::Sync, pack(&s), None).await.unwrap());
+    assert!(store.save(KEY, Item::Sync, pack(&s), None).await.unwrap());
     let (stamp, mut back) = loaded(&store).await;
     assert_eq!(back, s);
     assert_eq!((stamp.version(), stamp.base.manifest.is_none()), (Some(1), true));
@@ -192,5 +192,5 @@ async fn a_state_of_the_previous_layout_is_read_and_rewritten_in_parts() {
     saved(&store, &mut back, &stamp).await;
     let (stamp, again) = loaded(&store).await;
     assert_eq!((again, stamp.version()), (s, Some(2)));
-    assert_eq!(store.load(KEY, Board::Sync).await.unwrap(), None::<Stored>, "the whole document is gone");
+    assert_eq!(store.load(KEY, Item::Sync).await.unwrap(), None::<Stored>, "the whole document is gone");
 }
