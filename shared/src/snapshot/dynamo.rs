@@ -190,19 +190,21 @@ impl DynamoSnapshots {
         }
     }
 
-    /// Reads items by key, consistently, in batches of at most 100 (what BatchGetItem answers),
-    /// asking again for what DynamoDB leaves unprocessed.
+    /// Reads items by key, in batches of at most 100 (what BatchGetItem answers), asking again
+    /// for what DynamoDB leaves unprocessed. An eventually consistent read costs half a strong
+    /// one, and may miss an item written less than a second ago.
     async fn get_all(
         &self,
         kind: &'static str,
         mut keys: Vec<HashMap<String, AttributeValue>>,
+        consistent: bool,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, SnapshotError> {
         let mut found = Vec::new();
         while !keys.is_empty() {
             let batch: Vec<_> = keys.drain(..keys.len().min(100)).collect();
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(batch))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| SnapshotError::Store(e.to_string()))?;
             let out = self
@@ -259,14 +261,26 @@ impl DynamoSnapshots {
         let manifest: Manifest = super::unpack(&blob("manifest").ok_or_else(corrupt)?)?;
         let by_key: HashMap<String, String> =
             manifest.iter().map(|(name, r)| (parts::sort_key(board, name, &r.hash), name.clone())).collect();
-        let keys = by_key.keys().map(|sk| self.key(pk, sk)).collect();
+        // A part never changes once written (its key names its content): an eventually
+        // consistent read either finds it whole or misses it, and only a part written a moment
+        // ago can be missed. Those are read again, consistently.
         let mut found = std::collections::BTreeMap::new();
-        for item in self.get_all(board.as_str(), keys).await? {
-            if let (Some(name), Some(doc)) = (
-                text(&item, SORT_KEY).and_then(|sk| by_key.get(sk)),
-                item.get("doc").and_then(|d| d.as_b().ok()),
-            ) {
-                found.insert(name.clone(), doc.as_ref().to_vec());
+        for consistent in [false, true] {
+            let keys = by_key
+                .iter()
+                .filter(|(_, name)| !found.contains_key(*name))
+                .map(|(sk, _)| self.key(pk, sk))
+                .collect::<Vec<_>>();
+            if keys.is_empty() {
+                break;
+            }
+            for item in self.get_all(board.as_str(), keys, consistent).await? {
+                if let (Some(name), Some(doc)) = (
+                    text(&item, SORT_KEY).and_then(|sk| by_key.get(sk)),
+                    item.get("doc").and_then(|d| d.as_b().ok()),
+                ) {
+                    found.insert(name.clone(), doc.as_ref().to_vec());
+                }
             }
         }
         if found.len() < manifest.len() {
@@ -307,7 +321,7 @@ impl DynamoSnapshots {
             let token = text(&item, "part_token").ok_or_else(corrupt)?;
             let keys = (1..parts).map(|i| self.key(pk, &part_key(board, token, i))).collect();
             let mut found: HashMap<String, Vec<u8>> = HashMap::new();
-            for item in self.get_all(board.as_str(), keys).await? {
+            for item in self.get_all(board.as_str(), keys, true).await? {
                 if let (Some(sk), Some(doc)) =
                     (text(&item, SORT_KEY), item.get("doc").and_then(|d| d.as_b().ok()))
                 {
