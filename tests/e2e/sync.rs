@@ -407,3 +407,50 @@ async fn a_cold_pages_first_sync_is_interactive_up_to_its_cap_then_background() 
         assert!(background > 0, "{label}");
     }
 }
+
+/// The `minDate` a logged `GET /activities` asked for.
+fn min_date(target: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = target.split(['?', '&']).find_map(|p| p.strip_prefix("minDate="))?;
+    chrono::DateTime::parse_from_rfc3339(&value.replace("%3A", ":")).ok().map(|d| d.to_utc())
+}
+
+/// On a team whose running campaigns hold most of the month (S: 6 of its 8 campaigns), a first
+/// sync counts the month from the histories it reads anyway, reads the month of the two others
+/// per campaign, and reads the team-wide stream feeds only from its own start: exact, and still
+/// exact after live events. (M reads them team-wide: the other tests.)
+#[tokio::test]
+async fn a_first_sync_counts_the_month_from_its_histories_and_reads_the_rest_per_campaign() {
+    let sim = sim(Profile::S, 14, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let client = unpaced_client(&sim);
+    let r = refresher(&sim, &client, SyncConfig::default());
+    let started = MovedClock::of(&sim).now();
+    let first = refresh(&r).await;
+    exact(&sim, &r).await.unwrap();
+    let log = sim.log();
+    let activities: Vec<_> = log.own().filter(|e| e.endpoint == "GET /activities").collect();
+    let team = sim.team();
+    let idle = team.campaigns.iter().filter(|c| c.status != "running").count();
+    let kind = |target: &str| target.split(['?', '&']).find_map(|p| p.strip_prefix("type=")).map(str::to_owned);
+    // The feeds read per campaign, and the team-wide pages that reached back over the month.
+    let per_campaign: Vec<_> =
+        activities.iter().filter(|e| e.target.contains("campaignId=") && min_date(&e.target).is_some()).collect();
+    let by_campaign: HashSet<String> = per_campaign.iter().filter_map(|e| kind(&e.target)).collect();
+    let month_wide: Vec<String> = activities
+        .iter()
+        .filter(|e| !e.target.contains("campaignId="))
+        .filter(|e| min_date(&e.target).is_some_and(|m| m < started - chrono::Duration::hours(1)))
+        .filter_map(|e| kind(&e.target))
+        .collect();
+    println!(
+        "first sync of S: {} calls; {} per-campaign reads of the month ({by_campaign:?}) for {idle} campaigns; team-wide over the month: {month_wide:?}",
+        first.calls,
+        per_campaign.len()
+    );
+    assert!(!by_campaign.is_empty(), "the histories hold most of the month");
+    assert_eq!(per_campaign.len(), idle * by_campaign.len(), "one read per campaign not read in full, per feed");
+    assert!(month_wide.iter().all(|k| !by_campaign.contains(k)), "no feed read both ways");
+    assert!(month_wide.iter().any(|k| k == "emailsBounced"), "bounces have no history: team-wide");
+    sim.burst(60);
+    refresh(&r).await;
+    exact(&sim, &r).await.unwrap();
+}

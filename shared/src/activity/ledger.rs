@@ -120,6 +120,11 @@ impl Ledger {
         true
     }
 
+    /// Every dated activity of `feed` counted, over the kept days.
+    pub fn total(&self, feed: Feed) -> u64 {
+        self.days.values().flat_map(|days| days.values()).map(|day| u64::from(day[slot(feed)])).sum()
+    }
+
     /// Forgets the ids of activities before `reread_from` (no read goes back that far again) and
     /// the days before the kept ones, counted back from `today`.
     pub fn forget(&mut self, reread_from: DateTime<Utc>, today: NaiveDate) {

@@ -96,12 +96,21 @@ pub struct HistoryRead {
     pub stream: Stream,
     pub until: DateTime<Utc>,
     pub from_page: usize,
+    /// The rows at or after this instant are kept for the daily counts too (a first sync's
+    /// histories count the last 30 days, so that its feeds need not read them again).
+    pub counts_since: Option<DateTime<Utc>>,
 }
 
 impl HistoryRead {
     /// The three streams of `campaign`'s whole history, up to `until`.
     pub fn whole(campaign: &str, until: DateTime<Utc>) -> [Self; 3] {
-        Stream::ALL.map(|stream| Self { campaign: campaign.to_owned(), stream, until, from_page: 0 })
+        Stream::ALL.map(|stream| Self {
+            campaign: campaign.to_owned(),
+            stream,
+            until,
+            from_page: 0,
+            counts_since: None,
+        })
     }
 }
 
@@ -112,6 +121,8 @@ pub struct HistoryPart {
     pub read: HistoryRead,
     pub pages: usize,
     pub seen: Seen,
+    /// The rows since `read.counts_since`, as the daily counts take them.
+    pub ticks: Vec<Tick>,
     pub result: Result<(), LemlistError>,
 }
 
@@ -123,6 +134,10 @@ pub struct Reads {
     pub until: DateTime<Utc>,
     /// Campaign histories, per campaign and stream.
     pub histories: Vec<HistoryRead>,
+    /// One campaign's stream since its `counts_since` (`minDate`), for the daily counts only:
+    /// a first sync reads these for the campaigns whose history it does not read, when that
+    /// costs fewer calls than the team-wide feed over 30 days.
+    pub counts: Vec<HistoryRead>,
     /// Campaigns whose leads are exported.
     pub leads: Vec<String>,
     /// Campaigns whose details (senders) are read.
@@ -176,6 +191,7 @@ pub struct Read {
     /// and `streams`.
     pub data: TeamData,
     pub histories: Vec<HistoryPart>,
+    pub counts: Vec<HistoryPart>,
     pub streams: StreamReads,
 }
 
@@ -184,7 +200,7 @@ impl Read {
     pub fn stopped_by_deadline(&self) -> bool {
         let deadline = |e: &LemlistError| matches!(e, LemlistError::Deadline { .. });
         let missed = |m: &Missing| matches!(m, Missing::Lemlist(e) if deadline(e));
-        self.histories.iter().any(|h| h.result.as_ref().is_err_and(deadline))
+        self.histories.iter().chain(&self.counts).any(|h| h.result.as_ref().is_err_and(deadline))
             || self.streams.iter().any(|o| o.result.as_ref().is_err_and(deadline))
             || self.data.leads.values().any(|r| r.as_ref().is_err_and(missed))
             || self.data.details.values().any(|r| r.as_ref().is_err_and(missed))
@@ -217,6 +233,7 @@ impl Reads {
         Self {
             until,
             histories: running.iter().flat_map(|c| HistoryRead::whole(c, until)).collect(),
+            counts: vec![],
             leads: running,
             details: roots.campaigns.iter().map(|c| c.id.clone()).collect(),
             streams: vec![],
@@ -229,6 +246,7 @@ enum Part {
     Detail(String, Fetched<CampaignDetail>),
     Leads(String, Fetched<Vec<Lead>>),
     History(HistoryPart),
+    Counts(HistoryPart),
     Stream(FeedOutcome),
     User(usize, Fetched<User>),
 }
@@ -263,7 +281,10 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
         jobs.spawn(read_feed(client.clone(), feed_read));
     }
     for history in &reads.histories {
-        jobs.spawn(read_history(client.clone(), history.clone()));
+        jobs.spawn(read_history(client.clone(), history.clone(), false));
+    }
+    for counts in &reads.counts {
+        jobs.spawn(read_history(client.clone(), counts.clone(), true));
     }
     for id in &reads.leads {
         let Ok(cid) = id.parse::<CampaignId>() else {
@@ -298,6 +319,7 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             Part::Detail(id, r) => drop(out.data.details.insert(id, r)),
             Part::Leads(id, r) => drop(out.data.leads.insert(id, r)),
             Part::History(part) => out.histories.push(part),
+            Part::Counts(part) => out.counts.push(part),
             Part::Stream(outcome) => out.streams.push(outcome),
             Part::User(i, r) => out.data.users[i].1 = r,
         }
@@ -332,16 +354,27 @@ async fn read_feed(client: LemlistClient, feed_read: FeedRead) -> Part {
     Part::Stream(FeedOutcome { read: feed_read, part, result: read.map(drop) })
 }
 
-/// One campaign's history of one stream, from its page, up to its bound.
-async fn read_history(client: LemlistClient, read: HistoryRead) -> Part {
-    let (mut seen, mut pages) = (Seen::default(), 0);
+/// One campaign's history of one stream, from its page, up to its bound; `counts_only`: from
+/// its `counts_since` on, for the daily counts.
+async fn read_history(client: LemlistClient, read: HistoryRead, counts_only: bool) -> Part {
+    let (mut seen, mut ticks, mut pages) = (Seen::default(), Vec::new(), 0);
+    let feed = Feed::from(read.stream);
     let result = match read.campaign.parse::<CampaignId>() {
         Ok(cid) => {
-            let q = query(read.stream.into()).campaign(&cid).between(None, Some(read.until));
+            let since = read.counts_since.filter(|_| counts_only);
+            let q = query(feed).campaign(&cid).between(since, Some(read.until));
             client
                 .activities_each(&q, read.from_page, |rows| {
                     pages += 1;
-                    rows.iter().for_each(|a| seen.add(a));
+                    for a in &rows {
+                        if !counts_only {
+                            seen.add(a);
+                        }
+                        let tick = Tick::of(feed, a);
+                        if read.counts_since.is_some_and(|t| tick.at.is_some_and(|at| at >= t)) {
+                            ticks.push(tick);
+                        }
+                    }
                 })
                 .await
                 .map(drop)
@@ -351,7 +384,8 @@ async fn read_history(client: LemlistClient, read: HistoryRead) -> Part {
             message: format!("lemlist listed an invalid id {:?}", read.campaign),
         }),
     };
-    Part::History(HistoryPart { read, pages, seen, result })
+    let part = HistoryPart { read, pages, seen, ticks, result };
+    if counts_only { Part::Counts(part) } else { Part::History(part) }
 }
 
 /// Fetches what both dashboards need from scratch, keeping no state. Fails only when a root

@@ -269,6 +269,7 @@ impl Refresher {
         if !incremental {
             // Every history is read whole, and no counts are kept: no feed to read.
             reads.streams.clear();
+            reads.counts.clear();
         }
         run.histories = run.histories.max(reads.histories.len().div_ceil(3));
         let rest = with_rest.then(|| run.state.plan_rest(&run.roots, until, &self.sync));
@@ -279,9 +280,11 @@ impl Refresher {
         let stepping = step_stop.map_or(run.client.clone(), |at| run.client.with_deadline(at));
         let read = fetch::read(&stepping, run.roots.campaigns.clone(), &reads).await;
         let stopped = read.stopped_by_deadline();
-        let fetch::Read { data, histories: parts, streams } = read;
+        let fetch::Read { data, histories: parts, counts, streams } = read;
         let behind = streams.iter().any(|o| o.result.is_ok() && o.read.until < reads.until);
-        let failures = run.state.absorb_activity(&run.roots.campaigns, parts, streams);
+        let failures = run.state.absorb_activity(&run.roots.campaigns, parts, counts, streams);
+        // A feed whose per-campaign reads ended reads on from the sync's start, team-wide.
+        let behind = behind || failures.caught_up;
         run.state.settle(&self.sync, until);
         // Phase 2 cut by a deadline is read again with the next step.
         let together = rest.filter(|_| !stopped).map(|rest| (rest, data));
@@ -343,7 +346,7 @@ impl Refresher {
             duration_ms = figures.duration_ms,
             "first dashboards stored; the daily counts follow"
         );
-        run.state.dashboards_published(as_of);
+        run.state.dashboards_published(as_of, &run.roots.campaigns);
         run.count_calls();
         run.stamp = self.checkpoint(&mut run.state, &run.stamp).await?;
         Ok(())

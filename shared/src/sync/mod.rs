@@ -163,6 +163,15 @@ pub struct Progress {
     /// re-sync, which reads its feeds with the histories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboards_first: Option<DashboardsFirst>,
+    /// A first sync's daily counts start here (the first of the 30 days): its histories count
+    /// their rows since. `None` for a re-sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts_since: Option<DateTime<Utc>>,
+    /// The feeds whose 30 days a first sync reads per campaign, for the campaigns whose history
+    /// it does not read (fewer calls than the team-wide feed when the histories hold most of
+    /// the month), with the campaigns read so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts_by_campaign: BTreeMap<Feed, std::collections::BTreeSet<String>>,
 }
 
 /// Where a first sync is with the dashboards it publishes before the daily counts.
@@ -212,6 +221,9 @@ pub struct CountsStatus {
     /// Activities without a readable date, counted nowhere.
     pub undated: u64,
 }
+
+/// Rows per page of `GET /activities`.
+const PAGE_ROWS: u64 = 100;
 
 /// The longest span one feed read covers, in hours: the first sync's 30 days at once.
 pub const MAX_FEED_SPAN_HOURS: u32 = 31 * 24;
@@ -275,6 +287,9 @@ pub struct Failures {
     streams: HashMap<Stream, LemlistError>,
     histories: HashMap<(String, Stream), LemlistError>,
     feeds: BTreeMap<Feed, (DateTime<Utc>, LemlistError)>,
+    /// A feed's per-campaign reads ended in this step: its team-wide read from the sync's start
+    /// follows.
+    pub caught_up: bool,
 }
 
 impl Failures {
@@ -317,22 +332,21 @@ impl SyncState {
     /// previous state, the feeds start [`ledger::KEPT_DAYS`] whole days back, to fill the counts.
     pub fn begin(until: DateTime<Utc>, previous: Option<&SyncState>) -> Self {
         let carried = previous.filter(|p| Feed::ALL.iter().all(|f| p.watermarks.contains_key(f)));
-        let (watermarks, ledger, dashboards_first) = match carried {
+        let (watermarks, ledger, counts_since) = match carried {
             Some(p) => (p.watermarks.clone(), p.ledger.clone(), None),
             None => {
                 let first = until.date_naive() - chrono::Duration::days(ledger::KEPT_DAYS - 1);
                 let start = first.and_time(chrono::NaiveTime::MIN).and_utc();
-                let watermarks = Feed::ALL.iter().map(|f| (*f, start)).collect();
-                (watermarks, Ledger::default(), Some(DashboardsFirst::Pending))
+                (Feed::ALL.iter().map(|f| (*f, start)).collect(), Ledger::default(), Some(start))
             }
         };
-        Self {
-            watermarks,
-            ledger,
-            full_at: Some(until),
-            progress: Some(Progress { started: Some(until), dashboards_first, ..Progress::default() }),
-            ..Self::default()
-        }
+        let progress = Progress {
+            started: Some(until),
+            dashboards_first: counts_since.map(|_| DashboardsFirst::Pending),
+            counts_since,
+            ..Progress::default()
+        };
+        Self { watermarks, ledger, full_at: Some(until), progress: Some(progress), ..Self::default() }
     }
 
     /// A first sync that has not published its dashboards yet: it reads no feed until then.
@@ -349,11 +363,40 @@ impl SyncState {
         }
     }
 
-    /// The first sync published its dashboards as of `at`: the feeds follow.
-    pub fn dashboards_published(&mut self, at: DateTime<Utc>) {
+    /// The first sync published its dashboards as of `at`: the feeds follow. Each stream's feed
+    /// is read per campaign (for the campaigns of `campaigns` whose history was not read) when
+    /// that takes fewer calls, at one page a campaign at least, than the pages the team-wide
+    /// feed needs at least for what the histories counted; the team-wide feed otherwise.
+    pub fn dashboards_published(&mut self, at: DateTime<Utc>, campaigns: &[CampaignSummary]) {
+        let by_campaign: Vec<Feed> = Feed::ALL
+            .into_iter()
+            .filter(|f| f.stream().is_some())
+            .filter(|f| (self.unread_histories(campaigns).count() as u64) * PAGE_ROWS < self.ledger.total(*f))
+            .collect();
         if let Some(p) = &mut self.progress {
             p.dashboards_first = Some(DashboardsFirst::Published { at });
+            if p.counts_since.is_some() {
+                p.counts_by_campaign = by_campaign.into_iter().map(|f| (f, Default::default())).collect();
+            }
         }
+    }
+
+    /// The campaigns whose 30 days of `feed` a first sync still reads per campaign: the ones
+    /// whose history it does not read, not read for it yet. Empty when the feed is read
+    /// team-wide.
+    fn counts_left<'c>(&self, feed: Feed, campaigns: &'c [CampaignSummary]) -> Vec<&'c CampaignSummary> {
+        match self.progress.as_ref().and_then(|p| p.counts_by_campaign.get(&feed)) {
+            Some(done) => self.unread_histories(campaigns).filter(|c| !done.contains(&c.id)).collect(),
+            None => vec![],
+        }
+    }
+
+    /// The campaigns whose history a sync does not read: not running, not tracked.
+    fn unread_histories<'c>(
+        &self,
+        campaigns: &'c [CampaignSummary],
+    ) -> impl Iterator<Item = &'c CampaignSummary> {
+        campaigns.iter().filter(|c| !running(c) && !self.campaigns.contains_key(&c.id))
     }
 
     fn span(&self, feed: Feed) -> u32 {
@@ -377,6 +420,8 @@ impl SyncState {
         until: DateTime<Utc>,
         config: &SyncConfig,
     ) -> Reads {
+        // A first sync's histories count their last 30 days too.
+        let counts_since = self.progress.as_ref().and_then(|p| p.counts_since);
         let mut histories = Vec::new();
         for c in campaigns.iter().filter(|c| running(c) && !self.campaigns.contains_key(&c.id)) {
             match self.partial.get(&c.id) {
@@ -387,15 +432,32 @@ impl SyncState {
                             stream: *s,
                             until: p.until,
                             from_page: p.streams.get(*s).next_page,
+                            counts_since,
                         }
                     }))
                 }
-                None => histories.extend(HistoryRead::whole(&c.id, until)),
+                None => histories
+                    .extend(HistoryRead::whole(&c.id, until).map(|h| HistoryRead { counts_since, ..h })),
             }
         }
+        let mut counts = Vec::new();
+        for (feed, stream) in Feed::ALL.iter().filter_map(|f| Some((*f, f.stream()?))) {
+            counts.extend(self.counts_left(feed, campaigns).into_iter().map(|c| HistoryRead {
+                campaign: c.id.clone(),
+                stream,
+                until,
+                from_page: 0,
+                counts_since,
+            }));
+        }
         let overlap = chrono::Duration::from_std(config.overlap).unwrap_or_default();
-        // A first sync reads its feeds once its dashboards are published.
-        let feeds = if self.dashboards_pending() { &[][..] } else { &Feed::ALL[..] };
+        // A first sync reads its feeds once its dashboards are published; a feed read per
+        // campaign, once those reads are done (from where they left the watermark).
+        let feeds: Vec<Feed> = if self.dashboards_pending() {
+            vec![]
+        } else {
+            Feed::ALL.into_iter().filter(|f| self.counts_left(*f, campaigns).is_empty()).collect()
+        };
         let streams = feeds
             .iter()
             .filter_map(|f| {
@@ -414,7 +476,7 @@ impl SyncState {
                 (since < end).then_some(FeedRead { feed: *f, since, until: end, from_page: 0 })
             })
             .collect();
-        Reads { until, histories, streams, ..Reads::default() }
+        Reads { until, histories, counts, streams, ..Reads::default() }
     }
 
     /// Phase 2: every running campaign's leads, the details due, every user.
@@ -469,6 +531,7 @@ impl SyncState {
         &mut self,
         campaigns: &[CampaignSummary],
         histories: Vec<HistoryPart>,
+        counts: Vec<HistoryPart>,
         streams: StreamReads,
     ) -> Failures {
         let listed: HashSet<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
@@ -481,6 +544,7 @@ impl SyncState {
         for part in histories {
             self.absorb_history(part, &mut failures);
         }
+        self.absorb_counts(campaigns, counts, &mut failures);
         for outcome in streams {
             self.absorb_feed(outcome, &mut failures);
         }
@@ -490,7 +554,10 @@ impl SyncState {
 
     /// One history read (some pages of one campaign's stream) into its partial history.
     fn absorb_history(&mut self, part: HistoryPart, failures: &mut Failures) {
-        let HistoryPart { read, pages, seen, result } = part;
+        let HistoryPart { read, pages, seen, ticks, result } = part;
+        for tick in ticks {
+            self.ledger.add(tick);
+        }
         let partial = self
             .partial
             .entry(read.campaign.clone())
@@ -505,6 +572,50 @@ impl SyncState {
         match result {
             Ok(()) => stream.complete = true,
             Err(e) => drop(failures.histories.insert((read.campaign, read.stream), e)),
+        }
+    }
+
+    /// A first sync's per-campaign reads into the daily counts. Once a feed's are all done, every
+    /// activity of it up to the sync's start is counted (the histories count the running
+    /// campaigns' up to their bounds, which are later): its watermark moves there, and the
+    /// team-wide read from it follows.
+    fn absorb_counts(
+        &mut self,
+        campaigns: &[CampaignSummary],
+        counts: Vec<HistoryPart>,
+        failures: &mut Failures,
+    ) {
+        for HistoryPart { read, ticks, result, .. } in counts {
+            for tick in ticks {
+                self.ledger.add(tick);
+            }
+            let feed = Feed::from(read.stream);
+            match result {
+                Ok(()) => {
+                    if let Some(done) =
+                        self.progress.as_mut().and_then(|p| p.counts_by_campaign.get_mut(&feed))
+                    {
+                        done.insert(read.campaign);
+                    }
+                }
+                Err(e) => {
+                    let since = read.counts_since.unwrap_or(read.until);
+                    failures.feeds.insert(feed, (since, e));
+                }
+            }
+        }
+        let started = self.progress.as_ref().and_then(|p| p.started);
+        let by_campaign: Vec<Feed> =
+            self.progress.iter().flat_map(|p| p.counts_by_campaign.keys().copied()).collect();
+        for feed in by_campaign {
+            let watermark = self.watermarks.get(&feed).copied();
+            if let Some(started) = started
+                && self.counts_left(feed, campaigns).is_empty()
+                && watermark.is_some_and(|w| w < started)
+            {
+                self.watermarks.insert(feed, started);
+                failures.caught_up = true;
+            }
         }
     }
 
@@ -631,6 +742,8 @@ impl SyncState {
         if self.dashboards_pending() {
             feeds += Feed::ALL.len() as u64;
         }
+        // And a page at least for each per-campaign read left.
+        feeds += Feed::ALL.iter().map(|f| self.counts_left(*f, campaigns).len() as u64).sum::<u64>();
         let running = campaigns.iter().filter(|c| running(c)).count() as u64;
         pages + feeds + running + campaigns.len() as u64 + users as u64 + 2
     }
@@ -810,6 +923,7 @@ mod tests {
                 read: r.clone(),
                 pages: 1,
                 seen: Seen::of(&[activity("h", 0, lead)]),
+                ticks: vec![],
                 result: Ok(()),
             })
             .collect()
@@ -825,7 +939,7 @@ mod tests {
         let mut state = SyncState::begin(at(0), None);
         let reads = state.plan_activity(&roots.campaigns, at(0), &config());
         assert_eq!(reads.histories.len(), 3, "campaign 1's three streams");
-        let failures = state.absorb_activity(&roots.campaigns, read_all(&reads, "lea_a"), vec![]);
+        let failures = state.absorb_activity(&roots.campaigns, read_all(&reads, "lea_a"), vec![], vec![]);
         // As if every feed had caught up.
         state.watermarks = Feed::ALL.iter().map(|f| (*f, at(0))).collect();
         let rest = state.plan_rest(&roots, at(0), &config());
@@ -860,7 +974,7 @@ mod tests {
         let plan = first.plan_activity(&campaigns, at(0), &config());
         assert_eq!((plan.histories.len(), plan.streams.len()), (3, 0), "histories only");
         assert_eq!(first.counts_pending_since(), None);
-        first.dashboards_published(at(0));
+        first.dashboards_published(at(0), &campaigns);
         assert!(!first.dashboards_pending());
         assert_eq!(first.counts_pending_since(), Some(at(0)));
         let plan = first.plan_activity(&campaigns, at(30), &config());
@@ -876,13 +990,77 @@ mod tests {
     }
 
     #[test]
+    fn a_first_sync_whose_histories_hold_the_month_reads_the_rest_of_it_per_campaign() {
+        let campaigns = vec![summary(1, "running"), summary(2, "paused"), summary(3, "ended")];
+        let mut state = SyncState::begin(at(0), None);
+        let start = state.watermarks[&Feed::Sent];
+        let plan = state.plan_activity(&campaigns, at(0), &config());
+        assert!(plan.histories.iter().all(|h| h.counts_since == Some(start)), "histories count");
+        assert!(plan.counts.is_empty() && plan.streams.is_empty());
+        // Campaign 1's history shows 250 messages sent in the month: 3 pages of the team-wide
+        // feed at least, against one read for each of the two other campaigns.
+        let mut parts = read_all(&plan, "lea_a");
+        let sent = parts.iter_mut().find(|p| p.read.stream == Stream::Sent).unwrap();
+        sent.ticks = (0..250)
+            .map(|i| Tick { id: format!("s{i}"), at: Some(at(-60)), feed: Feed::Sent, source: "c|".into() })
+            .collect();
+        state.absorb_activity(&campaigns, parts, vec![], vec![]);
+        assert_eq!(state.ledger.total(Feed::Sent), 250);
+        state.dashboards_published(at(0), &campaigns);
+
+        let plan = state.plan_activity(&campaigns, at(30), &config());
+        let per_campaign: Vec<(String, Stream)> =
+            plan.counts.iter().map(|r| (r.campaign.clone(), r.stream)).collect();
+        assert_eq!(per_campaign, vec![(cid(2), Stream::Sent), (cid(3), Stream::Sent)]);
+        assert!(plan.counts.iter().all(|r| r.counts_since == Some(start) && r.until == at(30)));
+        let team_wide: Vec<Feed> = plan.streams.iter().map(|r| r.feed).collect();
+        assert_eq!(team_wide, vec![Feed::Opened, Feed::Replied, Feed::Bounced], "the others team-wide");
+
+        // Campaign 2 is read, campaign 3 fails: the feed is not complete yet.
+        let counted = |read: &HistoryRead, result| HistoryPart {
+            read: read.clone(),
+            pages: 1,
+            seen: Seen::default(),
+            ticks: vec![Tick {
+                id: format!("x{}", read.campaign),
+                at: Some(at(-90)),
+                feed: Feed::Sent,
+                source: "c|".into(),
+            }],
+            result,
+        };
+        let parts = vec![counted(&plan.counts[0], Ok(())), counted(&plan.counts[1], Err(deadline()))];
+        let failures = state.absorb_activity(&campaigns, vec![], parts, vec![]);
+        assert!(!failures.caught_up && !failures.feeds().is_empty());
+        assert_eq!(state.watermarks[&Feed::Sent], start);
+        let plan = state.plan_activity(&campaigns, at(60), &config());
+        assert_eq!(plan.counts.len(), 1, "campaign 3 again");
+        let failures =
+            state.absorb_activity(&campaigns, vec![], vec![counted(&plan.counts[0], Ok(()))], vec![]);
+        // Every activity up to the sync's start is counted: the team-wide feed goes on from there.
+        assert!(failures.caught_up);
+        assert_eq!(state.watermarks[&Feed::Sent], at(0));
+        assert_eq!(state.ledger.total(Feed::Sent), 252, "each row once");
+        let plan = state.plan_activity(&campaigns, at(90), &config());
+        assert!(plan.counts.is_empty());
+        let sent = plan.streams.iter().find(|r| r.feed == Feed::Sent).unwrap();
+        assert_eq!((sent.since, sent.until), (at(-300), at(90)));
+    }
+
+    #[test]
     fn an_incremental_plan_reads_streams_from_the_watermark_less_the_overlap() {
         let state = synced();
         let campaigns = vec![summary(1, "running"), summary(2, "paused"), summary(3, "running")];
         let plan = state.plan_activity(&campaigns, at(60), &config());
         assert_eq!(plan.until, at(60));
         let new: Vec<HistoryRead> = Stream::ALL
-            .map(|stream| HistoryRead { campaign: cid(3), stream, until: at(60), from_page: 0 })
+            .map(|stream| HistoryRead {
+                campaign: cid(3),
+                stream,
+                until: at(60),
+                from_page: 0,
+                counts_since: None,
+            })
             .into();
         assert_eq!(plan.histories, new, "only the campaign not tracked yet");
         let feeds: Vec<FeedRead> = Feed::ALL
@@ -963,7 +1141,7 @@ mod tests {
             },
             stream(Feed::Bounced, 60, &[]),
         ];
-        let failures = state.absorb_activity(&campaigns, read_all(&reads, "lea_c"), streams);
+        let failures = state.absorb_activity(&campaigns, read_all(&reads, "lea_c"), vec![], streams);
         assert_eq!(state.campaigns[&cid(1)].sent.leads(), 2);
         assert_eq!(state.campaigns[&cid(3)].sent.leads(), 2, "history and stream together");
         assert!(!state.campaigns.contains_key(&cid(2)));
@@ -992,7 +1170,7 @@ mod tests {
         parts[0].pages = 4;
         parts[0].result = Err(deadline());
         let stopped = parts[0].read.stream;
-        state.absorb_activity(&campaigns, parts, vec![]);
+        state.absorb_activity(&campaigns, parts, vec![], vec![]);
         assert!(!state.campaigns.contains_key(&cid(3)));
         assert_eq!(state.pending(&campaigns), 1);
         let partial = &state.partial[&cid(3)];
@@ -1003,10 +1181,16 @@ mod tests {
         let reads = state.plan_activity(&campaigns, at(120), &config());
         assert_eq!(
             reads.histories,
-            vec![HistoryRead { campaign: cid(3), stream: stopped, until: at(60), from_page: 4 }]
+            vec![HistoryRead {
+                campaign: cid(3),
+                stream: stopped,
+                until: at(60),
+                from_page: 4,
+                counts_since: None
+            }]
         );
         let streams = Feed::ALL.iter().map(|f| stream(*f, 120, &[(3, "lea_late")])).collect();
-        state.absorb_activity(&campaigns, read_all(&reads, "lea_old"), streams);
+        state.absorb_activity(&campaigns, read_all(&reads, "lea_old"), vec![], streams);
         let tracked = &state.campaigns[&cid(3)];
         assert_eq!(state.pending(&campaigns), 0);
         assert!(state.partial.is_empty());
@@ -1020,7 +1204,7 @@ mod tests {
         let reads = state.plan_activity(&campaigns, at(60), &config());
         let mut parts = read_all(&reads, "x");
         parts[2].result = Err(LemlistError::RateLimited { endpoint: "GET /activities", attempts: 5 });
-        let failures = state.absorb_activity(&campaigns, parts, vec![]);
+        let failures = state.absorb_activity(&campaigns, parts, vec![], vec![]);
         assert!(state.campaigns.is_empty(), "campaign 1 vanished from the list");
         assert_eq!(state.partial.len(), 1);
         let mut data = TeamData { campaigns: campaigns.clone(), ..TeamData::default() };
@@ -1034,7 +1218,7 @@ mod tests {
             "an incomplete history is missing, not zero"
         );
         let paused = vec![summary(3, "paused")];
-        state.absorb_activity(&paused, vec![], vec![]);
+        state.absorb_activity(&paused, vec![], vec![], vec![]);
         assert!(state.partial.is_empty());
     }
 
@@ -1052,7 +1236,7 @@ mod tests {
             p.pages = 0;
             p.result = Err(deadline());
         }
-        state.absorb_activity(&campaigns, parts, vec![]);
+        state.absorb_activity(&campaigns, parts, vec![], vec![]);
         // 6 streams × 10 pages, a page at least of each feed (not started before the first
         // dashboards), then 3 exports, 3 details, 1 user and the 2 roots.
         assert_eq!(state.estimated_remaining_calls(&campaigns, 1), 60 + 4 + 3 + 3 + 1 + 2);
@@ -1075,7 +1259,7 @@ mod tests {
     #[test]
     fn a_feed_read_cut_short_counts_its_pages_and_resumes_at_the_next_with_its_bounds() {
         let mut state = SyncState::begin(at(0), None);
-        state.dashboards_published(at(0));
+        state.dashboards_published(at(0), &[]);
         let start = state.watermarks[&Feed::Bounced];
         assert_eq!(start.date_naive(), at(0).date_naive() - chrono::Duration::days(29));
         assert_eq!(start.time(), chrono::NaiveTime::MIN, "whole UTC days");
@@ -1090,7 +1274,12 @@ mod tests {
         row.created_at = (at(0) - chrono::Duration::days(10)).to_rfc3339();
         let part = FeedPart { ticks: vec![Tick::of(Feed::Sent, &row)], pages: 3, ..FeedPart::default() };
         let part = FeedPart { oldest: part.ticks[0].at, ..part };
-        state.absorb_activity(&[], vec![], vec![FeedOutcome { read: cut, part, result: Err(deadline()) }]);
+        state.absorb_activity(
+            &[],
+            vec![],
+            vec![],
+            vec![FeedOutcome { read: cut, part, result: Err(deadline()) }],
+        );
         assert_eq!(state.watermarks[&Feed::Sent], start);
         assert_eq!(state.ledger.recent.len(), 1, "the row is counted");
         let next = state.plan_activity(&[], at(60), &config());
@@ -1102,7 +1291,7 @@ mod tests {
 
         // The rest of it, the row read again on a shifted page: counted once, and the read is done.
         let part = FeedPart { ticks: vec![Tick::of(Feed::Sent, &row)], pages: 6, ..FeedPart::default() };
-        state.absorb_activity(&[], vec![], vec![FeedOutcome { read: sent, part, result: Ok(()) }]);
+        state.absorb_activity(&[], vec![], vec![], vec![FeedOutcome { read: sent, part, result: Ok(()) }]);
         assert_eq!(state.watermarks[&Feed::Sent], at(0));
         assert!(state.feed_resume.is_empty());
         let days: u32 = state.ledger.days.values().flat_map(|d| d.values()).map(|d| d[0]).sum();
