@@ -430,10 +430,13 @@ async fn a_first_sync_counts_the_month_from_its_histories_and_reads_the_rest_per
     let activities: Vec<_> = log.own().filter(|e| e.endpoint == "GET /activities").collect();
     let team = sim.team();
     let idle = team.campaigns.iter().filter(|c| c.status != "running").count();
-    let kind = |target: &str| target.split(['?', '&']).find_map(|p| p.strip_prefix("type=")).map(str::to_owned);
+    let kind =
+        |target: &str| target.split(['?', '&']).find_map(|p| p.strip_prefix("type=")).map(str::to_owned);
     // The feeds read per campaign, and the team-wide pages that reached back over the month.
-    let per_campaign: Vec<_> =
-        activities.iter().filter(|e| e.target.contains("campaignId=") && min_date(&e.target).is_some()).collect();
+    let per_campaign: Vec<_> = activities
+        .iter()
+        .filter(|e| e.target.contains("campaignId=") && min_date(&e.target).is_some())
+        .collect();
     let by_campaign: HashSet<String> = per_campaign.iter().filter_map(|e| kind(&e.target)).collect();
     let month_wide: Vec<String> = activities
         .iter()
@@ -447,7 +450,11 @@ async fn a_first_sync_counts_the_month_from_its_histories_and_reads_the_rest_per
         per_campaign.len()
     );
     assert!(!by_campaign.is_empty(), "the histories hold most of the month");
-    assert_eq!(per_campaign.len(), idle * by_campaign.len(), "one read per campaign not read in full, per feed");
+    assert_eq!(
+        per_campaign.len(),
+        idle * by_campaign.len(),
+        "one read per campaign not read in full, per feed"
+    );
     assert!(month_wide.iter().all(|k| !by_campaign.contains(k)), "no feed read both ways");
     assert!(month_wide.iter().any(|k| k == "emailsBounced"), "bounces have no history: team-wide");
     sim.burst(60);
