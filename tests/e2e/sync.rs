@@ -461,3 +461,29 @@ async fn a_first_sync_counts_the_month_from_its_histories_and_reads_the_rest_per
     refresh(&r).await;
     exact(&sim, &r).await.unwrap();
 }
+
+/// The interactive calls of a first page are counted across the invocations that carry the
+/// first sync on (each continuation is a request too): the cap binds the whole first page.
+#[tokio::test]
+async fn a_first_pages_interactive_calls_are_capped_across_continuations() {
+    let sim = sim(Profile::L, 15, Settings { latency: Latency::LEMLIST, ..Settings::default() }).await;
+    let client = client_with(&sim, Arc::new(StrictPacer::lemlist()));
+    let r = refresher(&sim, &client, SyncConfig::default());
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        match r.run_until(Class::Interactive, Some(Instant::now() + Duration::from_secs(8))).await.unwrap() {
+            Outcome::Refreshed(_) => break,
+            Outcome::Continuing(_) => {}
+            Outcome::AlreadyRunning => panic!("the lease is given up before each continuation"),
+        }
+        assert!(invocations < 30, "the sync makes progress");
+    }
+    exact(&sim, &r).await.unwrap();
+    let [interactive, _, background] = client.stats().sent_by_class;
+    println!(
+        "first sync of L in {invocations} invocations of 8 s: {interactive} interactive, {background} background"
+    );
+    assert!(invocations >= 3, "{invocations} invocations");
+    assert_eq!(interactive, lemdash_shared::refresh::FIRST_PAGE_INTERACTIVE_CALLS, "the cap, once");
+}

@@ -258,17 +258,29 @@ impl LemlistClient {
         Self { class, demotion, ..self.clone() }
     }
 
-    /// The class of the next request: this handle's, until its demotion's calls are spent.
-    fn next_class(&self) -> Class {
+    /// How many more requests take this handle's class before it gives way (`None`: no limit).
+    pub fn calls_left_at_class(&self) -> Option<u64> {
+        self.demotion.as_ref().map(|d| d.left.load(Ordering::Relaxed))
+    }
+
+    /// The class of the next request: this handle's while its demotion has calls left (one is
+    /// taken: [`Self::give_back`] returns it when no request is sent), then the demotion's.
+    fn next_class(&self) -> (Class, bool) {
         match &self.demotion {
-            Some(d)
-                if d.left
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_err() =>
-            {
-                d.then
+            Some(d) => {
+                match d.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+                    Ok(_) => (self.class, true),
+                    Err(_) => (d.then, false),
+                }
             }
-            _ => self.class,
+            None => (self.class, false),
+        }
+    }
+
+    /// Returns a call [`Self::next_class`] took, for a request that was not sent.
+    fn give_back(&self, taken: bool) {
+        if let Some(d) = self.demotion.as_ref().filter(|_| taken) {
+            d.left.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -492,7 +504,7 @@ impl LemlistClient {
             }));
         }
         // Pages after the first and retries go ahead of calls that have not started yet.
-        let class = self.next_class();
+        let (class, taken) = self.next_class();
         let priority = Priority::of(class);
         let priority = if call.follow_up || attempt > 1 { priority.follow_up() } else { priority };
         let waiting = Waiting::start(&inner.counters.waiting);
@@ -501,7 +513,10 @@ impl LemlistClient {
         drop(waiting);
         let waited_ms = asked.elapsed().as_millis() as u64;
         tracing::Span::current().record("wait_ms", waited_ms);
-        permit.map_err(|e| Attempt::Fail(LemlistError::from_permit(call.endpoint, e)))?;
+        if let Err(e) = permit {
+            self.give_back(taken);
+            return Err(Attempt::Fail(LemlistError::from_permit(call.endpoint, e)));
+        }
         inner.counters.sent.fetch_add(1, Ordering::Relaxed);
         inner.counters.sent_by_class[class as usize].fetch_add(1, Ordering::Relaxed);
         if class == Class::Interactive {
@@ -644,10 +659,16 @@ mod tests {
         let client = LemlistClient::new(config, Arc::new(crate::limiter::Unlimited)).unwrap();
         let page = client.with_class_for(Class::Interactive, 2, Class::Background);
         let (clone, bounded) = (page.clone(), page.with_deadline(Instant::now()));
-        let classes = [page.next_class(), clone.next_class(), bounded.next_class(), page.next_class()];
-        assert_eq!(classes, [Class::Interactive, Class::Interactive, Class::Background, Class::Background]);
-        assert_eq!(page.with_class(Class::Scheduled).next_class(), Class::Scheduled, "a new class, no count");
-        assert_eq!(client.next_class(), Class::Scheduled);
+        let class = |c: &LemlistClient| c.next_class().0;
+        assert_eq!(class(&page), Class::Interactive);
+        let (_, taken) = clone.next_class();
+        clone.give_back(taken);
+        assert_eq!(page.calls_left_at_class(), Some(1), "a call not sent is given back");
+        let classes = [class(&clone), class(&bounded), class(&page)];
+        assert_eq!(classes, [Class::Interactive, Class::Background, Class::Background]);
+        assert_eq!(page.calls_left_at_class(), Some(0));
+        assert_eq!(class(&page.with_class(Class::Scheduled)), Class::Scheduled, "a new class, no count");
+        assert_eq!(class(&client), Class::Scheduled);
     }
 
     #[test]

@@ -75,12 +75,16 @@ impl Run {
         sent_at(&self.client, &self.classes)
     }
 
-    /// Adds the calls since the last count to a sync from scratch's progress.
+    /// Adds the calls since the last count to a sync from scratch's progress, and what is left
+    /// of a first page's interactive calls.
     fn count_calls(&mut self) {
         let now = self.calls();
         if let Some(p) = &mut self.state.progress {
             p.calls += now - self.counted;
             self.counted = now;
+            if let Some(left) = self.client.calls_left_at_class() {
+                p.first_page_calls_left = Some(left);
+            }
         }
     }
 }
@@ -186,11 +190,12 @@ impl Refresher {
         let carried_on = stamp.version().is_some() && state.progress.is_some() && mode == Mode::Incremental;
         let from_scratch = incremental && (mode == Mode::Full || carried_on);
         let for_a_page = class == Class::Interactive && state.dashboards_pending();
+        let page_calls = state.progress.as_ref().and_then(|p| p.first_page_calls_left);
         let (client, classes) = match (from_scratch, for_a_page) {
             (true, true) => (
                 self.client.with_class_for(
                     Class::Interactive,
-                    FIRST_PAGE_INTERACTIVE_CALLS,
+                    page_calls.unwrap_or(FIRST_PAGE_INTERACTIVE_CALLS),
                     Class::Background,
                 ),
                 vec![Class::Interactive, Class::Background],

@@ -172,6 +172,10 @@ pub struct Progress {
     /// the month), with the campaigns read so far.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts_by_campaign: BTreeMap<Feed, std::collections::BTreeSet<String>>,
+    /// What is left of the interactive calls of a first page a person waits for, across the
+    /// invocations that carry it on (`None`: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_page_calls_left: Option<u64>,
 }
 
 /// Where a first sync is with the dashboards it publishes before the daily counts.
