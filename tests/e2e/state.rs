@@ -218,3 +218,66 @@ async fn a_state_and_history_of_the_previous_layout_are_upgraded_in_place() {
     refresh(&after).await;
     exact(&sim, &after).await.unwrap();
 }
+
+/// DynamoDB holds at most 400 KB an item: a campaign whose sets compress to more than that is
+/// stored in chunks, and a first sync's month of ledger ids in hourly parts, not in the head.
+/// Round trip through DynamoDB Local; an incremental save after writes only what changed.
+#[tokio::test]
+async fn a_campaign_larger_than_an_item_and_a_months_ids_round_trip_through_dynamodb() {
+    use lemdash_shared::sync::{SyncState, stored};
+    let local = DynamoLocal::start().expect("DynamoDB Local starts");
+    let store = snapshot_store(&local.endpoint, "state-large").await.unwrap();
+    // 40,000 leads of 21 random characters: about 500 KB compressed.
+    let mut x: u64 = 11;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let mut lead = || -> String {
+        let id: String = (0..17).map(|_| alphabet[(next() % 62) as usize]).collect();
+        format!("lea_{id}")
+    };
+    let leads: Vec<String> = (0..40_000).map(|_| lead()).collect();
+    let sets: lemdash_shared::sync::Tracked = serde_json::from_value(serde_json::json!({
+        "sent": {"leads": leads.join(",")}, "opened": {"leads": leads[..10].join(",")}, "replied": {"leads": leads[0]}
+    }))
+    .unwrap();
+    let mut state = SyncState::default();
+    state.campaigns.insert("cam_AAAAAAAAAAAAAAAAA".into(), sets);
+    // A first sync's month of ids: 30,000 activities over 30 days.
+    let start: chrono::DateTime<chrono::Utc> = "2026-10-01T00:00:00Z".parse().unwrap();
+    for i in 0..30_000i64 {
+        state.ledger.recent.insert(
+            format!("act_{i:06}_{}", lead()),
+            (start + chrono::Duration::seconds(i * 86)).timestamp(),
+        );
+    }
+    let stamp = stored::save(&store, key().as_str(), &mut state, &Default::default(), false)
+        .await
+        .expect("every item under DynamoDB's limit")
+        .expect("no other writer");
+    let manifest = stamp.base.manifest.clone().unwrap();
+    let set = manifest.iter().find(|(n, _)| n.starts_with("s#")).unwrap().1;
+    println!(
+        "sets: {} bytes in {} items; ids: {} hourly parts",
+        set.bytes,
+        set.chunks,
+        manifest.keys().filter(|n| n.starts_with("r#")).count()
+    );
+    assert!(set.chunks >= 2, "{} bytes in {} item", set.bytes, set.chunks);
+    assert!(manifest.keys().filter(|n| n.starts_with("r#")).count() > 100);
+    let (again, back) = stored::load(&store, key().as_str()).await.unwrap().unwrap();
+    assert_eq!(back, state);
+    assert_eq!(again, stamp);
+    // A new id of an hour already stored: that hour's part and the head, nothing else.
+    state.ledger.recent.insert("act_new".into(), start.timestamp());
+    let before = store.units();
+    stored::save(&store, key().as_str(), &mut state, &again, false).await.unwrap().unwrap();
+    let after = store.units();
+    let items = after["sync"].writes - before["sync"].writes;
+    assert_eq!(items, 2, "the hour's ids and the head");
+    assert_eq!(stored::load(&store, key().as_str()).await.unwrap().unwrap().1, state);
+}

@@ -259,34 +259,46 @@ impl DynamoSnapshots {
         let version = number(&item, "version").ok_or_else(corrupt)? as u64;
         let head = blob("doc").ok_or_else(corrupt)?;
         let manifest: Manifest = super::unpack(&blob("manifest").ok_or_else(corrupt)?)?;
-        let by_key: HashMap<String, String> =
-            manifest.iter().map(|(name, r)| (parts::sort_key(board, name, &r.hash), name.clone())).collect();
+        // Each part's items by sort key: its name and which chunk.
+        let by_key: HashMap<String, (String, usize)> = manifest
+            .iter()
+            .flat_map(|(name, r)| {
+                r.sort_keys(board, name).into_iter().enumerate().map(|(k, sk)| (sk, (name.clone(), k)))
+            })
+            .collect();
         // A part never changes once written (its key names its content): an eventually
         // consistent read either finds it whole or misses it, and only a part written a moment
         // ago can be missed. Those are read again, consistently.
-        let mut found = std::collections::BTreeMap::new();
+        let mut found: HashMap<(String, usize), Vec<u8>> = HashMap::new();
         for consistent in [false, true] {
             let keys = by_key
                 .iter()
-                .filter(|(_, name)| !found.contains_key(*name))
+                .filter(|(_, chunk)| !found.contains_key(*chunk))
                 .map(|(sk, _)| self.key(pk, sk))
                 .collect::<Vec<_>>();
             if keys.is_empty() {
                 break;
             }
             for item in self.get_all(board.as_str(), keys, consistent).await? {
-                if let (Some(name), Some(doc)) = (
+                if let (Some(chunk), Some(doc)) = (
                     text(&item, SORT_KEY).and_then(|sk| by_key.get(sk)),
                     item.get("doc").and_then(|d| d.as_b().ok()),
                 ) {
-                    found.insert(name.clone(), doc.as_ref().to_vec());
+                    found.insert(chunk.clone(), doc.as_ref().to_vec());
                 }
             }
         }
-        if found.len() < manifest.len() {
+        if found.len() < by_key.len() {
             return Ok(None);
         }
-        Ok(Some(Layered { version, head, manifest, parts: found }))
+        let mut parts = std::collections::BTreeMap::new();
+        for (name, r) in &manifest {
+            let bytes = (0..r.chunks.max(1))
+                .flat_map(|k| found.remove(&(name.clone(), k)).unwrap_or_default())
+                .collect();
+            parts.insert(name.clone(), bytes);
+        }
+        Ok(Some(Layered { version, head, manifest, parts }))
     }
 
     async fn delete_parts(&self, pk: &str, board: Item, token: &str, parts: usize) {

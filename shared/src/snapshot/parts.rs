@@ -30,6 +30,30 @@ pub struct PartRef {
     pub written: u64,
     /// Its stored (compressed) size.
     pub bytes: usize,
+    /// The items it is stored in (a part larger than [`CHUNK_BYTES`] takes several: DynamoDB
+    /// holds at most 400 KB an item).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub chunks: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+/// The most compressed bytes of a part in one item (DynamoDB's limit is 400 KB, key included).
+pub const CHUNK_BYTES: usize = 350_000;
+
+impl PartRef {
+    /// The sort keys of its items, in order: `<board>#<name>#<hash>`, then `…#<k>` for the
+    /// further chunks.
+    pub fn sort_keys(&self, board: Item, name: &str) -> Vec<String> {
+        let first = sort_key(board, name, &self.hash);
+        (0..self.chunks.max(1)).map(|k| if k == 0 { first.clone() } else { format!("{first}#{k}") }).collect()
+    }
 }
 
 /// The parts of a document, by name.
@@ -96,8 +120,10 @@ impl Base {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Put {
     pub name: String,
-    /// Its sort key: `<board>#<name>#<hash>`.
+    /// Its sort key: `<board>#<name>#<hash>`, and `#<k>` for a further chunk.
     pub sort_key: String,
+    /// Which chunk of the part this is (0 for the first; most parts have one).
+    pub chunk: usize,
     pub bytes: Vec<u8>,
 }
 
@@ -175,8 +201,14 @@ pub fn plan(
             continue;
         }
         let bytes = compress(&content);
-        out.manifest.insert(name.clone(), PartRef { hash: hash.clone(), written: now, bytes: bytes.len() });
-        out.puts.push(Put { sort_key: sort_key(board, &name, &hash), name, bytes });
+        let chunks = bytes.len().div_ceil(CHUNK_BYTES).max(1);
+        let part = PartRef { hash, written: now, bytes: bytes.len(), chunks };
+        for (chunk, (sort_key, piece)) in
+            part.sort_keys(board, &name).into_iter().zip(bytes.chunks(CHUNK_BYTES)).enumerate()
+        {
+            out.puts.push(Put { sort_key, name: name.clone(), chunk, bytes: piece.to_vec() });
+        }
+        out.manifest.insert(name, part);
     }
     Ok(out)
 }
@@ -209,6 +241,35 @@ mod tests {
         assert_eq!(next.manifest["b"].written, 200);
         let dropped = plan(Item::Sync, &base, parts(&[("a", Part::Keep)]), 300).unwrap();
         assert!(dropped.puts.is_empty() && dropped.manifest.len() == 1);
+    }
+
+    #[test]
+    fn a_part_larger_than_an_item_is_written_in_chunks() {
+        // Incompressible content: 800,000 bytes compressed, three items.
+        let mut x: u64 = 7;
+        let noise: Vec<u64> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect();
+        let big = content(&noise);
+        let first =
+            plan(Item::Sync, &Base::default(), parts(&[("s#big", big), ("a", json("[1]"))]), 0).unwrap();
+        let r = &first.manifest["s#big"];
+        assert_eq!(r.chunks, r.bytes.div_ceil(CHUNK_BYTES));
+        assert!(r.chunks >= 3, "{} bytes", r.bytes);
+        let big: Vec<&Put> = first.puts.iter().filter(|p| p.name == "s#big").collect();
+        assert_eq!(
+            big.iter().map(|p| p.sort_key.clone()).collect::<Vec<_>>(),
+            r.sort_keys(Item::Sync, "s#big")
+        );
+        assert!(big.iter().all(|p| p.bytes.len() <= CHUNK_BYTES));
+        assert_eq!(big.iter().map(|p| p.bytes.len()).sum::<usize>(), r.bytes);
+        assert_eq!(first.manifest["a"].chunks, 1);
+        assert!(!serde_json::to_string(&first.manifest["a"]).unwrap().contains("chunks"), "one is not said");
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub fn item_size(attributes: &[(&str, usize)]) -> usize {
     attributes.iter().map(|(name, value)| name.len() + value).sum()
 }
 
+/// The largest item DynamoDB holds, attribute names and values included.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
 /// The write units of an item of `size` bytes.
 pub fn write_units(size: usize) -> f64 {
     size.div_ceil(1024).max(1) as f64
@@ -184,6 +187,14 @@ impl SnapshotStore for MemorySnapshots {
         base: &Base,
     ) -> Result<bool, SnapshotError> {
         let id = (key.to_owned(), board);
+        // DynamoDB's own limit, so that what works here works there.
+        let head_size = table_item(key, board.as_str(), head.len(), manifest_size(&plan.manifest));
+        let sizes = plan.puts.iter().map(|p| table_item(key, &p.sort_key, p.bytes.len(), 0));
+        if let Some(size) = sizes.chain([head_size]).find(|s| *s > MAX_ITEM_BYTES) {
+            return Err(SnapshotError::Store(format!(
+                "an item of {size} bytes: DynamoDB holds at most {MAX_ITEM_BYTES}"
+            )));
+        }
         for put in &plan.puts {
             self.meter.wrote(
                 board.as_str(),
@@ -201,7 +212,11 @@ impl SnapshotStore for MemorySnapshots {
         self.meter.wrote(board.as_str(), 1, write_units(size));
         let mut parts = layered.remove(&id).map(|l| l.parts).unwrap_or_default();
         for put in &plan.puts {
-            parts.insert(put.name.clone(), put.bytes.clone());
+            if put.chunk == 0 {
+                parts.insert(put.name.clone(), put.bytes.clone());
+            } else if let Some(part) = parts.get_mut(&put.name) {
+                part.extend_from_slice(&put.bytes);
+            }
         }
         // Unnamed parts would wait for the TTL in DynamoDB; in memory they go now.
         parts.retain(|name, _| plan.manifest.contains_key(name));

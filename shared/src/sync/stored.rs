@@ -11,10 +11,14 @@
 //! - `c#<campaign>`: campaign details as last read (when they were read is in the head, so that
 //!   reading unchanged details changes nothing stored);
 //! - `l#<day>`: one UTC day of the ledger's counts, by source: a refresh writes today's (and a
-//!   day the overlap reached back to), never the month.
+//!   day the overlap reached back to), never the month;
+//! - `r#<hour>`: when the ledger keeps more than [`HEAD_IDS`] ids (of activities a later read
+//!   may show again: a first sync keeps those of the month, which no single item could hold),
+//!   those of one UTC hour of `createdAt`.
 //!
 //! The head holds the rest: watermarks, feed spans, the progress of a first sync, the last
-//! refresh, when each campaign's details were read, and the ledger's recent ids.
+//! refresh, when each campaign's details were read, and the ledger's ids when they are few (a
+//! steady refresh keeps those of the overlap: a few hundred).
 //!
 //! A state saved by the previous layout (one document) is read as it is; the first save after
 //! writes every part, and the upgrade is done: no sync from scratch.
@@ -30,6 +34,9 @@ use crate::activity::ledger::{Counts, Ledger};
 use crate::lemlist::CampaignDetail;
 use crate::snapshot::parts::{self, Base, Document, Part, content};
 use crate::snapshot::{Item, SnapshotError, SnapshotStore, pack, unpack};
+
+/// The most ledger ids the head holds (about 30 KB compressed); more go into hourly parts.
+pub const HEAD_IDS: usize = 2_000;
 
 /// A save compacts the deltas once there are this many.
 pub const MAX_DELTAS: usize = 24;
@@ -61,7 +68,8 @@ struct Head {
     read: BTreeMap<String, Read>,
     #[serde(default)]
     undated: Counts,
-    #[serde(default)]
+    /// The ledger's ids, when there are at most [`HEAD_IDS`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     recent: BTreeMap<String, i64>,
     /// The number the next delta takes.
     #[serde(default)]
@@ -161,7 +169,11 @@ impl Head {
                 .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
                 .collect(),
             undated: state.ledger.undated,
-            recent: state.ledger.recent.clone(),
+            recent: if state.ledger.recent.len() <= HEAD_IDS {
+                state.ledger.recent.clone()
+            } else {
+                BTreeMap::new()
+            },
             next_delta,
         }
     }
@@ -191,6 +203,7 @@ fn read_part(
                 state.ledger.days.entry(source).or_default().insert(day, counts);
             }
         }
+        "r" => state.ledger.recent.extend(unpack::<BTreeMap<String, i64>>(bytes)?),
         _ => {}
     }
     Ok(())
@@ -267,6 +280,14 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encode
     }
     for (day, counts) in &days {
         parts.insert(name("l", day), content(counts));
+    }
+    let mut hours: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
+    for (id, at) in state.ledger.recent.iter().filter(|_| state.ledger.recent.len() > HEAD_IDS) {
+        let hour = DateTime::<Utc>::from_timestamp(*at, 0).unwrap_or_default().format("%Y-%m-%dT%H");
+        hours.entry(hour.to_string()).or_default().insert(id, *at);
+    }
+    for (hour, ids) in &hours {
+        parts.insert(name("r", hour), content(ids));
     }
     Encoded { head: pack(&Head::of(state, next_delta)), parts, next_delta, in_deltas }
 }

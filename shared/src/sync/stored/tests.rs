@@ -194,3 +194,28 @@ async fn a_state_of_the_previous_layout_is_read_and_rewritten_in_parts() {
     assert_eq!((again, stamp.version()), (s, Some(2)));
     assert_eq!(store.load(KEY, Item::Sync).await.unwrap(), None::<Stored>, "the whole document is gone");
 }
+
+#[tokio::test]
+async fn a_months_ids_go_into_hourly_parts_and_the_head_stays_small() {
+    let store = MemorySnapshots::default();
+    let mut s = state();
+    // A first sync's month: 12,000 activities the ledger keeps the ids of, over 10 days.
+    for i in 0..12_000u32 {
+        s.fold(Feed::Opened, &sent(&format!("o{i:05}"), 1, "lea_1_0", at(1 + (i / 24) % 10, i % 24)));
+    }
+    let stamp = saved(&store, &mut s, &Stamp::default()).await;
+    let manifest = stamp.base.manifest.clone().unwrap();
+    let hours = manifest.keys().filter(|n| n.starts_with("r#")).count();
+    assert_eq!(hours, 240 + 10, "ten days of 24 hours, and the fixture's ten later days (at 9 h)");
+    let head = encode(&s, &stamp, parts::wall_secs(), false).head;
+    assert!(head.len() < 30_000, "the head holds no id: {} bytes", head.len());
+    let (_, back) = loaded(&store).await;
+    assert_eq!(back.ledger.recent.len(), 12_020);
+    assert_eq!(back, without_changes(s.clone()));
+
+    // Once the overlap is all that is kept, the ids are back in the head and no hour is named.
+    s.ledger.forget(at(20, 11), at(20, 0).date_naive());
+    let stamp = saved(&store, &mut s, &stamp).await;
+    assert!(!stamp.base.manifest.as_ref().unwrap().keys().any(|n| n.starts_with("r#")));
+    assert_eq!(loaded(&store).await.1, without_changes(s));
+}
