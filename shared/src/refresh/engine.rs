@@ -181,12 +181,12 @@ impl Refresher {
         };
         // A sync from scratch (the first, a re-sync, each continuation) takes the lowest class
         // whoever asked: it is the costliest read there is, and must not take the key from the
-        // team's other tools nor from people's requests. (A person waiting on a cold page gets a
-        // 503 with Retry-After while it runs.) `SYNC_MODE=full` keeps the asker's class.
-        // A first sync's reads before its dashboards are published are what a cold page waits
-        // for: when a person asked, the first FIRST_PAGE_INTERACTIVE_CALLS of them take the
-        // interactive class (the whole budget), the rest the background class, so that the
-        // team's other tools get their reserve back after a bounded time.
+        // team's other tools nor from people's requests. `SYNC_MODE=full` keeps the asker's
+        // class. The exception: a first sync's reads before its dashboards are published are
+        // what a cold page waits for. When a person asked, the first
+        // FIRST_PAGE_INTERACTIVE_CALLS of them (over every invocation) take the interactive
+        // class, the whole budget, and the rest the background class, so that the team's other
+        // tools get their reserve back after a bounded time.
         let carried_on = stamp.version().is_some() && state.progress.is_some() && mode == Mode::Incremental;
         let from_scratch = incremental && (mode == Mode::Full || carried_on);
         let for_a_page = class == Class::Interactive && state.dashboards_pending();
