@@ -75,6 +75,8 @@ pub struct Team {
     pub campaigns: Vec<Campaign>,
     /// Newest first: the order `GET /activities` returns them.
     pub activities: Vec<Activity>,
+    /// Activities recorded since the hooks' deliveries last took them ([`crate::hooks`]).
+    pub outbox: Vec<Activity>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -335,7 +337,14 @@ pub fn generate_until(profile: Profile, seed: u64, end: DateTime<Utc>) -> Team {
     }
 
     let activities = generate_activities(&mut rng, &campaigns, profile.volume().1, end);
-    Team { id: lemlist_id(&mut rng, "tea_"), name: format!("Team {seed}"), users, campaigns, activities }
+    Team {
+        id: lemlist_id(&mut rng, "tea_"),
+        name: format!("Team {seed}"),
+        users,
+        campaigns,
+        activities,
+        outbox: Vec::new(),
+    }
 }
 
 fn capitalise(s: &str) -> String {

@@ -296,6 +296,7 @@ fn sendable(lead: &Lead) -> bool {
 /// Inserts an activity where `GET /activities` lists it: newest first.
 fn insert(team: &mut Team, activity: Activity) {
     let at = team.activities.partition_point(|a| a.created_at >= activity.created_at);
+    team.outbox.push(activity.clone());
     team.activities.insert(at, activity);
 }
 

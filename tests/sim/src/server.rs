@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::data::{self, Campaign, Profile, Team};
+use crate::hooks::{self, Delivered, Delivery, Hook, Hooks, Refused};
 use crate::limit::{KeyWindow, LIMIT, LimitMode};
 use crate::live::{self, Applied, Event};
 use crate::log::{Entry, RequestLog};
@@ -131,6 +132,8 @@ pub struct Settings {
     pub lead_shape: LeadShape,
     /// Campaigns whose lead export always fails (HTTP 500): a permanent upstream failure.
     pub broken_exports: Vec<String>,
+    /// How hooks are delivered to.
+    pub delivery: Delivery,
 }
 
 /// The two shapes of `GET /campaigns/{id}/export/leads` in lemlist's material.
@@ -155,6 +158,7 @@ impl Default for Settings {
             faults: Faults::none(),
             lead_shape: LeadShape::Real,
             broken_exports: Vec::new(),
+            delivery: Delivery::default(),
         }
     }
 }
@@ -231,6 +235,7 @@ struct State {
     /// The simulated clock: live events are timestamped with it. Rate limits always run on
     /// real time.
     clock: SimClock,
+    hooks: Arc<Mutex<Hooks>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -253,12 +258,14 @@ pub struct Sim {
     state: Arc<State>,
     addr: SocketAddr,
     server: JoinHandle<()>,
+    deliveries: JoinHandle<()>,
     foreign: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
         self.server.abort();
+        self.deliveries.abort();
         if let Some(task) = lock(&self.foreign).take() {
             task.abort();
         }
@@ -284,9 +291,11 @@ impl Sim {
             live: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x11fe)),
             log: Mutex::new(Vec::new()),
             clock: SimClock::starting_at(config.clock_start),
+            hooks: Arc::default(),
         });
         let server = tokio::spawn(accept_loop(listener, state.clone()));
-        Self { state, addr, server, foreign: Mutex::new(None) }
+        let deliveries = tokio::spawn(deliver_loop(state.clone()));
+        Self { state, addr, server, deliveries, foreign: Mutex::new(None) }
     }
 
     /// The API's base URL, as `LEMLIST_BASE_URL` takes it.
@@ -388,10 +397,53 @@ impl Sim {
         }
     }
 
+    /// The team's hooks as they are now (secrets included: the test's view, not the API's).
+    pub fn hooks(&self) -> Vec<Hook> {
+        lock(&self.state.hooks).hooks.clone()
+    }
+
+    /// What the deliveries did so far.
+    pub fn delivered(&self) -> Delivered {
+        lock(&self.state.hooks).delivered.clone()
+    }
+
+    /// Deletes a hook as a person in lemlist's UI would: no API call, nothing counted.
+    pub fn delete_hook(&self, id: &str) -> bool {
+        lock(&self.state.hooks).delete(id).is_some()
+    }
+
+    /// Registers a hook as another integration would (Zapier's, n8n's).
+    pub fn add_hook(&self, target_url: &str, kind: Option<&str>) -> Hook {
+        let body = json!({"targetUrl": target_url, "type": kind}).to_string();
+        let now = self.now();
+        match lock(&self.state.hooks).create(body.as_bytes(), &mut rand::rng(), now) {
+            Ok(hook) => hook,
+            Err(_) => panic!("the simulator refused a test's hook for {target_url}"),
+        }
+    }
+
     pub fn stop_foreign_traffic(&self) {
         if let Some(task) = lock(&self.foreign).take() {
             task.abort();
         }
+    }
+}
+
+/// Hands every new activity to the hooks, every 50 ms.
+async fn deliver_loop(state: Arc<State>) {
+    let client = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let (team_id, new) = {
+            let mut team = lock(&state.team);
+            (team.id.clone(), std::mem::take(&mut team.outbox))
+        };
+        if new.is_empty() {
+            continue;
+        }
+        let delivery = lock(&state.settings).delivery.clone();
+        hooks::schedule(&state.hooks, &delivery, &team_id, new, &client);
     }
 }
 
@@ -658,6 +710,22 @@ fn route(
             Answer::json(campaign_summary(c), 200.0)
         }
         ["activities"] if get => list_activities(&team, query),
+        ["hooks"] if get => {
+            let hooks = lock(&state.hooks);
+            Answer::json(Value::Array(hooks.hooks.iter().map(Hook::json).collect()), 120.0)
+        }
+        ["hooks"] if post => {
+            let now = state.now();
+            match lock(&state.hooks).create(body, &mut rand::rng(), now) {
+                Ok(hook) => Answer::json(hook.json(), 180.0),
+                Err(Refused::Conflict) => Answer::text(StatusCode::CONFLICT, "Conflict"),
+                Err(Refused::BadRequest(why)) => Answer::text(StatusCode::BAD_REQUEST, &why),
+            }
+        }
+        ["hooks", id] if method == Method::DELETE => match lock(&state.hooks).delete(id) {
+            Some(hook) => Answer::json(hook.json(), 150.0),
+            None => Answer::text(StatusCode::NOT_FOUND, "Hook not found"),
+        },
 
         ["team", "senders"] if get => team_senders(&team, query),
         ["team"] if get => {
@@ -708,6 +776,8 @@ fn route(
         | ["campaigns", _, "export", "leads"]
         | ["campaigns", _, "pause"]
         | ["activities"]
+        | ["hooks"]
+        | ["hooks", _]
         | ["team"]
         | ["team", "senders"]
         | ["users", _]
