@@ -8,6 +8,7 @@
 //! - [`config`]: plain configuration values; [`app`]: the one place that assembles lemdash.
 //! - [`refresh`], [`snapshot`]: the stored dashboards and their refresh.
 //! - [`sync`]: the incremental sync's state and what each refresh reads (pure).
+//! - [`hooks`]: lemlist's webhooks: the types registered, the checks of a delivery, its store.
 //! - [`api`]: the functions' HTTP boundary: one axum router per function.
 //! - [`secret`]: the API key wrapper that never prints the key.
 //! - [`ids`]: lemlist ids, parsed once at the edge.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod dashboard;
 pub mod dynamo;
 pub mod health;
+pub mod hooks;
 pub mod ids;
 pub mod lemlist;
 pub mod limiter;

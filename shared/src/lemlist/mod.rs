@@ -215,6 +215,8 @@ struct Call<'a> {
     body: Option<&'a Value>,
     /// Whether the call continues work under way (a page after the first).
     follow_up: bool,
+    /// Sent at most once: no retry after a fault (a create is not idempotent).
+    once: bool,
 }
 
 /// What went wrong with one attempt, and whether another one may help.
@@ -329,6 +331,7 @@ impl LemlistClient {
                 query: &query,
                 body: None,
                 follow_up: page > 1,
+                once: false,
             };
             let (items, more) = match self.send::<CampaignPage>(call).await? {
                 CampaignPage::Bare(items) => {
@@ -390,6 +393,7 @@ impl LemlistClient {
                 query: &query,
                 body: None,
                 follow_up: page > first,
+                once: false,
             };
             let rows: Vec<Activity> = self.send(call).await?;
             let full = rows.len() >= PAGE_SIZE;
@@ -428,6 +432,42 @@ impl LemlistClient {
         self.action("POST /campaigns/{id}/pause", format!("campaigns/{id}/pause")).await
     }
 
+    /// `GET /hooks`: every hook of the team, lemdash's and other integrations'.
+    pub async fn hooks(&self) -> Result<Vec<Hook>, LemlistError> {
+        self.get("GET /hooks", "hooks".into(), &[]).await
+    }
+
+    /// `POST /hooks`: a team-wide hook of one event type to `target_url`, with `secret` echoed
+    /// in each delivery. Not retried: a create that reached lemlist but whose answer was lost
+    /// would meet a 409 the second time; the caller lists instead.
+    pub async fn create_hook(&self, target_url: &str, kind: &str, secret: &str) -> Result<Hook, LemlistError> {
+        let body = serde_json::json!({"targetUrl": target_url, "type": kind, "secret": secret});
+        let call = Call {
+            endpoint: "POST /hooks",
+            method: Method::POST,
+            path: "hooks".into(),
+            query: &[],
+            body: Some(&body),
+            follow_up: false,
+            once: true,
+        };
+        self.send(call).await
+    }
+
+    /// `DELETE /hooks/{hookId}` (idempotent: retried like a read; a 404 means it is gone).
+    pub async fn delete_hook(&self, id: &str) -> Result<(), LemlistError> {
+        let call = Call {
+            endpoint: "DELETE /hooks/{id}",
+            method: Method::DELETE,
+            path: format!("hooks/{id}"),
+            query: &[],
+            body: None,
+            follow_up: false,
+            once: false,
+        };
+        self.send::<serde::de::IgnoredAny>(call).await.map(drop)
+    }
+
     // ---- the request loop -----------------------------------------------------------------
 
     async fn get<T: DeserializeOwned>(
@@ -436,13 +476,13 @@ impl LemlistClient {
         path: String,
         query: &[(&'static str, String)],
     ) -> Result<T, LemlistError> {
-        self.send(Call { endpoint, method: Method::GET, path, query, body: None, follow_up: false }).await
+        self.send(Call { endpoint, method: Method::GET, path, query, body: None, follow_up: false, once: false }).await
     }
 
     /// The three actions are idempotent (start, pause), so they are retried like reads. Their
     /// body is not needed; only the status counts.
     async fn action(&self, endpoint: &'static str, path: String) -> Result<(), LemlistError> {
-        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None, follow_up: false };
+        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None, follow_up: false, once: false };
         self.send::<serde::de::IgnoredAny>(call).await.map(drop)
     }
 
@@ -469,6 +509,9 @@ impl LemlistClient {
             let _entered = span.enter();
             let (after, error) = match failure {
                 Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { error, .. } if call.once && !matches!(error, LemlistError::Status { status: 429, .. }) => {
+                    return Err(error);
+                }
                 Attempt::Retry { after, error } => (after, error),
             };
             tracing::warn!(retry_in_ms = after.as_millis() as u64, error = %error, "lemlist call failed");

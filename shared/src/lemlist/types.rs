@@ -212,6 +212,21 @@ pub struct Team {
     pub users: Vec<TeamMember>,
 }
 
+/// One entry of `GET /hooks`: any integration's hook on the team (the secret is never returned).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hook {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(default)]
+    pub target_url: Option<String>,
+    /// The one event type it is for; `None`: every event.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMember {
