@@ -5,15 +5,17 @@
 
 use std::sync::Arc;
 
+use crate::api::hooks::Receiver;
 use crate::api::{Api, Function};
 use crate::config::{Config, ConfigError, KeySource};
 use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier, Print, Sns};
+use crate::hooks::events::{EventStore, MemoryEvents};
 use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
 use crate::limiter::{
     Adaptive, Clock, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
 };
-use crate::refresh::Refresher;
+use crate::refresh::{HookSetup, Refresher};
 use crate::secret::{ApiKey, KeyFingerprint};
 use crate::snapshot::{MemorySnapshots, SnapshotError, SnapshotStore};
 
@@ -108,11 +110,29 @@ impl App {
     ) -> Self {
         let thresholds =
             Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
-        let refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
+        let mut refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
             .with_sync(config.sync)
             .with_alerts(thresholds, notifier)
             .with_clock(clock);
-        Self { api: Api::new(client, refresher, &config.http, &config.snapshots) }
+        let receiver = match (&config.hooks.public_url, config.hooks.off_because) {
+            (Some(url), _) => {
+                let events: Arc<dyn EventStore> = Arc::new(MemoryEvents::default());
+                refresher =
+                    refresher.with_hooks(HookSetup { public_url: url.clone(), events: events.clone() });
+                Some(Receiver::in_process(events, refresher.clone()))
+            }
+            (None, reason) => {
+                refresher = refresher.without_hooks(reason.unwrap_or(crate::config::HOOKS_OFF_NO_URL));
+                None
+            }
+        };
+        let api = Api::new(client, refresher, &config.http, &config.snapshots);
+        Self {
+            api: match receiver {
+                Some(r) => api.with_receiver(r),
+                None => api,
+            },
+        }
     }
 
     pub fn api(&self) -> &Api {

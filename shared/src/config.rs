@@ -66,6 +66,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub alerts: AlertConfig,
     pub http: HttpConfig,
+    pub hooks: HooksConfig,
     /// `AWS_ENDPOINT_URL_DYNAMODB`, when it points at a local emulator: lemdash then creates a
     /// missing table itself. Against AWS it never creates tables.
     pub local_dynamodb: Option<String>,
@@ -205,6 +206,24 @@ pub struct HttpConfig {
     pub auth_required: bool,
 }
 
+/// Why webhooks are off without a public URL.
+pub const HOOKS_OFF_NO_URL: &str =
+    "LEMDASH_PUBLIC_URL is not set: lemlist cannot reach lemdash, which learns of change by polling only";
+
+/// Why webhooks are off in Lambda for now.
+pub const HOOKS_OFF_IN_LAMBDA: &str =
+    "the hooks receiver is not deployed in AWS yet (lemdash-hooks): lemdash polls only";
+
+/// lemlist's webhooks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HooksConfig {
+    /// `LEMDASH_PUBLIC_URL`: the base URL lemlist can reach lemdash at (no trailing slash).
+    /// Without it, or in Lambda until the receiver is deployed there, lemdash polls only.
+    pub public_url: Option<String>,
+    /// Why webhooks are off, when they are.
+    pub off_because: Option<&'static str>,
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -306,6 +325,22 @@ impl Config {
         };
         let http = HttpConfig { allowed_origins, budget, auth_required };
 
+        let public_url = match var("LEMDASH_PUBLIC_URL") {
+            None => None,
+            Some(raw) => Some(
+                Url::parse(&raw)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none())
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    .ok_or_else(|| invalid("LEMDASH_PUBLIC_URL", format!("{raw:?} is not an http(s) URL")))?,
+            ),
+        };
+        let hooks = match public_url {
+            None => HooksConfig { public_url: None, off_because: Some(HOOKS_OFF_NO_URL) },
+            Some(_) if in_lambda => HooksConfig { public_url: None, off_because: Some(HOOKS_OFF_IN_LAMBDA) },
+            Some(url) => HooksConfig { public_url: Some(url), off_because: None },
+        };
+
         Ok(Self {
             lemlist: LemlistConfig { base_url, key, timeout },
             limiter,
@@ -313,6 +348,7 @@ impl Config {
             sync,
             alerts,
             http,
+            hooks,
             local_dynamodb,
         })
     }

@@ -19,3 +19,4 @@ mod snapshots;
 mod state;
 mod stream_path;
 mod sync;
+mod webhooks;

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
-use lemdash_shared::config::{Config, KeySource};
+use lemdash_shared::config::{Config, HooksConfig, KeySource};
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
@@ -73,6 +73,11 @@ struct ServeArgs {
     #[arg(long, env = "LEMDASH_DEMO_LIVE_RATE", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(0..=6000))]
     live_rate: u32,
+    /// The base URL lemlist can reach this process at: lemdash registers its webhooks below it
+    /// and the dashboards follow activity within seconds (also `LEMDASH_PUBLIC_URL`). Demo
+    /// mode uses its own address; without it, lemdash polls only.
+    #[arg(long)]
+    public_url: Option<String>,
     #[command(flatten)]
     demo: DemoArgs,
 }
@@ -114,6 +119,13 @@ async fn main() -> ExitCode {
     } else {
         None
     };
+    if let Command::Serve(args) = &cli.command {
+        let own = simulator.is_some().then(|| format!("http://127.0.0.1:{}", args.port));
+        if let Some(url) = args.public_url.clone().or(config.hooks.public_url.clone()).or(own) {
+            config.hooks =
+                HooksConfig { public_url: Some(url.trim_end_matches('/').to_owned()), off_because: None };
+        }
+    }
     let app = match App::build_local(config).await {
         Ok(app) => app,
         Err(e) => return fail(e),

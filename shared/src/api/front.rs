@@ -42,8 +42,14 @@ pub async fn front(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&request);
     request.extensions_mut().insert(id.clone());
-    let path = request.uri().path().to_owned();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    // A hook's path holds its token: only the route template is logged.
+    let path = match request.uri().path() {
+        p if p.starts_with(crate::hooks::PATH) => {
+            route.clone().unwrap_or_else(|| crate::hooks::PATH.to_owned())
+        }
+        p => p.to_owned(),
+    };
     let head = request.method() == Method::HEAD;
     let span = tracing::info_span!("request", method = %request.method(), route, request_id = %id.0);
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fresh;
 pub mod front;
 mod handlers;
+pub mod hooks;
 pub mod lambda;
 pub mod response;
 pub mod routes;
@@ -48,6 +49,8 @@ pub struct Api {
     allowed_origins: Vec<String>,
     /// Whether Lambda requests must carry the authorizer's identity ([`lambda`]).
     auth_required: bool,
+    /// lemlist's deliveries, when webhooks are on.
+    receiver: Option<hooks::Receiver>,
 }
 
 /// The router of one function, with its layers: what `lambda_http::run` and `axum::serve` are
@@ -68,7 +71,18 @@ impl Api {
             budget: http.budget,
             forced_refresh_min: snapshots.forced_refresh_min,
         };
-        Self { fresh, allowed_origins: http.allowed_origins.clone(), auth_required: http.auth_required }
+        Self {
+            fresh,
+            allowed_origins: http.allowed_origins.clone(),
+            auth_required: http.auth_required,
+            receiver: None,
+        }
+    }
+
+    /// With lemlist's deliveries received (and folded in this process).
+    pub fn with_receiver(mut self, receiver: hooks::Receiver) -> Self {
+        self.receiver = Some(receiver);
+        self
     }
 
     /// The lemlist client (one connection pool and one permit source per process).
@@ -126,6 +140,9 @@ impl Api {
         let mut router = Router::new();
         for spec in ROUTES.iter().filter(|s| function.serves(s)) {
             router = router.route(spec.path, spec.method_router());
+        }
+        if function == Function::All && self.receiver.is_some() {
+            router = router.route(hooks::ROUTE, axum::routing::post(hooks::delivery));
         }
         let router = router
             .fallback(|| async { ApiError::NotFound })

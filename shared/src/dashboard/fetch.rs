@@ -83,6 +83,8 @@ impl TeamData {
 pub struct Roots {
     pub campaigns: Vec<CampaignSummary>,
     pub user_ids: Vec<String>,
+    /// The team's id: a hook delivery must name it.
+    pub team_id: String,
 }
 
 /// One activity stream of one campaign, from `from_page` (0: the start) to the end, bounded by
@@ -268,7 +270,7 @@ pub async fn roots(client: &LemlistClient) -> Result<Roots, LemlistError> {
     if user_ids.is_empty() {
         user_ids = team.user_ids.clone();
     }
-    Ok(Roots { campaigns: campaigns?, user_ids })
+    Ok(Roots { campaigns: campaigns?, user_ids, team_id: team.id })
 }
 
 /// Reads `reads`. Failures are kept in what is returned, never raised.

@@ -83,6 +83,17 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
     Assessment { unattributed: counted.map(|c| c.unattributed), changes }
 }
 
+/// Each mailbox's performance from the counts again (a delivered event's change), credited
+/// by `senders`: what no mailbox could be credited with.
+pub fn refill(
+    facts: &mut [MailboxFacts],
+    ledger: &Ledger,
+    senders: &Senders,
+    today: NaiveDate,
+) -> Performance {
+    fill_performance(facts, ledger, senders, today).unattributed
+}
+
 /// What the counts gave: today's by mailbox, the week's by campaign, the unattributed.
 struct Counted {
     today: HashMap<String, ledger::Counts>,

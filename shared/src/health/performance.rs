@@ -14,7 +14,7 @@ use crate::dashboard::{MailboxFacts, TeamData};
 use crate::lemlist::CampaignDetail;
 
 /// Which mailbox sent, from what the mailboxes and the campaigns' senders say now.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Senders {
     /// The mailboxes of the dashboard.
     mailboxes: BTreeSet<String>,

@@ -65,6 +65,11 @@ pub fn use_of(kind: &str) -> Option<Use> {
     TYPES.iter().find(|(k, _)| *k == kind).map(|(_, u)| *u)
 }
 
+/// A polled activity new to the ledger is a miss (no hook delivered it) only when it is older
+/// than this at the read's bound: deliveries take seconds, and lemlist stamps some activities up
+/// to a minute and a half before it shows them.
+pub const MISS_GRACE: chrono::Duration = chrono::Duration::minutes(3);
+
 /// The path every hook's URL starts with, below the public URL.
 pub const PATH: &str = "/hooks/lemlist";
 
@@ -154,6 +159,39 @@ impl HooksState {
     /// be a miss).
     pub fn since(&self, feed: Feed) -> Option<DateTime<Utc>> {
         self.kept.get(feed.kind()).map(|k| k.since)
+    }
+}
+
+/// What `GET /api/sync` shows of the hooks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HooksView {
+    pub enabled: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off_because: Option<String>,
+    /// The event types lemdash's hooks are registered for.
+    pub registered: Vec<String>,
+    pub recreated: u64,
+    /// Per type: activities the polled reads found that no hook delivered.
+    pub misses: BTreeMap<String, u64>,
+    /// Delivered events folded into the figures, and when last.
+    pub folded: u64,
+    pub last_fold: Option<DateTime<Utc>>,
+    /// What the receiver counted: deliveries, duplicates, rejections by reason, the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<events::Counters>,
+}
+
+impl HooksView {
+    pub fn of(state: &HooksState) -> Self {
+        Self {
+            registered: state.kept.keys().cloned().collect(),
+            recreated: state.recreated,
+            misses: state.misses.clone(),
+            folded: state.folded,
+            last_fold: state.last_fold,
+            ..Self::default()
+        }
     }
 }
 

@@ -174,7 +174,13 @@ mod tests {
             (Some(&h), "tok", "emailsSent", b"{not json".to_vec(), Rejection::Malformed),
             (Some(&h), "tok", "emailsSent", with(&|v| v["teamId"] = json!("tea_2")), Rejection::OtherTeam),
             (Some(&h), "tok", "emailsOpened", body(sent()), Rejection::WrongType),
-            (Some(&h), "tok", "emailsSent", with(&|v| v["type"] = json!("emailsOpened")), Rejection::WrongType),
+            (
+                Some(&h),
+                "tok",
+                "emailsSent",
+                with(&|v| v["type"] = json!("emailsOpened")),
+                Rejection::WrongType,
+            ),
             (
                 Some(&h),
                 "tok",

@@ -440,7 +440,12 @@ impl LemlistClient {
     /// `POST /hooks`: a team-wide hook of one event type to `target_url`, with `secret` echoed
     /// in each delivery. Not retried: a create that reached lemlist but whose answer was lost
     /// would meet a 409 the second time; the caller lists instead.
-    pub async fn create_hook(&self, target_url: &str, kind: &str, secret: &str) -> Result<Hook, LemlistError> {
+    pub async fn create_hook(
+        &self,
+        target_url: &str,
+        kind: &str,
+        secret: &str,
+    ) -> Result<Hook, LemlistError> {
         let body = serde_json::json!({"targetUrl": target_url, "type": kind, "secret": secret});
         let call = Call {
             endpoint: "POST /hooks",
@@ -476,13 +481,30 @@ impl LemlistClient {
         path: String,
         query: &[(&'static str, String)],
     ) -> Result<T, LemlistError> {
-        self.send(Call { endpoint, method: Method::GET, path, query, body: None, follow_up: false, once: false }).await
+        self.send(Call {
+            endpoint,
+            method: Method::GET,
+            path,
+            query,
+            body: None,
+            follow_up: false,
+            once: false,
+        })
+        .await
     }
 
     /// The three actions are idempotent (start, pause), so they are retried like reads. Their
     /// body is not needed; only the status counts.
     async fn action(&self, endpoint: &'static str, path: String) -> Result<(), LemlistError> {
-        let call = Call { endpoint, method: Method::POST, path, query: &[], body: None, follow_up: false, once: false };
+        let call = Call {
+            endpoint,
+            method: Method::POST,
+            path,
+            query: &[],
+            body: None,
+            follow_up: false,
+            once: false,
+        };
         self.send::<serde::de::IgnoredAny>(call).await.map(drop)
     }
 
@@ -509,7 +531,9 @@ impl LemlistClient {
             let _entered = span.enter();
             let (after, error) = match failure {
                 Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { error, .. } if call.once && !matches!(error, LemlistError::Status { status: 429, .. }) => {
+                Attempt::Retry { error, .. }
+                    if call.once && !matches!(error, LemlistError::Status { status: 429, .. }) =>
+                {
                     return Err(error);
                 }
                 Attempt::Retry { after, error } => (after, error),

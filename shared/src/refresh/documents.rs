@@ -2,15 +2,17 @@
 //! at once. Both go through [`Refresher::update`], the one retry loop of conditional snapshot
 //! writes: read, change, write if nobody wrote meanwhile, else again.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Refresher;
 use crate::dashboard;
-use crate::snapshot::{
-    Action, Board, Patch, Patchable, RefreshFigures, Snapshot, SnapshotError, decode, encode,
-};
+use crate::health;
+use crate::snapshot::{Action, Board, Patch, Patchable, Snapshot, SnapshotError, decode, encode};
+use crate::sync::SyncState;
 
 /// How many times a conditional snapshot write is retried after losing to another writer.
 const SAVE_ATTEMPTS: usize = 5;
@@ -75,6 +77,43 @@ impl Refresher {
         Ok(())
     }
 
+    /// The activity figures of `campaigns`' rows from the state's sets (delivered events).
+    pub(super) async fn refold_campaigns(
+        &self,
+        state: &SyncState,
+        campaigns: &BTreeSet<String>,
+    ) -> Result<(), SnapshotError> {
+        self.update(Board::Campaigns, false, |stored: Option<Snapshot<dashboard::CampaignRow>>| {
+            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
+            for row in snapshot.rows.iter_mut().filter(|r| campaigns.contains(&r.campaign_id)) {
+                if let Some(t) = state.campaigns.get(&row.campaign_id) {
+                    dashboard::campaigns::refold(row, &t.sent, &t.opened, &t.replied);
+                }
+            }
+            snapshot
+        })
+        .await
+    }
+
+    /// Every mailbox's performance from the state's counts, credited as the last refresh knew
+    /// the senders (delivered events).
+    pub(super) async fn refold_mailboxes(
+        &self,
+        state: &SyncState,
+        today: NaiveDate,
+    ) -> Result<(), SnapshotError> {
+        let Some(senders) = &state.senders else { return Ok(()) };
+        self.update(Board::Mailboxes, false, |stored: Option<Snapshot<dashboard::MailboxFacts>>| {
+            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
+            if !snapshot.placeholder {
+                let unattributed = health::refill(&mut snapshot.rows, &state.ledger, senders, today);
+                snapshot.unattributed = Some(unattributed);
+            }
+            snapshot
+        })
+        .await
+    }
+
     async fn patch<T>(&self, board: Board, patch: &Patch) -> Result<(), SnapshotError>
     where
         T: Patchable + Serialize + DeserializeOwned,
@@ -82,15 +121,7 @@ impl Refresher {
         self.update(board, false, |stored: Option<Snapshot<T>>| {
             // Nothing stored yet: the first refresh may have read lemlist before this action;
             // keep it for that refresh to apply.
-            let mut snapshot = stored.unwrap_or_else(|| Snapshot {
-                computed_at: DateTime::<Utc>::UNIX_EPOCH,
-                figures: RefreshFigures::default(),
-                missing: vec![],
-                rows: vec![],
-                patches: vec![],
-                placeholder: true,
-                unattributed: None,
-            });
+            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
             snapshot.patch(patch.clone());
             snapshot
         })

@@ -208,6 +208,9 @@ impl Refresher {
         }
         let counted = sent_at(&client, &classes);
         let roots = fetch::roots(&client).await?;
+        if incremental && let Err(e) = self.reconcile_hooks(&client, &roots.team_id, &mut state).await {
+            tracing::warn!(error = %e, "could not reconcile the webhooks; polling as before");
+        }
         Ok(Run {
             classes,
             client,
@@ -338,7 +341,9 @@ impl Refresher {
         data: TeamData,
     ) -> Result<(), RefreshError> {
         let as_of = run.state.progress.as_ref().and_then(|p| p.started).unwrap_or(run.until).min(run.until);
-        let Boards { campaigns, mut mailboxes, .. } = Boards::fold(&mut run.state, &failures, &rest, data);
+        let Boards { campaigns, mut mailboxes, senders, .. } =
+            Boards::fold(&mut run.state, &failures, &rest, data);
+        run.state.senders = Some(senders);
         for row in &mut mailboxes.rows {
             row.missing.push(COUNTS_PENDING.to_owned());
         }
@@ -370,7 +375,8 @@ impl Refresher {
         let mut boards = Boards::fold(&mut run.state, &failures, &rest, data);
         let (health_base, mut log) = self.health_or_new().await?;
         let assessment = self.assess(&run, &failures, &mut boards, &mut log);
-        let Boards { campaigns, mailboxes, .. } = boards;
+        let Boards { campaigns, mailboxes, senders, .. } = boards;
+        run.state.senders = Some(senders);
         let progress = run.state.progress.take();
         let figures = self.figures(&run, progress.as_ref(), &campaigns, &mailboxes);
         tracing::info!(
@@ -491,7 +497,11 @@ impl Refresher {
     /// Saves the sync state; returns what it was saved as. Only the lease holder writes it;
     /// losing the condition means the lease was lost meanwhile, and the other writer's state
     /// stands.
-    async fn checkpoint(&self, state: &mut SyncState, stamp: &Stamp) -> Result<Stamp, SnapshotError> {
+    pub(super) async fn checkpoint(
+        &self,
+        state: &mut SyncState,
+        stamp: &Stamp,
+    ) -> Result<Stamp, SnapshotError> {
         match stored::save(self.store.as_ref(), self.key.as_str(), state, stamp, false).await? {
             Some(stamp) => Ok(stamp),
             None => {

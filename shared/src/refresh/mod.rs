@@ -6,6 +6,7 @@
 
 mod documents;
 mod engine;
+mod hooks;
 mod invocation;
 mod lease;
 mod reads;
@@ -25,6 +26,7 @@ use crate::snapshot::{RefreshFigures, SnapshotError, SnapshotStore};
 use crate::sync::Progress;
 
 pub use engine::{COUNTS_PENDING, FIRST_PAGE_INTERACTIVE_CALLS};
+pub use hooks::{Folding, HookSetup, fold_into};
 pub use invocation::{Invocation, Report};
 pub use lease::LeaseGuard;
 use lease::now_ms;
@@ -82,6 +84,10 @@ pub struct Refresher {
     clock: Arc<dyn Clock>,
     thresholds: Thresholds,
     notifier: Arc<dyn Notifier>,
+    /// Webhooks, when lemlist can reach lemdash (`LEMDASH_PUBLIC_URL`).
+    hooks: Option<HookSetup>,
+    /// Why there are none, when there are none.
+    hooks_off: &'static str,
 }
 
 impl Refresher {
@@ -101,6 +107,8 @@ impl Refresher {
             clock: Arc::new(SystemClock::default()),
             thresholds: Thresholds::default(),
             notifier: Arc::new(LogOnly),
+            hooks: None,
+            hooks_off: crate::config::HOOKS_OFF_NO_URL,
         }
     }
 

@@ -46,7 +46,15 @@ impl Refresher {
     pub async fn sync_status(&self) -> Result<crate::sync::SyncStatus, SnapshotError> {
         let found = self.sync_state().await?;
         let bytes = found.as_ref().map_or(0, |(stamp, _)| stamp.stored_bytes());
-        Ok(SyncState::status(found.as_ref().map(|(_, s)| s), &self.sync, bytes))
+        let mut status = SyncState::status(found.as_ref().map(|(_, s)| s), &self.sync, bytes);
+        match &self.hooks {
+            Some(setup) => {
+                status.hooks.enabled = true;
+                status.hooks.receiver = Some(setup.events.counters().await?);
+            }
+            None => status.hooks.off_because = Some(self.hooks_off.to_owned()),
+        }
+        Ok(status)
     }
 
     /// Reads the history of every tracked campaign from scratch, up to the instant the stored

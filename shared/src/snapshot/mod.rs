@@ -164,6 +164,19 @@ pub struct Snapshot<T> {
 }
 
 impl<T> Snapshot<T> {
+    /// Nothing stored yet: only what is applied before the first refresh, for it to apply.
+    pub fn placeholder() -> Self {
+        Self {
+            computed_at: DateTime::<Utc>::UNIX_EPOCH,
+            figures: RefreshFigures::default(),
+            missing: vec![],
+            rows: vec![],
+            patches: vec![],
+            placeholder: true,
+            unattributed: None,
+        }
+    }
+
     /// A snapshot of what a refresh that began fetching at `computed_at` computed.
     pub fn fresh(computed_at: DateTime<Utc>, figures: &RefreshFigures, dashboard: Dashboard<T>) -> Self {
         Self {

@@ -210,6 +210,8 @@ pub struct SyncStatus {
     pub state_bytes: usize,
     /// The daily counts behind the mailboxes' performance.
     pub counts: CountsStatus,
+    /// lemlist's webhooks: on or off (and why), what they delivered and missed.
+    pub hooks: crate::hooks::HooksView,
 }
 
 /// What the daily counts hold.
@@ -262,6 +264,13 @@ pub struct SyncState {
     pub progress: Option<Progress>,
     #[serde(default)]
     pub last: LastRefresh,
+    /// The webhooks lemdash keeps, and what they delivered or missed.
+    #[serde(default)]
+    pub hooks: crate::hooks::HooksState,
+    /// Which mailbox sent, as the last published refresh knew it: what a delivered event's
+    /// counts are credited by, until the next refresh reads the senders again.
+    #[serde(default)]
+    pub senders: Option<crate::health::performance::Senders>,
     /// What changed in the sets since the state was loaded or saved: what the next save writes.
     #[serde(skip)]
     pub(crate) changes: Changes,
@@ -350,7 +359,8 @@ impl SyncState {
             counts_since,
             ..Progress::default()
         };
-        Self { watermarks, ledger, full_at: Some(until), progress: Some(progress), ..Self::default() }
+        let hooks = previous.map(|p| p.hooks.clone()).unwrap_or_default();
+        Self { watermarks, ledger, hooks, full_at: Some(until), progress: Some(progress), ..Self::default() }
     }
 
     /// A first sync that has not published its dashboards yet: it reads no feed until then.
@@ -633,8 +643,17 @@ impl SyncState {
                 self.fold_seen(&id, stream, seen);
             }
         }
+        let hooked = self.hooks.since(read.feed);
         for tick in part.ticks {
-            self.ledger.add(tick);
+            let at = tick.at;
+            if self.ledger.add(tick)
+                && let (Some(since), Some(at)) = (hooked, at)
+                && at >= since
+                && at <= read.until - crate::hooks::MISS_GRACE
+            {
+                // New to the ledger, older than any delivery's delay: no hook delivered it.
+                *self.hooks.misses.entry(read.feed.kind().to_owned()).or_default() += 1;
+            }
         }
         match result {
             Ok(()) => {
@@ -844,6 +863,7 @@ impl SyncState {
                 last_refresh: LastRefresh::default(),
                 state_bytes: 0,
                 counts: CountsStatus::default(),
+                hooks: crate::hooks::HooksView::default(),
             };
         };
         SyncStatus {
@@ -864,6 +884,7 @@ impl SyncState {
                 overlap_ids: state.ledger.recent.len(),
                 undated: state.ledger.undated.total(),
             },
+            hooks: crate::hooks::HooksView::of(&state.hooks),
         }
     }
 
@@ -939,7 +960,11 @@ mod tests {
 
     /// A state after a sync from scratch at `at(0)` of campaigns 1 (running) and 2 (paused).
     fn synced() -> SyncState {
-        let roots = Roots { campaigns: vec![summary(1, "running"), summary(2, "paused")], user_ids: vec![] };
+        let roots = Roots {
+            campaigns: vec![summary(1, "running"), summary(2, "paused")],
+            user_ids: vec![],
+            team_id: String::new(),
+        };
         let mut state = SyncState::begin(at(0), None);
         let reads = state.plan_activity(&roots.campaigns, at(0), &config());
         assert_eq!(reads.histories.len(), 3, "campaign 1's three streams");
@@ -1072,7 +1097,8 @@ mod tests {
             .map(|f| FeedRead { feed: *f, since: at(-300), until: at(60), from_page: 0 })
             .collect();
         assert_eq!(plan.streams, feeds);
-        let roots = Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()] };
+        let roots =
+            Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()], team_id: String::new() };
         let rest = state.plan_rest(&roots, at(60), &config());
         assert_eq!(rest.leads, vec![cid(1), cid(3)]);
         assert_eq!(rest.users, vec!["usr_1".to_owned()]);
@@ -1095,7 +1121,11 @@ mod tests {
                 CachedDetail { detail: detail(n), read_at: at(n as i64), status: Some("paused".into()) },
             );
         }
-        let roots = |campaigns: &[CampaignSummary]| Roots { campaigns: campaigns.to_vec(), user_ids: vec![] };
+        let roots = |campaigns: &[CampaignSummary]| Roots {
+            campaigns: campaigns.to_vec(),
+            user_ids: vec![],
+            team_id: String::new(),
+        };
         // 12 idle campaigns, 5 minutes since the last refresh, 1 h max age: one in twelve.
         assert_eq!(state.plan_rest(&roots(&many), at(300), &config()).details, vec![cid(2)], "the oldest");
         let mut changed = many.clone();
@@ -1156,7 +1186,7 @@ mod tests {
         assert_eq!(failures.feeds().len(), 1);
         assert_eq!(state.complete_until(), Some(at(0)));
 
-        let roots = Roots { campaigns: campaigns.clone(), user_ids: vec![] };
+        let roots = Roots { campaigns: campaigns.clone(), user_ids: vec![], team_id: String::new() };
         let rest = state.plan_rest(&roots, at(60), &config());
         let mut data = TeamData { campaigns, ..TeamData::default() };
         state.absorb_rest(&rest, &mut data, &failures);

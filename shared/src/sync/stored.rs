@@ -74,6 +74,14 @@ struct Head {
     /// The number the next delta takes.
     #[serde(default)]
     next_delta: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    hooks: crate::hooks::HooksState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    senders: Option<crate::health::performance::Senders>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// What a loaded state was read from: what its next save starts from.
@@ -149,6 +157,8 @@ impl Head {
             full_at: self.full_at,
             progress: self.progress,
             last: self.last,
+            hooks: self.hooks,
+            senders: self.senders,
             ledger: Ledger { undated: self.undated, recent: self.recent, ..Ledger::default() },
             ..SyncState::default()
         }
@@ -175,6 +185,8 @@ impl Head {
                 BTreeMap::new()
             },
             next_delta,
+            hooks: state.hooks.clone(),
+            senders: state.senders.clone(),
         }
     }
 }
