@@ -157,7 +157,8 @@ mod tests {
             f(&mut v);
             body(v)
         };
-        let cases: Vec<(Option<&Registered>, &str, &str, Vec<u8>, Rejection)> = vec![
+        type Case<'a> = (Option<&'a Registered>, &'a str, &'a str, Vec<u8>, Rejection);
+        let cases: Vec<Case> = vec![
             (None, "tok", "emailsSent", body(sent()), Rejection::UnknownToken),
             (Some(&h), "other", "emailsSent", body(sent()), Rejection::UnknownToken),
             (Some(&h), "tok", "bogusType", body(sent()), Rejection::UnknownToken),
