@@ -242,3 +242,24 @@ async fn futures_join<F: std::future::Future<Output = u16> + Send + 'static>(all
     }
     out
 }
+
+#[tokio::test]
+async fn a_hook_deleted_behind_lemdashs_back_is_recreated_and_another_integrations_is_untouched() {
+    let sim = sim(Profile::S, 64, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let (app, _) = lemdash(&sim).await;
+    let r = app.refresher();
+    refresh(r).await;
+    let zapier = sim.add_hook("https://hooks.zapier.com/hooks/catch/1/abc", Some("emailsSent"));
+    let sent = sim.hooks().into_iter().find(|h| h.kind.as_deref() == Some("emailsSent") && h.id != zapier.id);
+    assert!(sim.delete_hook(&sent.as_ref().unwrap().id), "deleted in lemlist's UI");
+    refresh(r).await;
+    let hooks = sim.hooks();
+    assert!(hooks.contains(&zapier), "another integration's hook is untouched");
+    assert_eq!(hooks.len(), lemdash_shared::hooks::TYPES.len() + 1);
+    let again = hooks.iter().find(|h| h.kind.as_deref() == Some("emailsSent") && h.id != zapier.id).unwrap();
+    assert_ne!(again.target_url, sent.unwrap().target_url, "a new token");
+    assert_eq!(r.sync_status().await.unwrap().hooks.recreated, 1);
+    // The recreated hook delivers.
+    let applied = activity_burst(&sim, 30);
+    until_exact(&sim, r, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("after {applied}: {e}"));
+}
