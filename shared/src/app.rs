@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::api::hooks::Receiver;
 use crate::api::{Api, Function};
-use crate::config::{Config, ConfigError, KeySource};
+use crate::config::{Config, ConfigError, KeySource, Trigger};
 use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier, Print, Sns};
 use crate::hooks::events::{EventStore, MemoryEvents};
@@ -30,9 +30,23 @@ pub enum StartupError {
     Client(#[from] LemlistError),
     #[error("snapshot table: {0}")]
     Snapshots(#[from] SnapshotError),
+    #[error("events table: {0}")]
+    Events(SnapshotError),
     /// `LEMLIST_API_KEY_SECRET` could not be read.
     #[error("LEMLIST_API_KEY_SECRET: {0}")]
     Secret(String),
+}
+
+/// What the app is assembled around: made by [`App::build`] from the configuration, or by a
+/// test (a fault-injecting store, an unpaced client, the simulator's clock).
+#[derive(Debug)]
+pub struct Parts {
+    pub client: LemlistClient,
+    pub store: Arc<dyn SnapshotStore>,
+    /// Where deliveries are kept; `None`: this process's memory.
+    pub events: Option<Arc<dyn EventStore>>,
+    pub key: KeyFingerprint,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// lemdash, assembled: the HTTP API and the refresh, sharing one lemlist client (one
@@ -63,6 +77,7 @@ impl App {
         let needs_aws = config.limiter.table.is_some()
             || config.snapshots.table.is_some()
             || config.alerts.topic_arn.is_some()
+            || config.hooks.events_table.is_some()
             || matches!(config.lemlist.key, Some(KeySource::Secret(_)));
         let aws = if needs_aws {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
@@ -84,30 +99,24 @@ impl App {
             (Some(topic), Some(aws)) => Arc::new(Sns::new(aws_sdk_sns::Client::new(aws), topic.clone())),
             _ => no_topic,
         };
-        Ok(Self::assemble(&config, client, store, fingerprint, notifier, Arc::new(SystemClock::default())))
+        let events = match aws.as_ref() {
+            Some(aws) => events(&config, aws).await?,
+            None => None,
+        };
+        let parts =
+            Parts { client, store, events, key: fingerprint, clock: Arc::new(SystemClock::default()) };
+        Ok(Self::assemble(&config, parts, notifier))
     }
 
     /// Assembles the app around a client, a store and a clock made elsewhere: what
     /// [`App::build`] does once it has its adapters, and what tests do with theirs (a
     /// fault-injecting store, an unpaced client, the simulator's clock).
-    pub fn from_parts(
-        config: &Config,
-        client: LemlistClient,
-        store: Arc<dyn SnapshotStore>,
-        key: KeyFingerprint,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self::assemble(config, client, store, key, Arc::new(LogOnly), clock)
+    pub fn from_parts(config: &Config, parts: Parts) -> Self {
+        Self::assemble(config, parts, Arc::new(LogOnly))
     }
 
-    fn assemble(
-        config: &Config,
-        client: LemlistClient,
-        store: Arc<dyn SnapshotStore>,
-        key: KeyFingerprint,
-        notifier: Arc<dyn Notifier>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    fn assemble(config: &Config, parts: Parts, notifier: Arc<dyn Notifier>) -> Self {
+        let Parts { client, store, events, key, clock } = parts;
         let thresholds =
             Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
         let mut refresher = Refresher::new(client.clone(), store, key, config.snapshots.lease)
@@ -116,10 +125,13 @@ impl App {
             .with_clock(clock);
         let receiver = match (&config.hooks.public_url, config.hooks.off_because) {
             (Some(url), _) => {
-                let events: Arc<dyn EventStore> = Arc::new(MemoryEvents::default());
+                let events = events.unwrap_or_else(|| Arc::new(MemoryEvents::default()));
                 refresher =
                     refresher.with_hooks(HookSetup { public_url: url.clone(), events: events.clone() });
-                Some(Receiver::in_process(events, refresher.clone()))
+                // Only a process that outlives its responses folds deliveries itself; in AWS
+                // `lemdash-hooks` receives them and the events' stream starts the fold.
+                (config.snapshots.trigger == Trigger::InProcess)
+                    .then(|| Receiver::in_process(events, refresher.clone()))
             }
             (None, reason) => {
                 refresher = refresher.without_hooks(reason.unwrap_or(crate::config::HOOKS_OFF_NO_URL));
@@ -212,6 +224,20 @@ async fn snapshots(
     Ok(Arc::new(crate::snapshot::dynamo::DynamoSnapshots::new(client, table.clone())))
 }
 
+/// The receiver's store: DynamoDB when `EVENTS_TABLE` is set (`None`: this process's memory).
+async fn events(
+    config: &Config,
+    aws: &aws_config::SdkConfig,
+) -> Result<Option<Arc<dyn EventStore>>, StartupError> {
+    let Some(table) = &config.hooks.events_table else { return Ok(None) };
+    let client = crate::dynamo::client(aws);
+    if config.local_dynamodb.is_some() {
+        crate::hooks::dynamo::create_table_if_missing(&client, table).await.map_err(StartupError::Events)?;
+    }
+    tracing::info!(table, "webhook deliveries kept in DynamoDB");
+    Ok(Some(Arc::new(crate::hooks::dynamo::DynamoEvents::new(client, table.clone()))))
+}
+
 /// Reads the key from AWS Secrets Manager: the secret `id` (a name or an ARN) holds the key as
 /// its plain string value. Errors name the secret, never its value.
 async fn secret_key(aws: &aws_config::SdkConfig, id: &str) -> Result<ApiKey, String> {
@@ -230,6 +256,23 @@ pub async fn run_http_function(function: Function) -> Result<(), lambda_http::Er
     crate::telemetry::init();
     let app = App::from_env().await.inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     crate::api::lambda::run(app.api, function).await
+}
+
+/// The `lemdash-hooks` function: lemlist's deliveries checked and kept in `EVENTS_TABLE`, and
+/// nothing else. It holds no lemlist key and calls nothing but its table; the table's stream
+/// hands each new event to the refresh function, which folds it.
+pub async fn run_hooks_function() -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    if config.hooks.events_table.is_none() {
+        let e = StartupError::Config(ConfigError::Missing("EVENTS_TABLE"));
+        tracing::error!(error = %e, "cannot start");
+        return Err(e.into());
+    }
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let events = events(&config, &aws).await?.expect("EVENTS_TABLE is set");
+    let receiver = Receiver::durable(events, Arc::new(SystemClock::default()));
+    lambda_http::run(crate::api::hooks_router(&receiver)).await
 }
 
 /// The refresh function's app: as [`App::from_env`], and it needs a snapshot table (a refresh

@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 27] = [
+pub const ENV_VARS: [&str; 29] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -35,6 +35,8 @@ pub const ENV_VARS: [&str; 27] = [
     "ALLOWED_ORIGINS",
     "REQUEST_BUDGET_SECS",
     "AUTH_REQUIRED",
+    "LEMDASH_PUBLIC_URL",
+    "EVENTS_TABLE",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_LAMBDA_FUNCTION_NAME",
     "RUST_LOG",
@@ -210,16 +212,19 @@ pub struct HttpConfig {
 pub const HOOKS_OFF_NO_URL: &str =
     "LEMDASH_PUBLIC_URL is not set: lemlist cannot reach lemdash, which learns of change by polling only";
 
-/// Why webhooks are off in Lambda for now.
+/// Why webhooks are off in Lambda without an events table.
 pub const HOOKS_OFF_IN_LAMBDA: &str =
-    "the hooks receiver is not deployed in AWS yet (lemdash-hooks): lemdash polls only";
+    "EVENTS_TABLE is not set: in Lambda, deliveries are kept in DynamoDB (lemdash-hooks); lemdash polls only";
 
 /// lemlist's webhooks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HooksConfig {
     /// `LEMDASH_PUBLIC_URL`: the base URL lemlist can reach lemdash at (no trailing slash).
-    /// Without it, or in Lambda until the receiver is deployed there, lemdash polls only.
+    /// Without it, or in Lambda without an events table, lemdash polls only.
     pub public_url: Option<String>,
+    /// `EVENTS_TABLE`: where the receiver keeps deliveries (DynamoDB); without it, in this
+    /// process's memory (the local runner).
+    pub events_table: Option<String>,
     /// Why webhooks are off, when they are.
     pub off_because: Option<&'static str>,
 }
@@ -335,11 +340,13 @@ impl Config {
                     .ok_or_else(|| invalid("LEMDASH_PUBLIC_URL", format!("{raw:?} is not an http(s) URL")))?,
             ),
         };
-        let hooks = match public_url {
-            None => HooksConfig { public_url: None, off_because: Some(HOOKS_OFF_NO_URL) },
-            Some(_) if in_lambda => HooksConfig { public_url: None, off_because: Some(HOOKS_OFF_IN_LAMBDA) },
-            Some(url) => HooksConfig { public_url: Some(url), off_because: None },
+        let events_table = var("EVENTS_TABLE");
+        let (public_url, off_because) = match public_url {
+            None => (None, Some(HOOKS_OFF_NO_URL)),
+            Some(_) if in_lambda && events_table.is_none() => (None, Some(HOOKS_OFF_IN_LAMBDA)),
+            Some(url) => (Some(url), None),
         };
+        let hooks = HooksConfig { public_url, events_table, off_because };
 
         Ok(Self {
             lemlist: LemlistConfig { base_url, key, timeout },
@@ -521,6 +528,22 @@ mod tests {
         assert_eq!(c.snapshots.trigger, Trigger::Inline, "nothing outlives a Lambda response");
         assert_eq!(c.snapshots.lease, Duration::from_secs(5));
         assert!(!c.http.auth_required);
+    }
+
+    #[test]
+    fn webhooks_need_a_public_url_and_in_lambda_an_events_table() {
+        let url = ("LEMDASH_PUBLIC_URL", "https://api.example/");
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "f");
+        assert_eq!(read(&[]).unwrap().hooks.off_because, Some(HOOKS_OFF_NO_URL));
+        let local = read(&[url]).unwrap().hooks;
+        assert_eq!((local.public_url.as_deref(), local.off_because), (Some("https://api.example"), None));
+        let bare = read(&[url, lambda]).unwrap().hooks;
+        assert_eq!((bare.public_url, bare.off_because), (None, Some(HOOKS_OFF_IN_LAMBDA)));
+        let deployed = read(&[url, lambda, ("EVENTS_TABLE", "events")]).unwrap().hooks;
+        assert_eq!(deployed.public_url.as_deref(), Some("https://api.example"));
+        assert_eq!(deployed.events_table.as_deref(), Some("events"));
+        assert_eq!(read(&[("LEMDASH_PUBLIC_URL", "")]).unwrap().hooks.public_url, None, "blank is unset");
+        assert!(read(&[("LEMDASH_PUBLIC_URL", "ftp://x")]).is_err());
     }
 
     #[test]

@@ -86,6 +86,30 @@ fn tables_have_the_keys_and_ttl_the_code_uses() {
     let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
     assert_eq!(pattern["dynamodb"]["Keys"]["sk"]["S"], serde_json::json!([snapshot::REQUEST_SORT_KEY]));
     assert_eq!(tagged(&events["Schedule"]["Properties"]["Schedule"], "!Ref").unwrap(), "RefreshSchedule");
+
+    // The events table: the receiver's keys and TTL; only new events reach the fold.
+    use lemdash_shared::hooks::dynamo as hooks;
+    let table = &t["Resources"]["EventsTable"];
+    assert_eq!(key_schema(table), [(hooks::PARTITION_KEY.to_owned(), "HASH".to_owned())]);
+    let ttl = &table["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(
+        (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+        (Some(hooks::TTL_ATTRIBUTE), Some(true))
+    );
+    assert_eq!(
+        table["Properties"]["StreamSpecification"]["StreamViewType"], "NEW_IMAGE",
+        "the fold reads NewImage"
+    );
+    let delivered = &events["Delivered"]["Properties"];
+    assert_eq!(tagged(&delivered["Stream"], "!GetAtt").unwrap(), "EventsTable.StreamArn");
+    let pattern = delivered["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap();
+    let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
+    assert_eq!(pattern["eventName"], serde_json::json!(["INSERT"]), "a rewritten item is no new event");
+    assert_eq!(
+        pattern["dynamodb"]["Keys"][hooks::PARTITION_KEY]["S"],
+        serde_json::json!([{"prefix": hooks::EVENT_PREFIX}]),
+        "events only, not hooks or counters"
+    );
 }
 
 /// The workspace's Lambda binaries: the package names under `functions/` but the local runner.
@@ -162,14 +186,22 @@ fn routes_go_to_the_functions_that_serve_them_and_need_a_jwt_unless_auth_is_off(
         let auth = &p["AuthorizationType"];
         if key == "GET /health" {
             assert_eq!(auth, "NONE", "{name}: health checks need no token");
+        } else if binary_of(function) == "lemdash-hooks" {
+            assert_eq!(auth, "NONE", "{name}: lemlist cannot present a JWT");
+            assert!(p["AuthorizerId"].is_null(), "{name}");
         } else {
             let choice = strings(tagged(auth, "!If").expect("auth follows AuthMode"));
             assert_eq!(choice, ["AuthEnabled", "JWT", "NONE"], "{name}");
         }
     }
-    let expected: BTreeSet<(String, String)> =
+    let mut expected: BTreeSet<(String, String)> =
         ROUTES.iter().map(|r| (r.function.binary().to_owned(), r.key())).collect();
+    expected.insert(("lemdash-hooks".to_owned(), format!("POST {}", lemdash_shared::api::hooks::ROUTE)));
     assert_eq!(declared, expected);
+    // The receiver's route has its own throttle, set on the stage by its route key.
+    let throttled = &t["Resources"]["HttpApiStage"]["Properties"]["RouteSettings"]
+        [format!("POST {}", lemdash_shared::api::hooks::ROUTE).as_str()];
+    assert!(throttled["ThrottlingRateLimit"].as_u64().is_some_and(|r| r > 0), "the hooks route is throttled");
 
     assert_eq!(t["Parameters"]["AuthMode"]["Default"], "jwt", "auth is on unless turned off");
     for function in [Function::Campaigns, Function::Mailboxes] {
@@ -198,10 +230,15 @@ fn each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more() {
     let snapshots: BTreeSet<String> =
         lemdash_shared::snapshot::dynamo::ACTIONS.iter().map(|a| a.to_string()).collect();
     let roles: Vec<_> = of_type(&t, "AWS::IAM::Role").collect();
-    assert_eq!(roles.len(), 3, "one role per function");
+    assert_eq!(roles.len(), 4, "one role per function");
     for (name, role) in roles {
         let statements =
             role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        let (limiter, snapshots) = if name == "HooksRole" {
+            (BTreeSet::new(), BTreeSet::new()) // no key, no limiter, no dashboards
+        } else {
+            (limiter.clone(), snapshots.clone())
+        };
         assert_eq!(actions_on(statements, "LimiterTable"), limiter, "{name}");
         assert_eq!(actions_on(statements, "SnapshotTable"), snapshots, "{name}");
         for s in statements {
@@ -209,6 +246,66 @@ fn each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more() {
                 assert!(!action.ends_with('*'), "{name}: no wildcard actions ({action})");
             }
         }
+    }
+}
+
+/// Who may touch the events table, by action and key prefix (IAM's `dynamodb:LeadingKeys`):
+/// only the receiver writes events and counters and it reads nothing but hooks; the refresh
+/// function writes hooks only; the campaigns function reads the counters; nobody else anything.
+#[test]
+fn only_the_receiver_writes_events_and_it_cannot_read_the_key() {
+    use lemdash_shared::hooks::dynamo::{ACTIONS, COUNTERS_KEY, EVENT_PREFIX, HOOK_PREFIX};
+    let t = template();
+    let mut grants: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for (name, role) in of_type(&t, "AWS::IAM::Role") {
+        let statements =
+            role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        for s in statements {
+            if tagged(&s["Resource"], "!GetAtt").and_then(Value::as_str) != Some("EventsTable.Arn") {
+                continue;
+            }
+            let condition = &s["Condition"];
+            let keys = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                .into_iter()
+                .chain(strings(&condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]))
+                .collect::<Vec<_>>();
+            assert_eq!(keys.len(), 1, "{name}: every grant on the events table names its keys");
+            for action in strings(&s["Action"]) {
+                assert!(ACTIONS.contains(&action.as_str()), "{name}: {action} is not called");
+                grants.insert((name.to_owned(), action, keys[0].clone()));
+            }
+        }
+        if name == "HooksRole" {
+            let text = format!("{:?}", role["Properties"]["Policies"]);
+            assert!(!text.contains("secretsmanager"), "the receiver cannot read the key");
+            assert!(!text.contains("sns:"), "nor publish");
+        }
+    }
+    let hooks = format!("{HOOK_PREFIX}*");
+    let events = format!("{EVENT_PREFIX}*");
+    let grant = |role: &str, action: &str, keys: &str| {
+        (role.to_owned(), format!("dynamodb:{action}"), keys.to_owned())
+    };
+    let expected = BTreeSet::from([
+        grant("HooksRole", "GetItem", &hooks),
+        grant("HooksRole", "PutItem", &events),
+        grant("HooksRole", "UpdateItem", COUNTERS_KEY),
+        grant("RefreshRole", "GetItem", &hooks),
+        grant("RefreshRole", "PutItem", &hooks),
+        grant("RefreshRole", "DeleteItem", &hooks),
+        grant("CampaignsRole", "GetItem", COUNTERS_KEY),
+    ]);
+    assert_eq!(grants, expected);
+    let hooks_env = &t["Resources"]["HooksFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&hooks_env["EVENTS_TABLE"], "!Ref").and_then(Value::as_str), Some("EventsTable"));
+    // lemlist is told this API's own URL, which routes to the receiver.
+    for function in ["RefreshFunction", "CampaignsFunction"] {
+        let url = &t["Resources"][function]["Properties"]["Environment"]["Variables"]["LEMDASH_PUBLIC_URL"];
+        let choice =
+            tagged(url, "!If").and_then(Value::as_sequence).expect("LEMDASH_PUBLIC_URL follows Webhooks");
+        assert_eq!(choice[0], "WebhooksOn", "{function}");
+        let api_url = tagged(&t["Outputs"]["ApiUrl"]["Value"], "!Sub");
+        assert_eq!(tagged(&choice[1], "!Sub"), api_url, "{function}: the API's own URL");
     }
 }
 
@@ -241,7 +338,7 @@ fn the_watch_router_is_the_route_table() {
 fn the_http_api_is_wired_as_the_code_expects() {
     let t = template();
     let integrations: Vec<_> = of_type(&t, "AWS::ApiGatewayV2::Integration").collect();
-    assert_eq!(integrations.len(), 2);
+    assert_eq!(integrations.len(), 3);
     for (name, i) in &integrations {
         let p = &i["Properties"];
         assert_eq!(p["PayloadFormatVersion"], "2.0", "{name}");
@@ -252,8 +349,13 @@ fn the_http_api_is_wired_as_the_code_expects() {
         let function =
             tagged(&p["IntegrationUri"], "!GetAtt").and_then(Value::as_str).unwrap().trim_end_matches(".Arn");
         let f = &t["Resources"][function]["Properties"];
-        let budget = f["Environment"]["Variables"]["REQUEST_BUDGET_SECS"].as_u64().expect("a request budget");
         let lambda_timeout = f["Timeout"].as_u64().unwrap();
+        if function == "HooksFunction" {
+            // It makes one or two DynamoDB writes and no lemlist call: no request budget.
+            assert!(lambda_timeout * 1000 <= timeout_ms, "{name}: the function ends before the integration");
+            continue;
+        }
+        let budget = f["Environment"]["Variables"]["REQUEST_BUDGET_SECS"].as_u64().expect("a request budget");
         assert!(budget * 1000 < timeout_ms, "{name}: the budget ends before API Gateway gives up");
         assert!(budget < lambda_timeout, "{name}: and before the function is stopped");
     }
@@ -269,7 +371,7 @@ fn the_http_api_is_wired_as_the_code_expects() {
     assert_eq!(tagged(&p["JwtConfiguration"]["Audience"], "!Ref").unwrap(), "JwtAudience");
     for (name, route) in of_type(&t, "AWS::ApiGatewayV2::Route") {
         let id = &route["Properties"]["AuthorizerId"];
-        if route["Properties"]["RouteKey"] == "GET /health" {
+        if route["Properties"]["RouteKey"] == "GET /health" || name == "HooksRoute" {
             continue;
         }
         let choice = tagged(id, "!If").and_then(Value::as_sequence).expect("the authorizer follows AuthMode");
@@ -371,10 +473,11 @@ fn each_roles_other_statements_are_scoped_to_their_one_resource() {
                 assert_eq!(name, "RefreshRole", "only the refresh publishes alerts");
                 assert_eq!(tagged(resource, "!Ref").and_then(Value::as_str), Some("AlertTopic"), "{name}");
             } else {
-                assert_eq!(
-                    tagged(resource, "!GetAtt").and_then(Value::as_str),
-                    Some("SnapshotTable.StreamArn"),
-                    "{name}: {actions:?}"
+                assert_eq!(name, "RefreshRole", "only the refresh reads streams: {actions:?}");
+                let stream = tagged(resource, "!GetAtt").and_then(Value::as_str);
+                assert!(
+                    matches!(stream, Some("SnapshotTable.StreamArn" | "EventsTable.StreamArn")),
+                    "{name}: {actions:?} on {stream:?}"
                 );
             }
         }
@@ -407,8 +510,10 @@ async fn the_alarms_metric_filters_match_the_lines_the_code_writes() {
         .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
         .collect();
     let t = template();
-    let filters: Vec<_> = of_type(&t, "AWS::Logs::MetricFilter").collect();
-    assert_eq!(filters.len(), 3, "one per function, all for the 429s");
+    // The webhook misses' filter is matched by the webhooks test, which drops deliveries.
+    let filters: Vec<_> =
+        of_type(&t, "AWS::Logs::MetricFilter").filter(|(name, _)| *name != "HookMissesFilter").collect();
+    assert_eq!(filters.len(), 3, "one per function with lemlist calls, all for the 429s");
     for (name, f) in filters {
         let pattern = f["Properties"]["FilterPattern"].as_str().unwrap();
         // `{ $.field = "value" }`: the one form the template uses.
@@ -435,9 +540,9 @@ fn every_alarm_watches_a_metric_the_stack_produces() {
         .flat_map(|(_, f)| f["Properties"]["MetricTransformations"].as_sequence().unwrap().iter())
         .map(|m| format!("{}/{}", m["MetricNamespace"].as_str().unwrap(), m["MetricName"].as_str().unwrap()))
         .collect();
-    assert_eq!(custom, BTreeSet::from(["lemdash/Lemlist429".to_owned()]));
+    assert_eq!(custom, BTreeSet::from(["lemdash/HookMisses".to_owned(), "lemdash/Lemlist429".to_owned()]));
     let alarms: Vec<_> = of_type(&t, "AWS::CloudWatch::Alarm").collect();
-    assert_eq!(alarms.len(), 3);
+    assert_eq!(alarms.len(), 4);
     for (name, alarm) in alarms {
         let p = &alarm["Properties"];
         let metric = format!("{}/{}", p["Namespace"].as_str().unwrap(), p["MetricName"].as_str().unwrap());

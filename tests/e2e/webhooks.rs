@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
-use lemdash_shared::config::HooksConfig;
 use lemdash_shared::refresh::{Outcome, Refresher};
 use lemdash_shared::snapshot::{Board, MemorySnapshots};
 use lemdash_tests::truth;
@@ -24,7 +23,8 @@ async fn lemdash(sim: &Sim) -> (App, String) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut config = lemdash_tests::app::config(Duration::from_secs(20));
-    config.hooks = HooksConfig { public_url: Some(url.clone()), off_because: None };
+    config.hooks.public_url = Some(url.clone());
+    config.hooks.off_because = None;
     let app =
         lemdash_tests::app::with(&config, sim, &unpaced_client(sim), Arc::new(MemorySnapshots::default()));
     let router = app.api().router(Function::All);

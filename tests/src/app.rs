@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::app::App;
+use lemdash_shared::app::{App, Parts};
 use lemdash_shared::config::Config;
+use lemdash_shared::hooks::events::EventStore;
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::secret::{ApiKey, KeyFingerprint};
 use lemdash_shared::snapshot::{MemorySnapshots, SnapshotStore};
@@ -34,7 +35,19 @@ pub fn config(budget: Duration) -> Config {
 /// The app around `client` and `store` (refreshed in this process), as a cold start builds it,
 /// on `sim`'s clock.
 pub fn with(config: &Config, sim: &Sim, client: &LemlistClient, store: Arc<dyn SnapshotStore>) -> App {
-    App::from_parts(config, client.clone(), store, key(), MovedClock::of(sim))
+    with_events(config, sim, client, store, None)
+}
+
+/// The same with webhook deliveries kept in `events` (`None`: in memory).
+pub fn with_events(
+    config: &Config,
+    sim: &Sim,
+    client: &LemlistClient,
+    store: Arc<dyn SnapshotStore>,
+    events: Option<Arc<dyn EventStore>>,
+) -> App {
+    let parts = Parts { client: client.clone(), store, events, key: key(), clock: MovedClock::of(sim) };
+    App::from_parts(config, parts)
 }
 
 /// The same with snapshots in this process's memory.

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
-use lemdash_shared::config::{Config, HooksConfig, KeySource};
+use lemdash_shared::config::{Config, KeySource};
 use lemdash_shared::lemlist::LemlistClient;
 use lemdash_shared::refresh::Outcome;
 use lemdash_shared::secret::ApiKey;
@@ -122,8 +122,8 @@ async fn main() -> ExitCode {
     if let Command::Serve(args) = &cli.command {
         let own = simulator.is_some().then(|| format!("http://127.0.0.1:{}", args.port));
         if let Some(url) = args.public_url.clone().or(config.hooks.public_url.clone()).or(own) {
-            config.hooks =
-                HooksConfig { public_url: Some(url.trim_end_matches('/').to_owned()), off_because: None };
+            config.hooks.public_url = Some(url.trim_end_matches('/').to_owned());
+            config.hooks.off_because = None;
         }
     }
     let app = match App::build_local(config).await {

@@ -54,6 +54,7 @@ impl From<RefreshError> for ApiError {
         match e {
             RefreshError::Lemlist(e) => e.into(),
             RefreshError::Snapshot(e) => e.into(),
+            e @ RefreshError::Busy => Self::Internal(e.to_string()),
         }
     }
 }

@@ -6,18 +6,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Api, response};
+use super::response;
 use crate::hooks::digest;
 use crate::hooks::events::EventStore;
 use crate::hooks::receive::{self, Rejection};
 use crate::lemlist::Activity;
+use crate::limiter::Clock;
 use crate::refresh::{Folding, Refresher};
 
 /// The receiver's route (the local runner's; see the README for the Lambda function).
@@ -30,16 +33,33 @@ const BATCH_WINDOW: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct Receiver {
     events: Arc<dyn EventStore>,
-    /// The in-process fold's queue.
-    fold: mpsc::UnboundedSender<Activity>,
+    /// The in-process fold's queue; `None` when the store's stream feeds the fold (in AWS).
+    fold: Option<mpsc::UnboundedSender<Activity>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Receiver {
     /// A receiver whose events `refresher` folds in this process, in batches.
     pub fn in_process(events: Arc<dyn EventStore>, refresher: Refresher) -> Self {
         let (fold, queue) = mpsc::unbounded_channel();
+        let clock = refresher.clock();
         tokio::spawn(fold_loop(refresher, queue));
-        Self { events, fold }
+        Self { events, fold: Some(fold), clock }
+    }
+
+    /// A receiver that only keeps events: the store's stream hands them to the fold (the
+    /// `lemdash-hooks` function, which holds no key and calls nothing but its table).
+    pub fn durable(events: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { events, fold: None, clock }
+    }
+
+    /// The receiver's one route, with its state.
+    pub fn routes(&self) -> Router {
+        Router::new().route(ROUTE, axum::routing::post(delivery)).with_state(self.clone())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_else(Utc::now)
     }
 }
 
@@ -77,13 +97,12 @@ fn answer(status: u16, detail: &str) -> Response {
     response::json(status, json!({ "detail": detail }).to_string())
 }
 
-pub(super) async fn delivery(
-    State(api): State<Api>,
+async fn delivery(
+    State(receiver): State<Receiver>,
     Path((token, kind)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Some(receiver) = api.receiver.as_ref() else { return answer(404, "Not Found") };
-    let now = api.now();
+    let now = receiver.now();
     let store = receiver.events.as_ref();
     let checked = match receive::within_cap(body.len()) {
         Err(rejection) => Err(rejection),
@@ -102,7 +121,9 @@ pub(super) async fn delivery(
     match store.put_new(&accepted.activity, now).await {
         Ok(true) => {
             count(store, "delivery", now).await;
-            let _ = receiver.fold.send(accepted.activity);
+            if let Some(fold) = &receiver.fold {
+                let _ = fold.send(accepted.activity);
+            }
             answer(200, "ok")
         }
         Ok(false) => {
@@ -116,11 +137,7 @@ pub(super) async fn delivery(
     }
 }
 
-async fn rejected(
-    store: &dyn EventStore,
-    rejection: Rejection,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Response {
+async fn rejected(store: &dyn EventStore, rejection: Rejection, now: DateTime<Utc>) -> Response {
     tracing::info!(reason = rejection.as_str(), "hook delivery rejected");
     count(store, rejection.as_str(), now).await;
     match rejection.status() {
@@ -130,7 +147,7 @@ async fn rejected(
     }
 }
 
-async fn count(store: &dyn EventStore, what: &str, now: chrono::DateTime<chrono::Utc>) {
+async fn count(store: &dyn EventStore, what: &str, now: DateTime<Utc>) {
     if let Err(e) = store.count(what, now).await {
         tracing::warn!(error = %e, what, "hook counter not written");
     }

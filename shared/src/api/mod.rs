@@ -132,29 +132,41 @@ impl Api {
         }
     }
 
-    /// The router of `function`'s routes (every route for [`Function::All`]), built from the
-    /// one route table: unknown paths are a 404, known paths with another method a 405 with
-    /// `Allow`, both with the contract's body; CORS on every answer; in Lambda, the authorizer's
-    /// identity checked before routing (preflights excepted).
+    /// The router of `function`'s routes (every route, and the receiver's when webhooks are on,
+    /// for [`Function::All`]), built from the one route table, behind [`front_door`].
     pub fn router(&self, function: Function) -> App {
         let mut router = Router::new();
         for spec in ROUTES.iter().filter(|s| function.serves(s)) {
             router = router.route(spec.path, spec.method_router());
         }
-        if function == Function::All && self.receiver.is_some() {
-            router = router.route(hooks::ROUTE, axum::routing::post(hooks::delivery));
+        let mut router: Router = router.with_state(self.clone());
+        if function == Function::All
+            && let Some(receiver) = &self.receiver
+        {
+            router = router.merge(receiver.routes());
         }
-        let router = router
-            .fallback(|| async { ApiError::NotFound })
-            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-            .layer(middleware::from_fn_with_state(self.auth_required, lambda::require_identity))
-            .layer(response::cors(&self.allowed_origins))
-            .layer(response::vary_origin())
-            // Outermost: preflights, which the CORS layer answers, are named and logged too.
-            .layer(middleware::from_fn(front::front))
-            .with_state(self.clone());
-        NormalizePath::trim_trailing_slash(router)
+        NormalizePath::trim_trailing_slash(front_door(router, self.auth_required, &self.allowed_origins))
     }
+}
+
+/// `routes` behind the front door: unknown paths are a 404, known paths with another method a
+/// 405 with `Allow`, both with the contract's body; CORS on every answer; in Lambda, the
+/// authorizer's identity checked before routing (preflights and lemlist's deliveries excepted).
+fn front_door(routes: Router, auth_required: bool, allowed_origins: &[String]) -> Router {
+    routes
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(auth_required, lambda::require_identity))
+        .layer(response::cors(allowed_origins))
+        .layer(response::vary_origin())
+        // Outermost: preflights, which the CORS layer answers, are named and logged too.
+        .layer(middleware::from_fn(front::front))
+}
+
+/// The `lemdash-hooks` function's router: the receiver's route alone, behind the same front
+/// door (no authorizer: lemlist cannot present a JWT; no CORS origin: no browser calls it).
+pub fn hooks_router(receiver: &hooks::Receiver) -> App {
+    NormalizePath::trim_trailing_slash(front_door(receiver.routes(), false, &[]))
 }
 
 #[cfg(test)]

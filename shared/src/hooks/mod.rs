@@ -7,8 +7,10 @@
 //! - here: which event types lemdash registers and what each is for; the path tokens and
 //!   secrets, minted at random and stored only as hashes; what the sync state keeps of them;
 //! - [`receive`]: the checks of one delivery, in order, each rejection with its reason;
-//! - [`events`]: where accepted deliveries are kept before they are folded.
+//! - [`events`]: where accepted deliveries are kept before they are folded;
+//! - [`dynamo`]: that store in DynamoDB, the deployment's.
 
+pub mod dynamo;
 pub mod events;
 pub mod receive;
 

@@ -31,7 +31,8 @@ pub enum Rejection {
     OtherTeam,
     /// The body's type is not the hook's: 200, dropped.
     WrongType,
-    /// No `_id` (nothing to de-duplicate by), or not an activity record: 200, dropped.
+    /// No `_id` (nothing to de-duplicate by) or an absurdly long one, or not an activity
+    /// record: 200, dropped.
     NotAnActivity,
 }
 
@@ -112,7 +113,7 @@ pub fn check(
     }
     let body = Value::Object(fields);
     let activity: Activity = serde_json::from_value(body.clone()).map_err(|_| Rejection::NotAnActivity)?;
-    if activity.id.is_empty() {
+    if activity.id.is_empty() || activity.id.len() > super::dynamo::MAX_ID_LEN {
         return Err(Rejection::NotAnActivity);
     }
     Ok(Accepted { activity, body: body.to_string() })

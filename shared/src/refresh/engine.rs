@@ -60,6 +60,8 @@ struct Run {
     until: DateTime<Utc>,
     /// Campaigns whose history a step read (at most).
     histories: usize,
+    /// The webhook misses the state had counted before this refresh's reads.
+    misses_before: u64,
 }
 
 impl Run {
@@ -211,7 +213,9 @@ impl Refresher {
         if incremental && let Err(e) = self.reconcile_hooks(&client, &roots.team_id, &mut state).await {
             tracing::warn!(error = %e, "could not reconcile the webhooks; polling as before");
         }
+        let misses_before = state.hooks.misses.values().sum();
         Ok(Run {
+            misses_before,
             classes,
             client,
             incremental,
@@ -388,6 +392,11 @@ impl Refresher {
             continuations = progress.as_ref().map_or(0, |p| p.continuations),
             "refresh read"
         );
+        let misses = run.state.hooks.misses.values().sum::<u64>().saturating_sub(run.misses_before);
+        if misses > 0 {
+            // The alarm's metric filter matches this line and sums `misses`.
+            tracing::warn!(misses, "activities no webhook delivered");
+        }
         self.save(Board::Campaigns, Snapshot::fresh(until, &figures, campaigns)).await?;
         let mut snapshot = Snapshot::fresh(until, &figures, mailboxes);
         snapshot.unattributed = assessment.unattributed;

@@ -14,6 +14,10 @@ use crate::hooks::{self, Kept, Minted, Registered, Use};
 use crate::lemlist::{Activity, LemlistClient, LemlistError};
 use crate::sync::SyncState;
 
+/// How long a stream's batch waits for a refresh to give the key's lease up: a steady refresh
+/// holds it for seconds; a first sync's step for minutes, and its own reads count these events.
+const FOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where lemlist can reach lemdash, and where deliveries are kept.
 #[derive(Debug, Clone)]
 pub struct HookSetup {
@@ -23,7 +27,8 @@ pub struct HookSetup {
 }
 
 /// What folding a batch of delivered events did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "folding", rename_all = "snake_case")]
 pub enum Folding {
     /// Folded: the campaigns whose rows changed, and whether the day counts did.
     Folded { campaigns: usize, counts: bool },
@@ -48,10 +53,6 @@ impl Refresher {
         self
     }
 
-    pub fn hook_setup(&self) -> Option<&HookSetup> {
-        self.hooks.as_ref()
-    }
-
     /// Folds delivered events into the sync state, then the campaigns' activity figures and the
     /// mailboxes' performance into the stored dashboards. The fold is the polled reads' own
     /// ([`SyncState::fold`]): an activity already counted, whichever way it came, changes
@@ -64,6 +65,30 @@ impl Refresher {
         let result = self.fold_holding_lease(events).await;
         lease.release().await;
         result
+    }
+
+    /// [`Self::fold_events`] for a stream's batch: while a refresh holds the key, tries again
+    /// every second until `stop` (at most [`FOLD_WAIT`]). Still busy then: an error, so that the
+    /// stream hands the batch over again (folding it twice changes nothing).
+    pub async fn fold_delivered(
+        &self,
+        events: &[Activity],
+        stop: Option<std::time::Instant>,
+    ) -> Result<Folding, RefreshError> {
+        let until = std::time::Instant::now() + FOLD_WAIT;
+        let until = stop.map_or(until, |s| s.min(until));
+        loop {
+            match self.fold_events(events).await? {
+                Folding::Busy if std::time::Instant::now() < until => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Folding::Busy => return Err(RefreshError::Busy),
+                folding => {
+                    tracing::info!(events = events.len(), ?folding, "delivered events folded");
+                    return Ok(folding);
+                }
+            }
+        }
     }
 
     async fn fold_holding_lease(&self, events: &[Activity]) -> Result<Folding, RefreshError> {
@@ -113,7 +138,7 @@ impl Refresher {
             // Alive at lemlist and known to the receiver (a receiver that lost its registry,
             // a restarted local runner's, would refuse every delivery).
             let known = match &kept {
-                Some(k) => self.events(setup).registered(&k.token_hash).await.map_err(store_error)?.is_some(),
+                Some(k) => setup.events.registered(&k.token_hash).await.map_err(store_error)?.is_some(),
                 None => false,
             };
             if known && ours.iter().any(|(id, token, k)| *k == kind && alive(id, token)) {
@@ -121,7 +146,7 @@ impl Refresher {
             }
             for (id, token, _) in ours.iter().filter(|(_, _, k)| *k == kind) {
                 client.delete_hook(id).await?;
-                self.events(setup).unregister(&hooks::digest(token)).await.map_err(store_error)?;
+                setup.events.unregister(&hooks::digest(token)).await.map_err(store_error)?;
             }
             if let Some(old) = &kept {
                 tracing::warn!(
@@ -129,7 +154,7 @@ impl Refresher {
                     "a hook of lemdash's vanished; deliveries since were lost: creating it again"
                 );
                 state.hooks.recreated += 1;
-                self.events(setup).unregister(&old.token_hash).await.map_err(store_error)?;
+                setup.events.unregister(&old.token_hash).await.map_err(store_error)?;
                 state.hooks.kept.remove(kind);
             }
             let minted = Minted::new();
@@ -140,7 +165,7 @@ impl Refresher {
                 team_id: team_id.to_owned(),
             };
             // Registered before lemlist knows the URL: its first delivery may come at once.
-            self.events(setup).register(&registered).await.map_err(store_error)?;
+            setup.events.register(&registered).await.map_err(store_error)?;
             let url = hooks::target_url(&setup.public_url, &minted.token, kind);
             let hook_id = match client.create_hook(&url, kind, &minted.secret).await {
                 Ok(hook) => hook.id,
@@ -152,7 +177,7 @@ impl Refresher {
                     }
                 }
                 Err(e) => {
-                    self.events(setup).unregister(&registered.token_hash).await.map_err(store_error)?;
+                    setup.events.unregister(&registered.token_hash).await.map_err(store_error)?;
                     return Err(e);
                 }
             };
@@ -163,10 +188,6 @@ impl Refresher {
                 .insert(kind.to_owned(), Kept { hook_id, token_hash: registered.token_hash, since });
         }
         Ok(())
-    }
-
-    fn events<'a>(&self, setup: &'a HookSetup) -> &'a dyn EventStore {
-        setup.events.as_ref()
     }
 }
 

@@ -2,28 +2,41 @@
 
 use serde::Serialize;
 
+use super::Folding;
+use crate::hooks::dynamo::activity_of_image;
+use crate::lemlist::Activity;
 use crate::snapshot::RefreshFigures;
 use crate::sync::Progress;
 
 /// What invoked the refresh function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Invocation {
     /// The EventBridge schedule (or a manual invocation): always refresh.
     Scheduled,
     /// Requests written to the snapshot table (its stream's records): the latest was made at
     /// `at_ms`. Already satisfied when both snapshots were fetched after it.
     Requested { at_ms: i64 },
+    /// Events the receiver kept (the events table's stream): folded, without a lemlist call.
+    Delivered(Vec<Activity>),
     /// Stream records that are not requests (a snapshot or lease written, an item expired):
     /// nothing to do, and above all no refresh, whose own writes would start another.
     Ignored,
 }
 
 impl Invocation {
-    /// Reads the event: a batch of stream records is a request when one of them carries
-    /// `requested_at_ms`, and otherwise ignored; anything else (an EventBridge event, `{}`) is a
-    /// scheduled refresh.
+    /// Reads the event: a batch of stream records is a delivery when its records are kept
+    /// events, a request when one of them carries `requested_at_ms`, and otherwise ignored;
+    /// anything else (an EventBridge event, `{}`) is a scheduled refresh.
     pub fn of(event: &serde_json::Value) -> Self {
         let Some(records) = event["Records"].as_array() else { return Self::Scheduled };
+        let delivered: Vec<Activity> = records
+            .iter()
+            .filter(|r| r["eventSource"] == "aws:dynamodb" && r["eventName"] == "INSERT")
+            .filter_map(|r| activity_of_image(&r["dynamodb"]["NewImage"]))
+            .collect();
+        if !delivered.is_empty() {
+            return Self::Delivered(delivered);
+        }
         let requested = records
             .iter()
             .filter(|r| r["eventSource"] == "aws:dynamodb")
@@ -47,6 +60,11 @@ pub enum Report {
     Continuing(Progress),
     /// Every request was made before the stored snapshots were fetched.
     UpToDate,
+    /// Delivered events were folded (or left to the next refresh: see [`Folding`]).
+    Folded {
+        events: usize,
+        folding: Folding,
+    },
     /// The event asked for nothing.
     Ignored,
 }
@@ -75,6 +93,22 @@ mod tests {
             Invocation::Ignored,
             "a refresh's own writes start nothing"
         );
+    }
+
+    #[test]
+    fn inserted_events_are_deliveries_to_fold() {
+        let event = |id: &str, name: &str| {
+            let activity = json!({"_id": id, "type": "emailsOpened", "createdAt": "2026-11-30T10:00:00.000Z",
+                                  "campaignId": "cam_1", "leadId": "lea_1", "isFirst": true});
+            json!({"eventSource": "aws:dynamodb", "eventName": name,
+                   "dynamodb": {"NewImage": {"pk": {"S": format!("event#{id}")},
+                                             "activity": {"S": activity.to_string()}}}})
+        };
+        let batch = json!({"Records": [event("act_1", "INSERT"), event("act_2", "INSERT"), event("act_3", "MODIFY")]});
+        let Invocation::Delivered(activities) = Invocation::of(&batch) else { panic!("a delivery") };
+        let ids: Vec<&str> = activities.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["act_1", "act_2"], "insertions only: a rewritten item is no new event");
+        assert_eq!(activities[0].campaign_id.as_deref(), Some("cam_1"));
     }
 
     #[test]

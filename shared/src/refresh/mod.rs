@@ -38,6 +38,9 @@ pub enum RefreshError {
     Lemlist(#[from] LemlistError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// Delivered events could not be folded: a refresh held the key's lease throughout.
+    #[error("a refresh held the key throughout: the events are folded when they come again")]
+    Busy,
 }
 
 /// What a call of [`Refresher::run`] did.
@@ -124,6 +127,11 @@ impl Refresher {
         self
     }
 
+    /// The clock of the data.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// Now for the data, in whole milliseconds as lemlist's dates are: what a served dashboard's
     /// age is measured against.
     pub fn now(&self) -> DateTime<Utc> {
@@ -149,9 +157,13 @@ impl Refresher {
         invocation: Invocation,
         stop: Option<Instant>,
     ) -> Result<Report, RefreshError> {
-        match invocation {
+        match &invocation {
             Invocation::Ignored => return Ok(Report::Ignored),
-            Invocation::Requested { at_ms } if self.fetched_after(at_ms).await? => {
+            Invocation::Delivered(events) => {
+                let folding = self.fold_delivered(events, stop).await?;
+                return Ok(Report::Folded { events: events.len(), folding });
+            }
+            Invocation::Requested { at_ms } if self.fetched_after(*at_ms).await? => {
                 return Ok(Report::UpToDate);
             }
             Invocation::Requested { .. } | Invocation::Scheduled => {}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use http::Request;
 use lemdash_shared::api::{Api, Function};
-use lemdash_shared::app::App;
+use lemdash_shared::app::{App, Parts};
 use lemdash_shared::dynamo::local_client;
 use lemdash_shared::limiter::dynamo::DynamoStore;
 use lemdash_shared::limiter::{SharedLimiter, SharedSettings, SystemClock};
@@ -54,7 +54,8 @@ async fn api_for(profile: Profile, endpoint: &str) -> (Sim, Api) {
     let store = snapshot_store(endpoint, SNAPSHOTS).await.expect("the snapshot table is created");
     let config = lemdash_tests::app::config(Duration::from_secs(25));
     let clock = lemdash_tests::clock::MovedClock::of(&sim);
-    let api = App::from_parts(&config, client, Arc::new(store), key, clock).api().clone();
+    let parts = Parts { client, store: Arc::new(store), events: None, key, clock };
+    let api = App::from_parts(&config, parts).api().clone();
     (sim, api)
 }
 
