@@ -254,7 +254,7 @@ fn each_role_grants_the_dynamodb_actions_the_code_calls_and_no_more() {
 /// function writes hooks only; the campaigns function reads the counters; nobody else anything.
 #[test]
 fn only_the_receiver_writes_events_and_it_cannot_read_the_key() {
-    use lemdash_shared::hooks::dynamo::{ACTIONS, COUNTERS_KEY, EVENT_PREFIX, HOOK_PREFIX};
+    use lemdash_shared::hooks::dynamo::{ACTIONS, COUNTERS_PREFIX, EVENT_PREFIX, HOOK_PREFIX};
     let t = template();
     let mut grants: BTreeSet<(String, String, String)> = BTreeSet::new();
     for (name, role) in of_type(&t, "AWS::IAM::Role") {
@@ -283,17 +283,18 @@ fn only_the_receiver_writes_events_and_it_cannot_read_the_key() {
     }
     let hooks = format!("{HOOK_PREFIX}*");
     let events = format!("{EVENT_PREFIX}*");
+    let counters = format!("{COUNTERS_PREFIX}*");
     let grant = |role: &str, action: &str, keys: &str| {
         (role.to_owned(), format!("dynamodb:{action}"), keys.to_owned())
     };
     let expected = BTreeSet::from([
         grant("HooksRole", "GetItem", &hooks),
         grant("HooksRole", "PutItem", &events),
-        grant("HooksRole", "UpdateItem", COUNTERS_KEY),
+        grant("HooksRole", "UpdateItem", &counters),
         grant("RefreshRole", "GetItem", &hooks),
         grant("RefreshRole", "PutItem", &hooks),
         grant("RefreshRole", "DeleteItem", &hooks),
-        grant("CampaignsRole", "GetItem", COUNTERS_KEY),
+        grant("CampaignsRole", "BatchGetItem", &counters),
     ]);
     assert_eq!(grants, expected);
     let hooks_env = &t["Resources"]["HooksFunction"]["Properties"]["Environment"]["Variables"];

@@ -263,3 +263,160 @@ async fn a_hook_deleted_behind_lemdashs_back_is_recreated_and_another_integratio
     let applied = activity_burst(&sim, 30);
     until_exact(&sim, r, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("after {applied}: {e}"));
 }
+
+/// Lambda's event source mapping, played by the test: the events table's insertions since the
+/// last call, as the stream's records (`INSERT`, `NewImage` in the stream's JSON shape), in
+/// batches of at most `batch`.
+struct Stream {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    handed: std::collections::BTreeSet<String>,
+}
+
+impl Stream {
+    async fn new_records(&mut self, batch: usize) -> Vec<Value> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("the events table scans");
+            for item in page.items() {
+                let Some(AttributeValue::S(pk)) = item.get("pk") else { continue };
+                if !pk.starts_with(lemdash_shared::hooks::dynamo::EVENT_PREFIX)
+                    || !self.handed.insert(pk.clone())
+                {
+                    continue;
+                }
+                let activity = item["activity"].as_s().unwrap();
+                records.push(json!({"eventSource": "aws:dynamodb", "eventName": "INSERT",
+                    "dynamodb": {"Keys": {"pk": {"S": pk}},
+                                 "NewImage": {"pk": {"S": pk}, "activity": {"S": activity}}}}));
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        records.chunks(batch).map(|c| json!({"Records": c})).collect()
+    }
+}
+
+/// The deployment's path, on DynamoDB Local: lemlist delivers to the `lemdash-hooks` router (a
+/// receiver that only keeps events, in the events table), the stream's records go to the
+/// refresh function's handler, which folds them; 5 % duplicated and 2 % dropped deliveries,
+/// one stream batch handed over twice. Never a double count; the next refresh repairs the drops,
+/// counts them as misses, and logs the line the misses alarm sums.
+#[tokio::test(flavor = "current_thread")]
+async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly() {
+    use lemdash_shared::hooks::dynamo::{DynamoEvents, create_table_if_missing};
+    use lemdash_shared::refresh::{Invocation, Report};
+    use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
+
+    let (captured, _guard) = crate::support::capture_logs();
+    let dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
+    let snapshots = snapshot_store(&dynamo.endpoint, "snapshots").await.expect("the snapshot table");
+    let db = lemdash_shared::dynamo::local_client(&dynamo.endpoint);
+    create_table_if_missing(&db, "events").await.expect("the events table");
+    let events: Arc<dyn lemdash_shared::hooks::events::EventStore> =
+        Arc::new(DynamoEvents::new(db.clone(), "events"));
+
+    let delivery = Delivery { duplicates: 0.05, drops: 0.02, ..Delivery::default() };
+    let sim = sim(Profile::M, 65, Settings { limit: LimitMode::Off, delivery, ..Settings::default() }).await;
+    // The hooks function: its router alone, with a receiver that keeps and does not fold.
+    let receiver = lemdash_shared::api::hooks::Receiver::durable(
+        events.clone(),
+        lemdash_tests::clock::MovedClock::of(&sim),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = lemdash_shared::api::hooks_router(&receiver);
+    tokio::spawn(async move {
+        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(router)).await
+    });
+    let mut config = lemdash_tests::app::config(Duration::from_secs(20));
+    config.hooks.public_url = Some(url.clone());
+    config.hooks.off_because = None;
+    let app = lemdash_tests::app::with_events(
+        &config,
+        &sim,
+        &unpaced_client(&sim),
+        Arc::new(snapshots),
+        Some(events.clone()),
+    );
+    let r = app.refresher();
+    refresh(r).await;
+    assert_eq!(sim.hooks().len(), lemdash_shared::hooks::TYPES.len());
+
+    sim.clear_log();
+    let mut applied = 0;
+    for _ in 0..4 {
+        applied += activity_burst(&sim, 100);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let delivered = sim.delivered();
+    assert!(delivered.duplicated > 0 && delivered.dropped > 0, "{delivered:?} of {applied}");
+    assert!(figures_exact(&sim, r).await.is_err(), "nothing folded before the stream runs");
+
+    // The stream's batches as they come, until every delivery (retries too) has landed.
+    let mut stream = Stream { client: db.clone(), table: "events".into(), handed: Default::default() };
+    let (mut kept, mut batches, mut settled) = (0, 0, sim.delivered());
+    loop {
+        for batch in stream.new_records(100).await {
+            kept += batch["Records"].as_array().unwrap().len();
+            // The first batch is handed over twice, as a stream may after a failure.
+            let times = if batches == 0 { 2 } else { 1 };
+            batches += 1;
+            for _ in 0..times {
+                match r.handle(Invocation::of(&batch), None).await.expect("the fold runs") {
+                    Report::Folded { .. } => {}
+                    other => panic!("a delivery is folded: {other:?}"),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let now = sim.delivered();
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    assert!(batches >= 2, "{batches} batches");
+    let delivered = settled;
+    assert_eq!(sim.log().total(), 0, "no lemlist call on the events' path");
+    let receiver_counts = r.sync_status().await.unwrap().hooks.receiver.unwrap();
+    assert_eq!(receiver_counts.deliveries, kept as u64, "each kept event counted once");
+    assert!(receiver_counts.duplicates > 0, "{receiver_counts:?}");
+
+    sim.clock().set(sim.now() + chrono::Duration::minutes(4));
+    refresh(r).await;
+    figures_exact(&sim, r).await.unwrap_or_else(|e| panic!("after the refresh repaired the drops: {e}"));
+    let misses: u64 = r.sync_status().await.unwrap().hooks.misses.values().sum();
+    assert!(misses > 0 && misses <= delivered.dropped, "{misses} misses: {delivered:?}");
+
+    // The misses alarm's metric filter matches the refresh's line and sums its figure.
+    let t = crate::deployment::template();
+    let filter = &t["Resources"]["HookMissesFilter"]["Properties"];
+    let pattern = filter["FilterPattern"].as_str().unwrap();
+    let message = pattern.split('"').nth(1).unwrap();
+    let field = filter["MetricTransformations"][0]["MetricValue"].as_str().unwrap().trim_start_matches("$.");
+    let summed: u64 = captured
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == message)
+        .filter_map(|l| l[field].as_u64())
+        .sum();
+    assert_eq!(summed, misses, "the alarm sees every miss");
+    println!(
+        "DynamoDB: {applied} activities, {kept} events kept ({} duplicated deliveries, {} dropped), {} stream batches (one twice): exact; the refresh counted {misses} misses",
+        delivered.duplicated, delivered.dropped, batches
+    );
+}

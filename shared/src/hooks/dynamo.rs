@@ -8,8 +8,10 @@
 //!   changes nothing): `activity` (S, the JSON of the fields the fold uses; a reply's text is
 //!   not kept) and `expires_at`. Written by the receiver only; its insertion reaches the
 //!   refresh function through the table's stream, which folds it;
-//! - `counters`: the receiver's tallies (`deliveries`, `duplicates`, `rejected_<reason>`,
-//!   `last_delivery`), added to atomically by the receiver, read by `GET /api/sync`.
+//! - `counters#<0…15>`: the receiver's tallies (`deliveries`, `duplicates`,
+//!   `rejected_<reason>`, `last_delivery`), each delivery adding atomically to one shard picked
+//!   at random (a burst of hundreds of deliveries does not queue on one item), summed when
+//!   `GET /api/sync` reads them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
 use super::Registered;
@@ -34,13 +36,20 @@ pub const HOOK_PREFIX: &str = "hook#";
 /// The prefix of the events' keys (only the receiver may write them; the stream's filter
 /// passes only their insertions to the fold).
 pub const EVENT_PREFIX: &str = "event#";
-/// The key of the counters item.
-pub const COUNTERS_KEY: &str = "counters";
+/// The prefix of the counters' shards.
+pub const COUNTERS_PREFIX: &str = "counters#";
+/// How many shards the counters are spread over.
+const COUNTER_SHARDS: usize = 16;
 /// The attribute holding an event's activity.
 pub const ACTIVITY_ATTRIBUTE: &str = "activity";
 /// Every DynamoDB action this store calls.
-pub const ACTIONS: [&str; 4] =
-    ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+pub const ACTIONS: [&str; 5] = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
 /// How long an event's `_id` is remembered: lemlist retries a failed delivery for hours, and
 /// the polling overlap is minutes; a week covers both with room, for pennies of storage.
 const EVENT_KEEP_SECS: u64 = 7 * 24 * 3600;
@@ -189,7 +198,7 @@ impl EventStore for DynamoEvents {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(COUNTERS_KEY.to_owned())))
+            .set_key(Some(self.key(format!("{COUNTERS_PREFIX}{}", rand::random_range(0..COUNTER_SHARDS)))))
             .expression_attribute_names("#n", attribute)
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         update = if what == "delivery" {
@@ -204,27 +213,40 @@ impl EventStore for DynamoEvents {
     }
 
     async fn counters(&self) -> Result<Counters, SnapshotError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(COUNTERS_KEY.to_owned())))
-            .send()
-            .await
-            .map_err(store_error)?;
-        let item = out.item.unwrap_or_default();
-        let rejected = item
-            .keys()
-            .filter_map(|k| Some((k.strip_prefix("rejected_")?.to_owned(), number(&item, k))))
-            .collect();
-        Ok(Counters {
-            deliveries: number(&item, "deliveries"),
-            duplicates: number(&item, "duplicates"),
-            rejected,
-            last_delivery: text(&item, "last_delivery")
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc)),
-        })
+        let keys = (0..COUNTER_SHARDS).map(|i| self.key(format!("{COUNTERS_PREFIX}{i}"))).collect();
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(|e| SnapshotError::Store(e.to_string()))?;
+        let mut total = Counters::default();
+        // Sixteen small items fit one call; what DynamoDB leaves unprocessed is asked again.
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                total.deliveries += number(&item, "deliveries");
+                total.duplicates += number(&item, "duplicates");
+                for k in item.keys() {
+                    if let Some(reason) = k.strip_prefix("rejected_") {
+                        *total.rejected.entry(reason.to_owned()).or_default() += number(&item, k);
+                    }
+                }
+                let last = text(&item, "last_delivery")
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                total.last_delivery = total.last_delivery.max(last);
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => request = rest,
+                _ => return Ok(total),
+            }
+        }
+        Err(SnapshotError::Store("the counters could not all be read".into()))
     }
 }
 
