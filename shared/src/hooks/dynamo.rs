@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
@@ -26,6 +25,7 @@ use super::Registered;
 use super::events::{Counters, EventStore};
 use crate::lemlist::Activity;
 use crate::snapshot::SnapshotError;
+use crate::snapshot::dynamo::{condition_failed, store_error};
 
 /// The events table's partition key (a string); the template declares the same.
 pub const PARTITION_KEY: &str = "pk";
@@ -78,10 +78,6 @@ impl DynamoEvents {
     fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(pk))])
     }
-}
-
-fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> SnapshotError {
-    SnapshotError::Store(DisplayErrorContext(&e).to_string())
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
@@ -179,11 +175,7 @@ impl EventStore for DynamoEvents {
             .await;
         match put {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(store_error(e)),
         }
     }

@@ -104,11 +104,13 @@ fn keep_secs(board: Item) -> u64 {
 /// not exceed it: a test there says so).
 pub const HEALTH_KEEP_DAYS: u64 = 90;
 
-fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> SnapshotError {
+pub(crate) fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> SnapshotError {
     SnapshotError::Store(DisplayErrorContext(&e).to_string())
 }
 
-fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
