@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::api::hooks::Receiver;
 use crate::api::{Api, Function};
 use crate::config::{Config, ConfigError, KeySource, Trigger};
+use crate::dynamo::Deadlines;
 use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier, Print, Sns};
 use crate::hooks::events::{EventStore, MemoryEvents};
@@ -100,7 +101,7 @@ impl App {
             _ => no_topic,
         };
         let events = match aws.as_ref() {
-            Some(aws) => events(&config, aws).await?,
+            Some(aws) => events(&config, aws, Deadlines::FailFast).await?,
             None => None,
         };
         let parts =
@@ -224,13 +225,15 @@ async fn snapshots(
     Ok(Arc::new(crate::snapshot::dynamo::DynamoSnapshots::new(client, table.clone())))
 }
 
-/// The receiver's store: DynamoDB when `EVENTS_TABLE` is set (`None`: this process's memory).
+/// The receiver's store: DynamoDB when `EVENTS_TABLE` is set (`None`: this process's memory),
+/// its calls within `deadlines` (the receiver's are longer: it has no fallback).
 async fn events(
     config: &Config,
     aws: &aws_config::SdkConfig,
+    deadlines: Deadlines,
 ) -> Result<Option<Arc<dyn EventStore>>, StartupError> {
     let Some(table) = &config.hooks.events_table else { return Ok(None) };
-    let client = crate::dynamo::client(aws);
+    let client = crate::dynamo::client_with(aws, deadlines);
     if config.local_dynamodb.is_some() {
         crate::hooks::dynamo::create_table_if_missing(&client, table).await.map_err(StartupError::Events)?;
     }
@@ -270,7 +273,7 @@ pub async fn run_hooks_function() -> Result<(), lambda_http::Error> {
         return Err(e.into());
     }
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let events = events(&config, &aws).await?.expect("EVENTS_TABLE is set");
+    let events = events(&config, &aws, Deadlines::Receiver).await?.expect("EVENTS_TABLE is set");
     let receiver = Receiver::durable(events, Arc::new(SystemClock::default()));
     lambda_http::run(crate::api::hooks_router(&receiver)).await
 }

@@ -11,31 +11,58 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-/// Retries and timeouts for lemdash's DynamoDB calls: short, so that an outage is noticed in
-/// about a second (the limiter then falls back to degraded pacing) instead of hanging.
-fn fast_failing()
--> (aws_sdk_dynamodb::config::timeout::TimeoutConfig, aws_sdk_dynamodb::config::retry::RetryConfig) {
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .operation_attempt_timeout(Duration::from_millis(800))
-        .operation_timeout(Duration::from_secs(2))
-        .build();
-    (timeouts, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
+/// How long a DynamoDB call may take, all attempts included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadlines {
+    /// Short, so that an outage is noticed in about a second (the limiter then falls back to
+    /// degraded pacing, a page to its last snapshot) instead of hanging.
+    FailFast,
+    /// The webhook receiver's: it has no fallback, and lemlist waits for its answer, so a slow
+    /// write answered late beats a 503 and a retry. Under the function's 10 s timeout.
+    Receiver,
+}
+
+impl Deadlines {
+    fn config(
+        self,
+    ) -> (aws_sdk_dynamodb::config::timeout::TimeoutConfig, aws_sdk_dynamodb::config::retry::RetryConfig)
+    {
+        let (attempt, operation, attempts) = match self {
+            Deadlines::FailFast => (Duration::from_millis(800), Duration::from_secs(2), 2),
+            Deadlines::Receiver => (Duration::from_secs(3), Duration::from_secs(8), 3),
+        };
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(operation)
+            .build();
+        (timeouts, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(attempts))
+    }
 }
 
 /// A DynamoDB client from the AWS configuration the composition root loaded once (region,
 /// credentials, `AWS_ENDPOINT_URL_DYNAMODB`), failing fast.
 pub fn client(aws: &aws_config::SdkConfig) -> Client {
-    let (timeouts, retry) = fast_failing();
+    client_with(aws, Deadlines::FailFast)
+}
+
+/// A DynamoDB client from the AWS configuration, within `deadlines`.
+pub fn client_with(aws: &aws_config::SdkConfig, deadlines: Deadlines) -> Client {
+    let (timeouts, retry) = deadlines.config();
     let config =
         aws_sdk_dynamodb::config::Builder::from(aws).timeout_config(timeouts).retry_config(retry).build();
     Client::from_conf(config)
 }
 
 /// A client for a local emulator at `endpoint`, with the fixed test credentials DynamoDB Local
-/// expects.
+/// expects, failing fast.
 pub fn local_client(endpoint: &str) -> Client {
-    let (timeouts, retry) = fast_failing();
+    local_client_with(endpoint, Deadlines::FailFast)
+}
+
+/// A client for a local emulator at `endpoint`, within `deadlines`.
+pub fn local_client_with(endpoint: &str, deadlines: Deadlines) -> Client {
+    let (timeouts, retry) = deadlines.config();
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
-use lemdash_shared::refresh::{Outcome, Refresher};
+use lemdash_shared::refresh::{Invocation, Outcome, Refresher, Report};
 use lemdash_shared::snapshot::{Board, MemorySnapshots};
 use lemdash_tests::truth;
 use lemlist_sim::live::Event;
@@ -312,6 +312,20 @@ impl Stream {
     }
 }
 
+/// One stream batch to the refresh handler as Lambda's event source mapping hands it: a batch
+/// whose invocation fails (the emulator timing out under a loaded machine) is handed again.
+async fn fold_as_the_stream_does(r: &Refresher, batch: &Value) -> Report {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match r.handle(Invocation::of(batch), None).await {
+            Ok(report) => return report,
+            Err(e) if tries < 5 => eprintln!("the stream hands the batch again after: {e}"),
+            Err(e) => panic!("a batch failed {tries} times: {e}"),
+        }
+    }
+}
+
 /// The deployment's path, on DynamoDB Local: lemlist delivers to the `lemdash-hooks` router (a
 /// receiver that only keeps events, in the events table), the stream's records go to the
 /// refresh function's handler, which folds them; 5 % duplicated and 2 % dropped deliveries,
@@ -320,13 +334,16 @@ impl Stream {
 #[tokio::test(flavor = "current_thread")]
 async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly() {
     use lemdash_shared::hooks::dynamo::{DynamoEvents, create_table_if_missing};
-    use lemdash_shared::refresh::{Invocation, Report};
     use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
 
     let (captured, _guard) = crate::support::capture_logs();
     let dynamo = DynamoLocal::start().expect("DynamoDB Local starts");
     let snapshots = snapshot_store(&dynamo.endpoint, "snapshots").await.expect("the snapshot table");
-    let db = lemdash_shared::dynamo::local_client(&dynamo.endpoint);
+    // The receiver's client, as `lemdash-hooks` builds it.
+    let db = lemdash_shared::dynamo::local_client_with(
+        &dynamo.endpoint,
+        lemdash_shared::dynamo::Deadlines::Receiver,
+    );
     create_table_if_missing(&db, "events").await.expect("the events table");
     let events: Arc<dyn lemdash_shared::hooks::events::EventStore> =
         Arc::new(DynamoEvents::new(db.clone(), "events"));
@@ -372,7 +389,7 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
             let times = if batches == 0 { 2 } else { 1 };
             batches += 1;
             for _ in 0..times {
-                match r.handle(Invocation::of(&batch), None).await.expect("the fold runs") {
+                match fold_as_the_stream_does(r, &batch).await {
                     Report::Folded { .. } => {}
                     other => panic!("a delivery is folded: {other:?}"),
                 }
@@ -399,7 +416,8 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
     refresh(r).await;
     figures_exact(&sim, r).await.unwrap_or_else(|e| panic!("after the refresh repaired the drops: {e}"));
     let misses: u64 = r.sync_status().await.unwrap().hooks.misses.values().sum();
-    assert!(misses > 0 && misses <= delivered.dropped, "{misses} misses: {delivered:?}");
+    // A delivery that failed every attempt (the emulator timing out under load) is a miss too.
+    assert!(misses > 0 && misses <= delivered.dropped + delivered.failed, "{misses} misses: {delivered:?}");
 
     // The misses alarm's metric filter matches the refresh's line and sums its figure.
     let t = crate::deployment::template();
@@ -416,7 +434,7 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
         .sum();
     assert_eq!(summed, misses, "the alarm sees every miss");
     println!(
-        "DynamoDB: {applied} activities, {kept} events kept ({} duplicated deliveries, {} dropped), {} stream batches (one twice): exact; the refresh counted {misses} misses",
-        delivered.duplicated, delivered.dropped, batches
+        "DynamoDB: {applied} activities, {kept} events kept ({} duplicated deliveries, {} dropped, {} failed every attempt), {} stream batches (one twice): exact; the refresh counted {misses} misses",
+        delivered.duplicated, delivered.dropped, delivered.failed, batches
     );
 }

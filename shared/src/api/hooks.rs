@@ -118,9 +118,8 @@ async fn delivery(
         Ok(accepted) => accepted,
         Err(rejection) => return rejected(store, rejection, now).await,
     };
-    match store.put_new(&accepted.activity, now).await {
+    match store.keep_new(&accepted.activity, now).await {
         Ok(true) => {
-            count(store, "delivery", now).await;
             if let Some(fold) = &receiver.fold {
                 let _ = fold.send(accepted.activity);
             }

@@ -5,7 +5,7 @@
 //! - `hook#<sha256 of the path token>`: one registered hook (`kind`, `secret_hash`, `team_id`),
 //!   written and deleted by the refresh function, read by the receiver;
 //! - `event#<activity _id>`: one accepted event, put only if absent (a duplicate delivery
-//!   changes nothing): `activity` (S, the JSON of the fields the fold uses; a reply's text is
+//!   changes nothing) in one transaction with its shard's `deliveries`: `activity` (S, the JSON of the fields the fold uses; a reply's text is
 //!   not kept) and `expires_at`. Written by the receiver only; its insertion reaches the
 //!   refresh function through the table's stream, which folds it;
 //! - `counters#<0…15>`: the receiver's tallies (`deliveries`, `duplicates`,
@@ -18,14 +18,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::Registered;
 use super::events::{Counters, EventStore};
 use crate::lemlist::Activity;
 use crate::snapshot::SnapshotError;
-use crate::snapshot::dynamo::{condition_failed, store_error};
+use crate::snapshot::dynamo::store_error;
 
 /// The events table's partition key (a string); the template declares the same.
 pub const PARTITION_KEY: &str = "pk";
@@ -42,7 +44,8 @@ pub const COUNTERS_PREFIX: &str = "counters#";
 const COUNTER_SHARDS: usize = 16;
 /// The attribute holding an event's activity.
 pub const ACTIVITY_ATTRIBUTE: &str = "activity";
-/// Every DynamoDB action this store calls.
+/// Every DynamoDB action this store calls (a `TransactWriteItems` is authorized as the
+/// `PutItem` and `UpdateItem` it holds).
 pub const ACTIONS: [&str; 5] = [
     "dynamodb:BatchGetItem",
     "dynamodb:DeleteItem",
@@ -78,6 +81,11 @@ impl DynamoEvents {
     fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(pk))])
     }
+
+    /// One counters' shard, picked at random.
+    fn shard(&self) -> HashMap<String, AttributeValue> {
+        self.key(format!("{COUNTERS_PREFIX}{}", rand::random_range(0..COUNTER_SHARDS)))
+    }
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
@@ -86,6 +94,18 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or_default()
+}
+
+/// Whether a keeping transaction was cancelled because the event was kept already (its put's
+/// condition, the first item's, failed).
+fn already_kept<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .first()
+            .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
 }
 
 fn epoch_secs() -> u64 {
@@ -159,48 +179,57 @@ impl EventStore for DynamoEvents {
         Ok(())
     }
 
-    async fn put_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError> {
+    async fn keep_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError> {
         let mut item = self.key(format!("{EVENT_PREFIX}{}", activity.id));
         item.insert(ACTIVITY_ATTRIBUTE.into(), AttributeValue::S(kept(activity)));
         item.insert("received_at".into(), AttributeValue::S(at.to_rfc3339()));
         item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N((epoch_secs() + EVENT_KEEP_SECS).to_string()));
-        let put = self
-            .client
-            .put_item()
+        let event = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()
+            .map_err(|e| SnapshotError::Store(e.to_string()))?;
+        let counted = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.shard()))
+            .update_expression("ADD deliveries :one SET last_delivery = :at")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339()))
+            .build()
+            .map_err(|e| SnapshotError::Store(e.to_string()))?;
+        // One transaction: the event and its count land together or not at all (a timed-out
+        // attempt answers 503, lemlist's retry then finds the event kept and counted).
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(event).build())
+            .transact_items(TransactWriteItem::builder().update(counted).build())
             .send()
             .await;
-        match put {
+        match written {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if already_kept(&e) => Ok(false),
             Err(e) => Err(store_error(e)),
         }
     }
 
-    async fn count(&self, what: &str, at: DateTime<Utc>) -> Result<(), SnapshotError> {
+    async fn count(&self, what: &str, _at: DateTime<Utc>) -> Result<(), SnapshotError> {
         let attribute = match what {
-            "delivery" => "deliveries".to_owned(),
             "duplicate" => "duplicates".to_owned(),
             reason => format!("rejected_{reason}"),
         };
-        let mut update = self
-            .client
+        self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(format!("{COUNTERS_PREFIX}{}", rand::random_range(0..COUNTER_SHARDS)))))
+            .set_key(Some(self.shard()))
+            .update_expression("ADD #n :one")
             .expression_attribute_names("#n", attribute)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        update = if what == "delivery" {
-            update
-                .update_expression("ADD #n :one SET last_delivery = :at")
-                .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339()))
-        } else {
-            update.update_expression("ADD #n :one")
-        };
-        update.send().await.map_err(store_error)?;
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 

@@ -32,9 +32,12 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn registered(&self, token_hash: &str) -> Result<Option<Registered>, SnapshotError>;
     async fn register(&self, hook: &Registered) -> Result<(), SnapshotError>;
     async fn unregister(&self, token_hash: &str) -> Result<(), SnapshotError>;
-    /// Keeps `activity` unless an event of its `_id` is kept already: whether it is new.
-    async fn put_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError>;
-    /// Adds one to a counter: `delivery`, `duplicate`, or a rejection's reason.
+    /// Keeps `activity` unless an event of its `_id` is kept already, and counts it as a
+    /// delivery in the same atomic write (an event is never kept uncounted, nor counted
+    /// unkept): whether it is new.
+    async fn keep_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError>;
+    /// Adds one to a counter: `duplicate`, or a rejection's reason (best effort: a failure is
+    /// logged, the delivery's answer does not change).
     async fn count(&self, what: &str, at: DateTime<Utc>) -> Result<(), SnapshotError>;
     async fn counters(&self) -> Result<Counters, SnapshotError>;
 }
@@ -79,12 +82,13 @@ impl EventStore for MemoryEvents {
         Ok(())
     }
 
-    async fn put_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError> {
+    async fn keep_new(&self, activity: &Activity, at: DateTime<Utc>) -> Result<bool, SnapshotError> {
         let mut events = lock(&self.events);
         if events.contains_key(&activity.id) {
             return Ok(false);
         }
         events.insert(activity.id.clone(), at);
+        add(&mut lock(&self.counters), "delivery", at);
         Ok(true)
     }
 
@@ -107,9 +111,9 @@ mod tests {
         let store = MemoryEvents::default();
         let a = Activity::sample("act_1", "emailsSent", Some("lea_1"), Some("cam_1"));
         let at = DateTime::<Utc>::UNIX_EPOCH;
-        assert!(store.put_new(&a, at).await.unwrap());
-        assert!(!store.put_new(&a, at).await.unwrap());
-        for what in ["delivery", "duplicate", "bad_secret", "bad_secret"] {
+        assert!(store.keep_new(&a, at).await.unwrap());
+        assert!(!store.keep_new(&a, at).await.unwrap());
+        for what in ["duplicate", "bad_secret", "bad_secret"] {
             store.count(what, at).await.unwrap();
         }
         let c = store.counters().await.unwrap();

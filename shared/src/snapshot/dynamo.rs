@@ -110,7 +110,7 @@ pub(crate) fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     SnapshotError::Store(DisplayErrorContext(&e).to_string())
 }
 
-pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
