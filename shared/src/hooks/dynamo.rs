@@ -5,9 +5,10 @@
 //! - `hook#<sha256 of the path token>`: one registered hook (`kind`, `secret_hash`, `team_id`),
 //!   written and deleted by the refresh function, read by the receiver;
 //! - `event#<activity _id>`: one accepted event, put only if absent (a duplicate delivery
-//!   changes nothing) in one transaction with its shard's `deliveries`: `activity` (S, the JSON of the fields the fold uses; a reply's text is
-//!   not kept) and `expires_at`. Written by the receiver only; its insertion reaches the
-//!   refresh function through the table's stream, which folds it;
+//!   changes nothing), in one transaction with the `deliveries` of a counters' shard:
+//!   `activity` (S, the JSON of the fields the fold uses; a reply's text is not kept) and
+//!   `expires_at`. Written by the receiver only; its insertion reaches the refresh function
+//!   through the table's stream, which folds it;
 //! - `counters#<0…15>`: the receiver's tallies (`deliveries`, `duplicates`,
 //!   `rejected_<reason>`, `last_delivery`), each delivery adding atomically to one shard picked
 //!   at random (a burst of hundreds of deliveries does not queue on one item), summed when
