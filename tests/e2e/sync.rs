@@ -255,8 +255,7 @@ async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_
     let log = sim.log();
     assert_eq!(repeated_history_pages(&log), 0, "no history page read twice across continuations");
     assert_eq!(figures.calls as usize, log.total(), "the figures count every step's calls");
-    // Each step also reads the roots and each stream again (from its watermark); lead exports
-    // and users cut by a deadline are read again in full, at most once each.
+    // Each step also reads the roots and each stream again (from its watermark).
     let steps = continuations as usize + 1;
     println!(
         "first sync of M: {uninterrupted} calls in one go; {} calls over {steps} invocations of 3 s ({} more)",
@@ -282,7 +281,7 @@ async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_
         if target.starts_with("/api/team?") || target.starts_with("/api/campaigns?") {
             assert_eq!(n, steps, "{target} once per step");
             roots += n;
-        } else if target.contains("/export/leads") || target.starts_with("/api/users/") {
+        } else if leads_or_users(target) {
             assert!(n >= in_one_go(target) && n <= steps, "{target}: {n} reads over {steps} steps");
             leads_and_users += n;
         } else {
@@ -292,11 +291,7 @@ async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_
     }
     println!(
         "  roots: {roots}; leads and users: {leads_and_users} reads ({} in one go); other reads again after a cut: {read_again}",
-        reads_one_go
-            .iter()
-            .filter(|(t, _)| t.contains("/export/leads") || t.starts_with("/api/users/"))
-            .map(|(_, n)| n)
-            .sum::<usize>()
+        reads_one_go.iter().filter(|(t, _)| leads_or_users(t)).map(|(_, n)| n).sum::<usize>()
     );
     assert!(feeds <= feeds_one_go + 5 * steps, "{feeds} feed pages");
 }
@@ -305,16 +300,26 @@ async fn a_first_sync_stopped_by_deadlines_carries_on_through_continuations_and_
 /// (a history page's `maxDate`, the sync's start, left out).
 fn reads_besides_the_feeds(log: &RequestLog) -> std::collections::BTreeMap<String, usize> {
     let mut reads = std::collections::BTreeMap::new();
-    for e in log.own().filter(|e| e.endpoint != "GET /activities" || e.target.contains("campaignId=")) {
+    for e in log.own().filter(|e| !feed_page(e)) {
         let target = e.target.split('&').filter(|p| !p.starts_with("maxDate=")).collect::<Vec<_>>().join("&");
         *reads.entry(target).or_default() += 1;
     }
     reads
 }
 
-/// Pages of the team-wide feeds (the activity reads that name no campaign).
+/// Whether a read is phase 2's, read together and again in full when a deadline cuts it.
+fn leads_or_users(target: &str) -> bool {
+    target.contains("/export/leads") || target.starts_with("/api/users/")
+}
+
+/// Whether a call is a page of a team-wide feed (an activity read that names no campaign).
+fn feed_page(e: &lemlist_sim::log::Entry) -> bool {
+    e.endpoint == "GET /activities" && !e.target.contains("campaignId=")
+}
+
+/// Pages of the team-wide feeds.
 fn feed_pages(log: &RequestLog) -> usize {
-    log.own().filter(|e| e.endpoint == "GET /activities" && !e.target.contains("campaignId=")).count()
+    log.own().filter(|e| feed_page(e)).count()
 }
 
 #[tokio::test]
