@@ -1,11 +1,9 @@
 //! `GET /api/campaigns/dashboard`: one row per running campaign, in lemlist's list order.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
-use super::leads::{company, has_sendable, live, states_absent};
+use super::leads::LeadFigures;
 use super::{Dashboard, display_name};
 use crate::activity::{Seen, percent};
 
@@ -83,12 +81,9 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
         .map(|c| {
             let mut missing = Vec::new();
             let id = c.id.as_str();
-            let mut leads: &[crate::lemlist::Lead] =
-                part("leads", id, data.leads.get(id), &mut missing, &mut all).map_or(&[], Vec::as_slice);
-            if let Some(reason) = states_absent(leads) {
-                missing.extend(["people_count", "companies_count", "campaign_status"].map(String::from));
+            let leads = part("leads", id, data.leads.get(id), &mut missing, &mut all);
+            if let Some(reason) = leads.and_then(|l| l.states_absent.as_ref()) {
                 all.push(format!("leads of {id}: {reason}"));
-                leads = &[];
             }
             let sent = part("emailsSent", id, data.sent.get(id), &mut missing, &mut all);
             let opened = part("emailsOpened", id, data.opened.get(id), &mut missing, &mut all);
@@ -97,21 +92,20 @@ pub fn campaigns_dashboard(data: &TeamData) -> Dashboard<CampaignRow> {
             without_lead_ids("emailsOpened", id, opened, &mut missing, &mut all);
             without_lead_ids("emailsReplied", id, replied, &mut missing, &mut all);
 
-            let live_count = live(leads).count();
-            let companies: HashSet<&str> = live(leads).filter_map(company).collect();
             let engaged = sent.map_or(0, Seen::leads);
-            let ended = live_count > 0 && !has_sendable(leads);
-            CampaignRow {
+            let mut row = CampaignRow {
                 campaign_id: c.id.clone(),
                 campaign_name: display_name(c.name.as_deref()),
-                people_count: live_count as u64,
-                companies_count: companies.len() as u64,
+                people_count: 0,
+                companies_count: 0,
                 people_engaged: engaged as u64,
                 open_rate: percent(opened.map_or(0, Seen::leads), engaged),
                 reply_rate: percent(replied.map_or(0, Seen::leads), engaged),
-                campaign_status: if ended { CampaignStatus::Ended } else { CampaignStatus::Active },
+                campaign_status: CampaignStatus::Active,
                 missing,
-            }
+            };
+            refold_leads(&mut row, leads);
+            row
         })
         .collect();
     Dashboard { rows, missing: all }
@@ -124,6 +118,30 @@ pub fn refold(row: &mut CampaignRow, sent: &Seen, opened: &Seen, replied: &Seen)
     row.people_engaged = engaged as u64;
     row.open_rate = percent(opened.leads(), engaged);
     row.reply_rate = percent(replied.leads(), engaged);
+}
+
+/// The row's lead-derived figures from its campaign's lead figures (`None`: not read, already
+/// reported missing), as [`campaigns_dashboard`] computes them: what a campaign's lead export
+/// read again changes.
+pub fn refold_leads(row: &mut CampaignRow, leads: Option<&LeadFigures>) {
+    const LEAD_DERIVED: [&str; 3] = ["people_count", "companies_count", "campaign_status"];
+    row.missing.retain(|m| m != "leads" && !LEAD_DERIVED.contains(&m.as_str()));
+    let figures = match leads {
+        Some(f) if f.states_absent.is_some() => {
+            row.missing.splice(0..0, LEAD_DERIVED.map(String::from));
+            None
+        }
+        Some(f) => Some(f),
+        None => {
+            row.missing.insert(0, "leads".to_owned());
+            None
+        }
+    };
+    let figures = figures.cloned().unwrap_or_default();
+    row.people_count = figures.live;
+    row.companies_count = figures.companies;
+    let ended = figures.live > 0 && !figures.sendable;
+    row.campaign_status = if ended { CampaignStatus::Ended } else { CampaignStatus::Active };
 }
 
 #[cfg(test)]
@@ -157,7 +175,7 @@ mod tests {
             campaigns: vec![summary("cam_1", "running", None), summary("cam_2", "paused", Some("P"))],
             ..TeamData::default()
         };
-        d.leads.insert("cam_1".into(), Ok(leads));
+        d.leads.insert("cam_1".into(), Ok(LeadFigures::of(&leads)));
         let acts = |kind: &str, ids: &[&str]| {
             let rows: Vec<Activity> = ids.iter().enumerate().map(|(i, l)| activity(kind, l, i)).collect();
             Ok(Seen::of(&rows))

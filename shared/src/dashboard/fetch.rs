@@ -21,9 +21,10 @@ use tokio::task::JoinSet;
 
 use crate::activity::ledger::Tick;
 use crate::activity::{Feed, Seen, Stream};
+use super::leads::LeadFigures;
 use crate::ids::{CampaignId, UserId};
 use crate::lemlist::{
-    ActivityQuery, CampaignDetail, CampaignSummary, Lead, LemlistClient, LemlistError, User,
+    ActivityQuery, CampaignDetail, CampaignSummary, LemlistClient, LemlistError, User,
 };
 
 pub type Fetched<T> = Result<T, Missing>;
@@ -53,8 +54,8 @@ pub struct TeamData {
     pub campaigns: Vec<CampaignSummary>,
     /// Campaign details (senders), by campaign id.
     pub details: HashMap<String, Fetched<CampaignDetail>>,
-    /// Lead exports of the running campaigns, by campaign id.
-    pub leads: HashMap<String, Fetched<Vec<Lead>>>,
+    /// What the running campaigns' lead exports say, by campaign id.
+    pub leads: HashMap<String, Fetched<LeadFigures>>,
     pub sent: HashMap<String, Fetched<Seen>>,
     pub opened: HashMap<String, Fetched<Seen>>,
     pub replied: HashMap<String, Fetched<Seen>>,
@@ -246,7 +247,7 @@ impl Reads {
 
 enum Part {
     Detail(String, Fetched<CampaignDetail>),
-    Leads(String, Fetched<Vec<Lead>>),
+    Leads(String, Fetched<LeadFigures>),
     History(HistoryPart),
     Counts(HistoryPart),
     Stream(FeedOutcome),
@@ -294,7 +295,7 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             continue;
         };
         let (c, key) = (client.clone(), id.clone());
-        jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await.map_err(Missing::from)) });
+        jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await.map(|l| LeadFigures::of(&l)).map_err(Missing::from)) });
     }
     for id in &reads.details {
         let Ok(cid) = id.parse::<CampaignId>() else {

@@ -1,6 +1,41 @@
-//! The lead rules both dashboards share.
+//! The lead rules both dashboards share, and [`LeadFigures`]: all that either dashboard takes
+//! from a campaign's lead export, small enough to keep between refreshes.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
 
 use crate::lemlist::Lead;
+
+/// What the dashboards take from one campaign's lead export: the figures of its row, and
+/// whether it keeps its senders busy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadFigures {
+    /// Leads that are not paused (`people_count`).
+    pub live: u64,
+    /// Distinct companies of those leads (`companies_count`).
+    pub companies: u64,
+    /// One of them can still be sent to.
+    pub sendable: bool,
+    /// Why the rows cannot be judged ([`states_absent`]); the figures above are then zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_absent: Option<String>,
+}
+
+impl LeadFigures {
+    pub fn of(leads: &[Lead]) -> Self {
+        if let Some(reason) = states_absent(leads) {
+            return Self { states_absent: Some(reason), ..Self::default() };
+        }
+        let companies: HashSet<&str> = live(leads).filter_map(company).collect();
+        Self {
+            live: live(leads).count() as u64,
+            companies: companies.len() as u64,
+            sendable: has_sendable(leads),
+            states_absent: None,
+        }
+    }
+}
 
 /// A lead is paused when either its state or its system state says so.
 pub fn is_paused(lead: &Lead) -> bool {
@@ -93,6 +128,23 @@ mod tests {
         assert!(!is_paused(&lead("emailsSent", Some("inProgress"), None, None)));
         let leads = [lead("paused", Some("inProgress"), None, None)];
         assert!(!has_sendable(&leads), "a paused lead in progress does not keep a campaign busy");
+    }
+
+    #[test]
+    fn figures_count_live_leads_and_their_companies_and_say_when_rows_cannot_be_judged() {
+        let leads = [
+            lead("emailsSent", Some("inProgress"), Some(" Acme "), None),
+            lead("emailsOpened", Some("done"), Some("Acme"), None),
+            lead("paused", Some("inProgress"), Some("Paused Co"), None),
+            lead("done", Some("done"), None, Some("Globex")),
+        ];
+        let figures = LeadFigures::of(&leads);
+        assert_eq!((figures.live, figures.companies, figures.sendable), (3, 2, true));
+        assert_eq!(LeadFigures::of(&leads[1..]).sendable, false, "only a paused lead is in progress");
+        let documented = Lead { state: None, state_system: None, ..lead("x", None, Some("A"), None) };
+        let unjudged = LeadFigures::of(&[documented.clone(), documented]);
+        assert!(unjudged.states_absent.is_some());
+        assert_eq!((unjudged.live, unjudged.companies, unjudged.sendable), (0, 0, false));
     }
 
     #[test]

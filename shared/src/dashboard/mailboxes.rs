@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::TeamData;
-use super::leads::{has_sendable, states_absent};
 use super::{Dashboard, display_name};
 use crate::activity::Performance;
 use crate::lemlist::{CampaignDetail, Mailbox};
@@ -160,13 +159,13 @@ pub fn mailboxes_facts(data: &TeamData) -> Dashboard<MailboxFacts> {
             _ => HashSet::new(),
         };
         let leads = data.leads.get(&c.id).map(|r| {
-            r.as_ref().map_err(ToString::to_string).and_then(|leads| match states_absent(leads) {
-                Some(reason) => Err(reason),
+            r.as_ref().map_err(ToString::to_string).and_then(|leads| match &leads.states_absent {
+                Some(reason) => Err(reason.clone()),
                 None => Ok(leads),
             })
         });
         match leads {
-            Some(Ok(leads)) if has_sendable(leads) => busy.push((c.id.as_str(), emails)),
+            Some(Ok(leads)) if leads.sendable => busy.push((c.id.as_str(), emails)),
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 missing.push(format!("leads of {}: {e}", c.id));
@@ -198,7 +197,7 @@ pub fn mailboxes_dashboard(data: &TeamData) -> Dashboard<MailboxRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::leads::lead;
+    use crate::dashboard::leads::{LeadFigures, lead};
     use crate::lemlist::{CampaignSender, CampaignSummary, LemlistError, Lemwarm, MailboxLimits, User};
 
     fn mailbox(id: &str, email: Option<&str>, warming: bool) -> Mailbox {
@@ -253,7 +252,7 @@ mod tests {
             &[(Some("busy@x.io"), "usm_busy"), (Some("alias@x.io"), "usm_alias")],
         );
         campaign(&mut d, "cam_old", "ended", &[(Some("idle@x.io"), "usm_idle"), (None, "usm_warm")]);
-        d.leads.insert("cam_run".into(), Ok(vec![lead("readyToSend", None, None, None)]));
+        d.leads.insert("cam_run".into(), Ok(LeadFigures::of(&[lead("readyToSend", None, None, None)])));
         let dash = mailboxes_dashboard(&d);
         let got: Vec<(&str, MailboxStatus)> =
             dash.rows.iter().map(|r| (r.email.as_str(), r.status)).collect();
@@ -277,7 +276,7 @@ mod tests {
     fn a_running_campaign_with_nothing_left_to_send_does_not_make_its_mailboxes_busy() {
         let mut d = team(vec![mailbox("usm_a", Some("a@x.io"), false)]);
         campaign(&mut d, "cam_run", "running", &[(Some("a@x.io"), "usm_a")]);
-        d.leads.insert("cam_run".into(), Ok(vec![lead("paused", Some("inProgress"), None, None)]));
+        d.leads.insert("cam_run".into(), Ok(LeadFigures::of(&[lead("paused", Some("inProgress"), None, None)])));
         assert_eq!(mailboxes_dashboard(&d).rows[0].status, MailboxStatus::Stuck);
     }
 
