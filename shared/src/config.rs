@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 29] = [
+pub const ENV_VARS: [&str; 30] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -25,6 +25,7 @@ pub const ENV_VARS: [&str; 29] = [
     "SYNC_MODE",
     "SYNC_OVERLAP_SECS",
     "DETAILS_MAX_AGE_SECS",
+    "LEADS_MAX_AGE_SECS",
     "FULL_RESYNC_EVERY_SECS",
     "ALERT_BOUNCE_RATE",
     "ALERT_MIN_SENT",
@@ -164,6 +165,11 @@ pub struct SyncConfig {
     /// `DETAILS_MAX_AGE_SECS` (60–86400, default 3600): the oldest the senders of a campaign
     /// that is not running may be (running campaigns' are read on every refresh).
     pub details_max_age: Duration,
+    /// `LEADS_MAX_AGE_SECS` (60–86400, default 3600): with webhooks, the oldest a running
+    /// campaign's lead figures and senders, and a team member's mailboxes, may be when no event
+    /// marked them (nothing reports a lead import, a senders edit, lemwarm started or a mailbox
+    /// added). Without webhooks they are read on every refresh.
+    pub leads_max_age: Duration,
     /// `FULL_RESYNC_EVERY_SECS` (600–2592000, default 86400): how often the whole history is
     /// read again from scratch, at the lowest priority, to correct any drift.
     pub full_resync_every: Duration,
@@ -175,6 +181,7 @@ impl Default for SyncConfig {
             mode: SyncMode::Incremental,
             overlap: Duration::from_secs(300),
             details_max_age: Duration::from_secs(3600),
+            leads_max_age: Duration::from_secs(3600),
             full_resync_every: Duration::from_secs(86_400),
         }
     }
@@ -291,6 +298,7 @@ impl Config {
             mode,
             overlap: Duration::from_secs(whole(&var, "SYNC_OVERLAP_SECS", 300, 0..=3600)?),
             details_max_age: Duration::from_secs(whole(&var, "DETAILS_MAX_AGE_SECS", 3600, 60..=86_400)?),
+            leads_max_age: Duration::from_secs(whole(&var, "LEADS_MAX_AGE_SECS", 3600, 60..=86_400)?),
             full_resync_every: Duration::from_secs(whole(
                 &var,
                 "FULL_RESYNC_EVERY_SECS",
@@ -496,6 +504,7 @@ mod tests {
             ("SYNC_MODE", "full"),
             ("SYNC_OVERLAP_SECS", "0"),
             ("DETAILS_MAX_AGE_SECS", "600"),
+            ("LEADS_MAX_AGE_SECS", "7200"),
             ("FULL_RESYNC_EVERY_SECS", "3600"),
         ])
         .unwrap()
@@ -506,6 +515,7 @@ mod tests {
                 mode: SyncMode::Full,
                 overlap: Duration::ZERO,
                 details_max_age: Duration::from_secs(600),
+                leads_max_age: Duration::from_secs(7200),
                 full_resync_every: Duration::from_secs(3600)
             }
         );
@@ -566,6 +576,7 @@ mod tests {
             ("SYNC_MODE", "partial"),
             ("SYNC_OVERLAP_SECS", "3601"),
             ("DETAILS_MAX_AGE_SECS", "10"),
+            ("LEADS_MAX_AGE_SECS", "86401"),
             ("FULL_RESYNC_EVERY_SECS", "60"),
         ] {
             let e = error(&[(name, value)]);

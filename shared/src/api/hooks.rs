@@ -64,14 +64,29 @@ impl Receiver {
 }
 
 /// Folds what arrives, a batch at a time; while a refresh holds the key, waits and folds after
-/// it (nothing is lost: the events stay queued).
+/// it (nothing is lost: the events stay queued). A lead export re-read that the debounce put
+/// off is read when due, between batches.
 async fn fold_loop(refresher: Refresher, mut queue: mpsc::UnboundedReceiver<Activity>) {
     let mut pending: Vec<Activity> = Vec::new();
+    let mut reread: Option<tokio::time::Instant> = None;
     loop {
         if pending.is_empty() {
-            match queue.recv().await {
-                Some(a) => pending.push(a),
-                None => return,
+            let due = reread.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                got = queue.recv() => match got {
+                    Some(a) => pending.push(a),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(due), if reread.is_some() => {
+                    reread = match refresher.reread_marked().await {
+                        Ok(next) => next.map(|d| tokio::time::Instant::now() + d),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not read marked lead exports again; at the next refresh");
+                            None
+                        }
+                    };
+                    continue;
+                }
             }
         }
         tokio::time::sleep(BATCH_WINDOW).await;
@@ -82,6 +97,9 @@ async fn fold_loop(refresher: Refresher, mut queue: mpsc::UnboundedReceiver<Acti
             Ok(Folding::Busy) => tokio::time::sleep(Duration::from_millis(500)).await,
             Ok(folding) => {
                 tracing::info!(events = pending.len(), ?folding, "delivered events folded");
+                if let Folding::Folded { reread_in_ms: Some(ms), .. } = folding {
+                    reread = Some(tokio::time::Instant::now() + Duration::from_millis(ms));
+                }
                 pending.clear();
             }
             Err(e) => {

@@ -95,6 +95,25 @@ impl Refresher {
         .await
     }
 
+    /// The lead-derived figures of `campaigns`' rows from the state's lead figures (lead exports
+    /// read again for events). The mailboxes' statuses follow at the next refresh.
+    pub(super) async fn refold_leads(
+        &self,
+        state: &SyncState,
+        campaigns: &BTreeSet<String>,
+    ) -> Result<(), SnapshotError> {
+        self.update(Board::Campaigns, false, |stored: Option<Snapshot<dashboard::CampaignRow>>| {
+            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
+            for row in snapshot.rows.iter_mut().filter(|r| campaigns.contains(&r.campaign_id)) {
+                if let Some(cached) = state.leads.get(&row.campaign_id) {
+                    dashboard::campaigns::refold_leads(row, Some(&cached.figures));
+                }
+            }
+            snapshot
+        })
+        .await
+    }
+
     /// Every mailbox's performance from the state's counts, credited as the last refresh knew
     /// the senders (delivered events).
     pub(super) async fn refold_mailboxes(

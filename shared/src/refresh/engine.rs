@@ -62,6 +62,9 @@ struct Run {
     histories: usize,
     /// The webhook misses the state had counted before this refresh's reads.
     misses_before: u64,
+    /// Phase 2 reads every running campaign's leads and details, and every user: there are no
+    /// webhooks to mark what changed, or a person asked.
+    read_all: bool,
 }
 
 impl Run {
@@ -103,8 +106,8 @@ struct Boards {
 impl Boards {
     /// Phase 2 into the state, then both dashboards from the data; the feeds that could not
     /// be read are the mailboxes' missing activity counts.
-    fn fold(state: &mut SyncState, failures: &Failures, rest: &Reads, mut data: TeamData) -> Self {
-        state.absorb_rest(rest, &mut data, failures);
+    fn fold(run: &mut Run, failures: &Failures, rest: &Reads, mut data: TeamData) -> Self {
+        run.state.absorb_rest(rest, &mut data, failures, &run.roots.user_ids);
         let campaigns = dashboard::campaigns_dashboard(&data);
         let mut mailboxes = dashboard::mailboxes_facts(&data);
         mailboxes.missing.extend(failures.feeds().iter().map(|f| format!("activity counts: {f}")));
@@ -214,8 +217,10 @@ impl Refresher {
             tracing::warn!(error = %e, "could not reconcile the webhooks; polling as before");
         }
         let misses_before = state.hooks.misses.values().sum();
+        let read_all = self.hooks.is_none() || state.hooks.kept.is_empty() || class == Class::Interactive;
         Ok(Run {
             misses_before,
+            read_all,
             classes,
             client,
             incremental,
@@ -284,7 +289,7 @@ impl Refresher {
             reads.counts.clear();
         }
         run.histories = run.histories.max(reads.histories.len().div_ceil(3));
-        let rest = with_rest.then(|| run.state.plan_rest(&run.roots, until, &self.sync));
+        let rest = with_rest.then(|| run.state.plan_rest(&run.roots, until, &self.sync, run.read_all));
         if let Some(rest) = &rest {
             (reads.leads, reads.details, reads.users) =
                 (rest.leads.clone(), rest.details.clone(), rest.users.clone());
@@ -303,9 +308,8 @@ impl Refresher {
         StepRead { failures, stopped, behind, together }
     }
 
-    /// Phase 2 of a sync from scratch: details first (kept in the state as they come, so that a
-    /// continuation reads only the others), then leads and users (read again in full if the
-    /// deadline cuts them). Saved and continued when `stop` comes first.
+    /// Phase 2 of a sync from scratch: details first, then leads and users, each kept in the
+    /// state as it comes, so that a continuation reads only the others. Saved and continued when `stop` comes first.
     async fn phase_two(
         &self,
         run: &mut Run,
@@ -313,7 +317,7 @@ impl Refresher {
     ) -> Result<Stage<(Reads, TeamData)>, RefreshError> {
         let until = run.until;
         let stop = stop.filter(|_| run.incremental);
-        let rest = run.state.plan_rest(&run.roots, until, &self.sync);
+        let rest = run.state.plan_rest(&run.roots, until, &self.sync, run.read_all);
         let bounded = stop.map_or(run.client.clone(), |stop| run.client.with_deadline(stop));
         let details = Reads { until, details: rest.details.clone(), ..Reads::default() };
         let first = fetch::read(&bounded, run.roots.campaigns.clone(), &details).await;
@@ -322,8 +326,9 @@ impl Refresher {
         if !first.stopped_by_deadline() {
             let others =
                 Reads { until, leads: rest.leads.clone(), users: rest.users.clone(), ..Reads::default() };
-            second = Some(fetch::read(&bounded, run.roots.campaigns.clone(), &others).await)
-                .filter(|second| !second.stopped_by_deadline());
+            let read = fetch::read(&bounded, run.roots.campaigns.clone(), &others).await;
+            run.state.cache_leads_and_users(until, &read.data);
+            second = Some(read).filter(|second| !second.stopped_by_deadline());
         }
         let Some(mut second) = second else {
             run.count_calls();
@@ -346,7 +351,7 @@ impl Refresher {
     ) -> Result<(), RefreshError> {
         let as_of = run.state.progress.as_ref().and_then(|p| p.started).unwrap_or(run.until).min(run.until);
         let Boards { campaigns, mut mailboxes, senders, .. } =
-            Boards::fold(&mut run.state, &failures, &rest, data);
+            Boards::fold(run, &failures, &rest, data);
         run.state.senders = Some(senders);
         for row in &mut mailboxes.rows {
             row.missing.push(COUNTS_PENDING.to_owned());
@@ -376,7 +381,7 @@ impl Refresher {
         data: TeamData,
     ) -> Result<RefreshFigures, RefreshError> {
         let until = run.until;
-        let mut boards = Boards::fold(&mut run.state, &failures, &rest, data);
+        let mut boards = Boards::fold(&mut run, &failures, &rest, data);
         let (health_base, mut log) = self.health_or_new().await?;
         let assessment = self.assess(&run, &failures, &mut boards, &mut log);
         let Boards { campaigns, mailboxes, senders, .. } = boards;

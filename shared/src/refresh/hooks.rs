@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -11,12 +12,17 @@ use super::{LeaseGuard, RefreshError, Refresher};
 use crate::activity::ledger::KEPT_DAYS;
 use crate::hooks::events::EventStore;
 use crate::hooks::{self, Kept, Minted, Registered, Use};
+use crate::activity::Feed;
+use crate::dashboard::leads::LeadFigures;
+use crate::ids::CampaignId;
 use crate::lemlist::{Activity, LemlistClient, LemlistError};
+use crate::limiter::Class;
 use crate::sync::SyncState;
+use crate::sync::stored::Stamp;
 
 /// How long a stream's batch waits for a refresh to give the key's lease up: a steady refresh
 /// holds it for seconds; a first sync's step for minutes, and its own reads count these events.
-const FOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+const FOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// Where lemlist can reach lemdash, and where deliveries are kept.
 #[derive(Debug, Clone)]
@@ -26,12 +32,23 @@ pub struct HookSetup {
     pub events: Arc<dyn EventStore>,
 }
 
+/// How long after a campaign's lead export was read an urgent mark waits before it is read
+/// again: a person pausing leads one after another costs one read per this, not one per lead.
+pub const REREAD_DEBOUNCE: Duration = Duration::from_secs(5);
+
 /// What folding a batch of delivered events did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "folding", rename_all = "snake_case")]
 pub enum Folding {
-    /// Folded: the campaigns whose rows changed, and whether the day counts did.
-    Folded { campaigns: usize, counts: bool },
+    /// Folded: the campaigns whose rows changed, whether the day counts did, the lead exports
+    /// read again for urgent marks, and when the next of those is due (debounced).
+    Folded {
+        campaigns: usize,
+        counts: bool,
+        leads_read: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reread_in_ms: Option<u64>,
+    },
     /// Nothing new in them (duplicates, or types that carry no figure).
     Unchanged,
     /// A refresh holds the key: fold again after it (it may have read them itself).
@@ -69,22 +86,25 @@ impl Refresher {
 
     /// [`Self::fold_events`] for a stream's batch: while a refresh holds the key, tries again
     /// every second until `stop` (at most [`FOLD_WAIT`]). Still busy then: an error, so that the
-    /// stream hands the batch over again (folding it twice changes nothing).
-    pub async fn fold_delivered(
-        &self,
-        events: &[Activity],
-        stop: Option<std::time::Instant>,
-    ) -> Result<Folding, RefreshError> {
-        let until = std::time::Instant::now() + FOLD_WAIT;
+    /// stream hands the batch over again (folding it twice changes nothing). A lead export whose
+    /// re-read the debounce put off is read here once due, within the same bound.
+    pub async fn fold_delivered(&self, events: &[Activity], stop: Option<Instant>) -> Result<Folding, RefreshError> {
+        let until = Instant::now() + FOLD_WAIT;
         let until = stop.map_or(until, |s| s.min(until));
         loop {
             match self.fold_events(events).await? {
-                Folding::Busy if std::time::Instant::now() < until => {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+                Folding::Busy if Instant::now() < until => tokio::time::sleep(Duration::from_secs(1)).await,
                 Folding::Busy => return Err(RefreshError::Busy),
                 folding => {
                     tracing::info!(events = events.len(), ?folding, "delivered events folded");
+                    let mut next = match &folding {
+                        Folding::Folded { reread_in_ms, .. } => reread_in_ms.map(Duration::from_millis),
+                        _ => None,
+                    };
+                    while let Some(wait) = next.filter(|w| Instant::now() + *w < until) {
+                        tokio::time::sleep(wait).await;
+                        next = self.reread_marked().await?;
+                    }
                     return Ok(folding);
                 }
             }
@@ -92,23 +112,95 @@ impl Refresher {
     }
 
     async fn fold_holding_lease(&self, events: &[Activity]) -> Result<Folding, RefreshError> {
-        let Some((stamp, mut state)) = self.sync_state().await? else { return Ok(Folding::NoState) };
+        let Some((mut stamp, mut state)) = self.sync_state().await? else { return Ok(Folding::NoState) };
         let now = self.now();
         let overlap = chrono::Duration::from_std(self.sync.overlap).unwrap_or_default();
-        let (campaigns, counts) = fold_into(&mut state, events, now, overlap);
-        if campaigns.is_empty() && !counts {
+        let folded = fold_into(&mut state, events, now, overlap);
+        if folded.campaigns.is_empty() && !folded.counts && !folded.marked {
             return Ok(Folding::Unchanged);
         }
         state.hooks.folded += events.len() as u64;
         state.hooks.last_fold = Some(now);
-        self.checkpoint(&mut state, &stamp).await?;
-        if !campaigns.is_empty() {
-            self.refold_campaigns(&state, &campaigns).await?;
+        stamp = self.checkpoint(&mut state, &stamp).await?;
+        if !folded.campaigns.is_empty() {
+            self.refold_campaigns(&state, &folded.campaigns).await?;
         }
-        if counts && state.counts_pending_since().is_none() {
+        if folded.counts && state.counts_pending_since().is_none() {
             self.refold_mailboxes(&state, now.date_naive()).await?;
         }
-        Ok(Folding::Folded { campaigns: campaigns.len(), counts })
+        let (leads_read, next) = self.reread_holding_lease(&mut state, &stamp).await?;
+        Ok(Folding::Folded {
+            campaigns: folded.campaigns.len(),
+            counts: folded.counts,
+            leads_read,
+            reread_in_ms: next.map(|d| d.as_millis() as u64),
+        })
+    }
+
+    /// Reads again the lead exports that urgent marks ask for and the debounce allows; when the
+    /// next is due, if one waits. Busy (a refresh holds the key, and reads them itself): in a
+    /// second.
+    pub async fn reread_marked(&self) -> Result<Option<Duration>, RefreshError> {
+        let Some(lease) = LeaseGuard::acquire(self.store.clone(), self.key.as_str(), self.lease).await?
+        else {
+            return Ok(Some(Duration::from_secs(1)));
+        };
+        let result = match self.sync_state().await {
+            Ok(Some((stamp, mut state))) => self.reread_holding_lease(&mut state, &stamp).await.map(|(_, next)| next),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+        lease.release().await;
+        result
+    }
+
+    /// The re-reads of [`Self::reread_marked`], the lease held: each a single lead export at
+    /// the scheduled class, folded into the state and the campaigns' rows. A read that fails
+    /// keeps its mark for the next refresh.
+    async fn reread_holding_lease(
+        &self,
+        state: &mut SyncState,
+        stamp: &Stamp,
+    ) -> Result<(usize, Option<Duration>), RefreshError> {
+        let now = self.now();
+        let debounce = chrono::Duration::from_std(REREAD_DEBOUNCE).unwrap_or_default();
+        let mut due = Vec::new();
+        let mut next: Option<chrono::Duration> = None;
+        for (id, _) in state.marks.campaigns.iter().filter(|(_, m)| m.urgent) {
+            // A campaign lemdash does not follow yet: the next refresh reads it whole.
+            let Some(cached) = state.leads.get(id) else { continue };
+            let wait = cached.read_at + debounce - now;
+            if wait <= chrono::Duration::zero() {
+                due.push(id.clone());
+            } else {
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+        if due.is_empty() {
+            return Ok((0, next.and_then(|n| n.to_std().ok())));
+        }
+        let client = self.client.with_class(Class::Scheduled);
+        let mut read = BTreeSet::new();
+        for id in &due {
+            let Ok(cid) = id.parse::<CampaignId>() else { continue };
+            match client.export_leads(&cid).await {
+                Ok(leads) => {
+                    if let Some(cached) = state.leads.get_mut(id) {
+                        (cached.figures, cached.read_at) = (LeadFigures::of(&leads), now);
+                    }
+                    if state.marks.campaigns.get(id).is_some_and(|m| m.at <= now) {
+                        state.marks.campaigns.remove(id);
+                    }
+                    read.insert(id.clone());
+                }
+                Err(e) => tracing::warn!(campaign = %id, error = %e, "lead export not read again; the next refresh reads it"),
+            }
+        }
+        if !read.is_empty() {
+            self.checkpoint(state, stamp).await?;
+            self.refold_leads(state, &read).await?;
+        }
+        Ok((read.len(), next.and_then(|n| n.to_std().ok())))
     }
 
     /// Keeps lemdash's hooks registered: lists the team's hooks once; a hook of lemdash's that
@@ -195,33 +287,68 @@ fn store_error(e: crate::snapshot::SnapshotError) -> LemlistError {
     LemlistError::Transport { endpoint: "hooks store", message: e.to_string() }
 }
 
+/// What [`fold_into`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// The campaigns whose sets changed.
+    pub campaigns: BTreeSet<String>,
+    /// Some day's counts changed.
+    pub counts: bool,
+    /// A mark was added: something no event carries may have changed.
+    pub marked: bool,
+}
+
 /// Folds `events` into `state` as the polled feeds would: only the activity types the figures
 /// use, only first opens. An event older than the oldest watermark less `overlap` is left out:
 /// the polled reads counted everything up to there and no longer keep those ids, so a replay
 /// (or a very late delivery) would count it twice; so is one without a readable date (the
-/// polled reads count those apart). The campaigns whose sets changed, and whether any day's
-/// counts did.
-pub fn fold_into(
-    state: &mut SyncState,
-    events: &[Activity],
-    now: DateTime<Utc>,
-    overlap: chrono::Duration,
-) -> (BTreeSet<String>, bool) {
+/// polled reads count those apart).
+///
+/// Events also mark, at `now`, what to read again: a lead paused, resumed or stopped marks its
+/// campaign urgently; a send or a reply marks it for the next refresh; a mailbox signal marks
+/// the sender's user. An event no later than the campaign's (or user's) last read marks
+/// nothing: that read already saw it.
+pub fn fold_into(state: &mut SyncState, events: &[Activity], now: DateTime<Utc>, overlap: chrono::Duration) -> Folded {
     let kept = now - chrono::Duration::days(KEPT_DAYS + 1);
     let horizon = state.watermarks.values().min().map_or(kept, |w| (*w - overlap).max(kept));
-    let (mut campaigns, mut counts) = (BTreeSet::new(), false);
+    let mut folded = Folded::default();
     for activity in events {
-        let Some(Use::Activity(feed)) = hooks::use_of(&activity.kind) else { continue };
-        if feed.first_only() && activity.is_first != Some(true) {
-            continue;
-        }
+        let Some(used) = hooks::use_of(&activity.kind) else { continue };
         let Ok(at) = DateTime::parse_from_rfc3339(&activity.created_at) else { continue };
-        if at.with_timezone(&Utc) < horizon {
+        let at = at.with_timezone(&Utc);
+        folded.marked |= mark(state, used, activity, at, now);
+        let Use::Activity(feed) = used else { continue };
+        if (feed.first_only() && activity.is_first != Some(true)) || at < horizon {
             continue;
         }
-        let folded = state.fold(feed, activity);
-        campaigns.extend(folded.campaign);
-        counts |= folded.day.is_some();
+        let done = state.fold(feed, activity);
+        folded.campaigns.extend(done.campaign);
+        folded.counts |= done.day.is_some();
     }
-    (campaigns, counts)
+    folded
+}
+
+/// Marks what `activity` (of `used`, created `at`) says may have changed; true when a mark is
+/// new.
+fn mark(state: &mut SyncState, used: Use, activity: &Activity, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let urgent = match used {
+        Use::Campaign => true,
+        Use::Activity(Feed::Sent | Feed::Replied) => false,
+        Use::Mailbox => {
+            let Some(user) = activity.send_user_id.as_deref() else { return false };
+            if state.users.get(user).is_some_and(|u| at <= u.read_at) || state.marks.users.contains_key(user) {
+                return false;
+            }
+            state.marks.user(user, now);
+            return true;
+        }
+        Use::Activity(_) => return false,
+    };
+    let Some(campaign) = activity.campaign_id.as_deref() else { return false };
+    if state.leads.get(campaign).is_some_and(|l| at <= l.read_at) {
+        return false;
+    }
+    let before = state.marks.campaigns.get(campaign).copied();
+    state.marks.campaign(campaign, now, urgent);
+    before != state.marks.campaigns.get(campaign).copied()
 }

@@ -24,6 +24,7 @@
 //!
 //! Everything here is pure: the refresh ([`crate::refresh`]) reads and stores.
 
+mod due;
 pub mod stored;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,9 +36,11 @@ use crate::activity::ledger::{self, Ledger};
 use crate::activity::{Feed, Seen, Stream};
 use crate::config::{SyncConfig, SyncMode};
 use crate::dashboard::fetch::{
-    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Missing, Reads, Roots, StreamReads, TeamData,
+    Fetched,    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Missing, Reads, StreamReads, TeamData,
 };
-use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError};
+use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError, User};
+
+pub use due::{CachedLeads, CachedUser, MARKED_MIN_AGE_SECS, Mark, Marks};
 
 /// How a refresh reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +260,15 @@ pub struct SyncState {
     #[serde(default)]
     pub partial: BTreeMap<String, Partial>,
     pub details: BTreeMap<String, CachedDetail>,
+    /// Running campaigns' lead figures as last read, by campaign id.
+    #[serde(default)]
+    pub leads: BTreeMap<String, CachedLeads>,
+    /// Team members' mailboxes as last read, by user id.
+    #[serde(default)]
+    pub users: BTreeMap<String, CachedUser>,
+    /// What delivered events marked to read again.
+    #[serde(default)]
+    pub marks: Marks,
     /// The bound of the last sync from scratch.
     pub full_at: Option<DateTime<Utc>>,
     /// Set while a sync from scratch has not published yet.
@@ -493,52 +505,6 @@ impl SyncState {
         Reads { until, histories, counts, streams, ..Reads::default() }
     }
 
-    /// Phase 2: every running campaign's leads, the details due, every user.
-    pub fn plan_rest(&self, roots: &Roots, until: DateTime<Utc>, config: &SyncConfig) -> Reads {
-        Reads {
-            until,
-            leads: roots.campaigns.iter().filter(|c| running(c)).map(|c| c.id.clone()).collect(),
-            details: self.details_to_read(&roots.campaigns, until, config),
-            users: roots.user_ids.clone(),
-            ..Reads::default()
-        }
-    }
-
-    /// Running campaigns' details, those never read or whose status changed, those older than
-    /// the maximum age, and the oldest of the rest in proportion to the time since the last
-    /// refresh, so that the reads spread evenly instead of all expiring together.
-    fn details_to_read(
-        &self,
-        campaigns: &[CampaignSummary],
-        until: DateTime<Utc>,
-        config: &SyncConfig,
-    ) -> Vec<String> {
-        let max_age = chrono::Duration::from_std(config.details_max_age).unwrap_or(chrono::Duration::MAX);
-        let mut read = Vec::new();
-        let mut rest: Vec<(DateTime<Utc>, &str)> = Vec::new();
-        // Within a sync from scratch, what it already read stands (a continuation reads the rest).
-        let this_sync = self.progress.as_ref().and_then(|p| p.started);
-        for c in campaigns {
-            match self.details.get(&c.id) {
-                Some(cached)
-                    if cached.status == c.status && this_sync.is_some_and(|t| cached.read_at >= t) => {}
-                Some(cached)
-                    if !running(c) && cached.status == c.status && until - cached.read_at < max_age =>
-                {
-                    rest.push((cached.read_at, &c.id));
-                }
-                _ => read.push(c.id.clone()),
-            }
-        }
-        let since_last = self.last.at.map_or(max_age, |at| (until - at).max(chrono::Duration::zero()));
-        // ⌈idle × since_last / max_age⌉, in whole numbers.
-        let (since, max) = (since_last.num_milliseconds() as u128, max_age.num_milliseconds().max(1) as u128);
-        let extra = ((rest.len() as u128 * since).div_ceil(max)).min(rest.len() as u128) as usize;
-        rest.sort();
-        read.extend(rest.into_iter().take(extra).map(|(_, id)| id.to_owned()));
-        read
-    }
-
     /// Folds phase 1 into the state. A stream that could not be read keeps its watermark (the
     /// next refresh reads from there again); a history keeps what it read and resumes later.
     pub fn absorb_activity(
@@ -771,10 +737,13 @@ impl SyncState {
         pages + feeds + running + campaigns.len() as u64 + users as u64 + 2
     }
 
-    /// Phase 2: caches the details read and fills in the cached ones, then gives the dashboards
-    /// every running campaign's sets; a part that could not be read is reported, not zero.
-    pub fn absorb_rest(&mut self, reads: &Reads, data: &mut TeamData, failures: &Failures) {
+    /// Phase 2: caches the details, lead figures and users read and fills in the cached ones
+    /// (the users in the team's order, `user_ids`), drops what a mark asked for once read, then
+    /// gives the dashboards every running campaign's sets; a part that could not be read is
+    /// reported, not zero.
+    pub fn absorb_rest(&mut self, reads: &Reads, data: &mut TeamData, failures: &Failures, user_ids: &[String]) {
         self.cache_details(reads.until, data);
+        self.cache_leads_and_users(reads.until, data);
         for c in &data.campaigns {
             if !data.details.contains_key(&c.id)
                 && let Some(cached) = self.details.get(&c.id)
@@ -782,9 +751,28 @@ impl SyncState {
                 data.details.insert(c.id.clone(), Ok(cached.detail.clone()));
             }
         }
+        let running: HashSet<String> = data.running().map(|c| c.id.clone()).collect();
+        self.leads.retain(|id, _| running.contains(id));
+        self.marks.campaigns.retain(|id, _| running.contains(id));
+        for id in &running {
+            if !data.leads.contains_key(id)
+                && let Some(cached) = self.leads.get(id)
+            {
+                data.leads.insert(id.clone(), Ok(cached.figures.clone()));
+            }
+        }
+        let mut read: HashMap<String, Fetched<User>> = std::mem::take(&mut data.users).into_iter().collect();
+        data.users = user_ids
+            .iter()
+            .map(|id| {
+                let user = read.remove(id).or_else(|| self.users.get(id).map(|c| Ok(c.user.clone())));
+                (id.clone(), user.unwrap_or(Err(Missing::NotFetched)))
+            })
+            .collect();
+        self.users.retain(|id, _| user_ids.contains(id));
+        self.marks.users.retain(|id, _| user_ids.contains(id));
 
-        let run: Vec<String> = data.running().map(|c| c.id.clone()).collect();
-        for id in run {
+        for id in running {
             for s in Stream::ALL {
                 let part = match (self.campaigns.get(&id), failures.streams.get(&s)) {
                     (Some(_), Some(e)) => Err(Missing::from(e.clone())),
@@ -810,6 +798,30 @@ impl SyncState {
                 let status = status.get(id.as_str()).cloned().flatten();
                 self.details
                     .insert(id.clone(), CachedDetail { detail: detail.clone(), read_at: until, status });
+            }
+        }
+    }
+
+    /// Keeps the lead figures and users `data` holds, read at `until`, and lifts the marks they
+    /// answer (a mark that came after `until` stays: the read may predate its change). A sync
+    /// from scratch stopped in phase 2 keeps them too, so that its continuation reads only the
+    /// others.
+    pub fn cache_leads_and_users(&mut self, until: DateTime<Utc>, data: &TeamData) {
+        for c in &data.campaigns {
+            if let Some(Ok(figures)) = data.leads.get(&c.id) {
+                let cached = CachedLeads { figures: figures.clone(), read_at: until, status: c.status.clone() };
+                self.leads.insert(c.id.clone(), cached);
+                if self.marks.campaigns.get(&c.id).is_some_and(|m| m.at <= until) {
+                    self.marks.campaigns.remove(&c.id);
+                }
+            }
+        }
+        for (id, user) in &data.users {
+            if let Ok(user) = user {
+                self.users.insert(id.clone(), CachedUser { user: user.clone(), read_at: until });
+                if self.marks.users.get(id).is_some_and(|at| *at <= until) {
+                    self.marks.users.remove(id);
+                }
             }
         }
     }
@@ -902,6 +914,7 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dashboard::fetch::Roots;
     use crate::activity::ledger::Tick;
     use crate::dashboard::fetch::FeedPart;
     use crate::lemlist::Activity;
@@ -971,11 +984,11 @@ mod tests {
         let failures = state.absorb_activity(&roots.campaigns, read_all(&reads, "lea_a"), vec![], vec![]);
         // As if every feed had caught up.
         state.watermarks = Feed::ALL.iter().map(|f| (*f, at(0))).collect();
-        let rest = state.plan_rest(&roots, at(0), &config());
+        let rest = state.plan_rest(&roots, at(0), &config(), true);
         let mut data = TeamData { campaigns: roots.campaigns.clone(), ..TeamData::default() };
         data.details.insert(cid(1), Ok(detail(1)));
         data.details.insert(cid(2), Ok(detail(2)));
-        state.absorb_rest(&rest, &mut data, &failures);
+        state.absorb_rest(&rest, &mut data, &failures, &[]);
         state.progress = None;
         state.last.at = Some(at(0));
         state
@@ -1099,7 +1112,7 @@ mod tests {
         assert_eq!(plan.streams, feeds);
         let roots =
             Roots { campaigns: campaigns.clone(), user_ids: vec!["usr_1".into()], team_id: String::new() };
-        let rest = state.plan_rest(&roots, at(60), &config());
+        let rest = state.plan_rest(&roots, at(60), &config(), true);
         assert_eq!(rest.leads, vec![cid(1), cid(3)]);
         assert_eq!(rest.users, vec!["usr_1".to_owned()]);
         // Running ones, the new one, and one share of the rest (1 paused × 60 s / 1 h → 1).
@@ -1127,18 +1140,18 @@ mod tests {
             team_id: String::new(),
         };
         // 12 idle campaigns, 5 minutes since the last refresh, 1 h max age: one in twelve.
-        assert_eq!(state.plan_rest(&roots(&many), at(300), &config()).details, vec![cid(2)], "the oldest");
+        assert_eq!(state.plan_rest(&roots(&many), at(300), &config(), true).details, vec![cid(2)], "the oldest");
         let mut changed = many.clone();
         changed[5].status = Some("ended".into());
-        let plan = state.plan_rest(&roots(&changed), at(300), &config());
+        let plan = state.plan_rest(&roots(&changed), at(300), &config(), true);
         assert_eq!(plan.details, vec![cid(7), cid(2)], "a status change is read at once");
         // An hour and 2 s after the last refresh: campaign 2 (read at 0) is past the max age and
         // read for that; the rest are due too, since the whole hour of their spread has passed,
         // oldest first.
-        let plan = state.plan_rest(&roots(&many), at(3602), &config());
+        let plan = state.plan_rest(&roots(&many), at(3602), &config(), true);
         assert_eq!(plan.details, (2..=13).map(cid).collect::<Vec<_>>());
         // Half an hour after, none is past the max age: the older half of the twelve.
-        let plan = state.plan_rest(&roots(&many), at(1800), &config());
+        let plan = state.plan_rest(&roots(&many), at(1800), &config(), true);
         assert_eq!(plan.details, (2..=7).map(cid).collect::<Vec<_>>());
     }
 
@@ -1187,9 +1200,9 @@ mod tests {
         assert_eq!(state.complete_until(), Some(at(0)));
 
         let roots = Roots { campaigns: campaigns.clone(), user_ids: vec![], team_id: String::new() };
-        let rest = state.plan_rest(&roots, at(60), &config());
+        let rest = state.plan_rest(&roots, at(60), &config(), true);
         let mut data = TeamData { campaigns, ..TeamData::default() };
-        state.absorb_rest(&rest, &mut data, &failures);
+        state.absorb_rest(&rest, &mut data, &failures, &[]);
         assert!(matches!(data.sent.get(&cid(1)), Some(Ok(s)) if s.leads() == 2));
         assert!(matches!(data.replied.get(&cid(1)), Some(Err(_))), "reported missing, not zero");
         assert!(matches!(data.details.get(&cid(2)), Some(Ok(_))), "cached details fill in");
@@ -1242,7 +1255,7 @@ mod tests {
         assert!(state.campaigns.is_empty(), "campaign 1 vanished from the list");
         assert_eq!(state.partial.len(), 1);
         let mut data = TeamData { campaigns: campaigns.clone(), ..TeamData::default() };
-        state.absorb_rest(&Reads::default(), &mut data, &failures);
+        state.absorb_rest(&Reads::default(), &mut data, &failures, &[]);
         assert!(matches!(
             data.replied.get(&cid(3)),
             Some(Err(Missing::Lemlist(LemlistError::RateLimited { .. })))

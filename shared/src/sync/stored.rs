@@ -10,6 +10,8 @@
 //! - `p#<campaign>`: a history being read (first sync, or a campaign that started running);
 //! - `c#<campaign>`: campaign details as last read (when they were read is in the head, so that
 //!   reading unchanged details changes nothing stored);
+//! - `e#<campaign>`: a running campaign's lead figures as last read, and `u#<user>` a team
+//!   member's mailboxes (when, in the head, for the same reason);
 //! - `l#<day>`: one UTC day of the ledger's counts, by source: a refresh writes today's (and a
 //!   day the overlap reached back to), never the month;
 //! - `r#<hour>`: when the ledger keeps more than [`HEAD_IDS`] ids (of activities a later read
@@ -17,7 +19,8 @@
 //!   those of one UTC hour of `createdAt`.
 //!
 //! The head holds the rest: watermarks, feed spans, the progress of a first sync, the last
-//! refresh, when each campaign's details were read, and the ledger's ids when they are few (a
+//! refresh, when each campaign's details and lead figures and each user were read, what events
+//! marked to read again, and the ledger's ids when they are few (a
 //! steady refresh keeps those of the overlap: a few hundred).
 //!
 //! A state saved by the previous layout (one document) is read as it is; the first save after
@@ -28,10 +31,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{CachedDetail, Changes, FeedResume, LastRefresh, Partial, Progress, SyncState, Tracked};
+use super::{
+    CachedDetail, CachedLeads, CachedUser, Changes, FeedResume, LastRefresh, Marks, Partial, Progress, SyncState,
+    Tracked,
+};
 use crate::activity::Feed;
 use crate::activity::ledger::{Counts, Ledger};
-use crate::lemlist::CampaignDetail;
+use crate::dashboard::leads::LeadFigures;
+use crate::lemlist::{CampaignDetail, User};
 use crate::snapshot::parts::{self, Base, Document, Part, content};
 use crate::snapshot::{Item, SnapshotError, SnapshotStore, pack, unpack};
 
@@ -66,6 +73,13 @@ struct Head {
     last: LastRefresh,
     #[serde(default)]
     read: BTreeMap<String, Read>,
+    /// When each campaign's lead figures were read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    leads_read: BTreeMap<String, Read>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    users_read: BTreeMap<String, DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    marks: Marks,
     #[serde(default)]
     undated: Counts,
     /// The ledger's ids, when there are at most [`HEAD_IDS`].
@@ -130,7 +144,7 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
         Document::Layered(l) => l,
     };
     let head: Head = unpack(&layered.head)?;
-    let read = head.read.clone();
+    let read = Reads { details: head.read.clone(), leads: head.leads_read.clone(), users: head.users_read.clone() };
     let next_delta = head.next_delta;
     let mut state = head.into_state();
     let mut deltas = Vec::new();
@@ -159,6 +173,7 @@ impl Head {
             last: self.last,
             hooks: self.hooks,
             senders: self.senders,
+            marks: self.marks,
             ledger: Ledger { undated: self.undated, recent: self.recent, ..Ledger::default() },
             ..SyncState::default()
         }
@@ -178,6 +193,13 @@ impl Head {
                 .iter()
                 .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
                 .collect(),
+            leads_read: state
+                .leads
+                .iter()
+                .map(|(id, c)| (id.clone(), Read { at: c.read_at, status: c.status.clone() }))
+                .collect(),
+            users_read: state.users.iter().map(|(id, c)| (id.clone(), c.read_at)).collect(),
+            marks: state.marks.clone(),
             undated: state.ledger.undated,
             recent: if state.ledger.recent.len() <= HEAD_IDS {
                 state.ledger.recent.clone()
@@ -191,10 +213,21 @@ impl Head {
     }
 }
 
+/// When the cached parts were read, from the head.
+struct Reads {
+    details: BTreeMap<String, Read>,
+    leads: BTreeMap<String, Read>,
+    users: BTreeMap<String, DateTime<Utc>>,
+}
+
+fn read_at(read: &BTreeMap<String, Read>, id: &str) -> (DateTime<Utc>, Option<String>) {
+    read.get(id).cloned().map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status))
+}
+
 /// One part other than a delta (`kind#id`) into `state`.
 fn read_part(
     state: &mut SyncState,
-    read: &BTreeMap<String, Read>,
+    read: &Reads,
     part: &str,
     kind: &str,
     id: &str,
@@ -205,9 +238,18 @@ fn read_part(
         "p" => drop(state.partial.insert(id.to_owned(), unpack::<Partial>(bytes)?)),
         "c" => {
             let detail: CampaignDetail = unpack(bytes)?;
-            let (read_at, status) =
-                read.get(id).cloned().map_or((DateTime::<Utc>::UNIX_EPOCH, None), |r| (r.at, r.status));
+            let (read_at, status) = read_at(&read.details, id);
             state.details.insert(id.to_owned(), CachedDetail { detail, read_at, status });
+        }
+        "e" => {
+            let figures: LeadFigures = unpack(bytes)?;
+            let (read_at, status) = read_at(&read.leads, id);
+            state.leads.insert(id.to_owned(), CachedLeads { figures, read_at, status });
+        }
+        "u" => {
+            let user: User = unpack(bytes)?;
+            let read_at = read.users.get(id).copied().unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+            state.users.insert(id.to_owned(), CachedUser { user, read_at });
         }
         "l" => {
             let day: NaiveDate = id.parse().map_err(|e| SnapshotError::Corrupt(format!("{part}: {e}")))?;
@@ -283,6 +325,12 @@ pub fn encode(state: &SyncState, stamp: &Stamp, now: u64, whole: bool) -> Encode
     }
     for (id, cached) in &state.details {
         parts.insert(name("c", id), content(&cached.detail));
+    }
+    for (id, cached) in &state.leads {
+        parts.insert(name("e", id), content(&cached.figures));
+    }
+    for (id, cached) in &state.users {
+        parts.insert(name("u", id), content(&cached.user));
     }
     let mut days: BTreeMap<NaiveDate, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
     for (source, by_day) in &state.ledger.days {

@@ -27,8 +27,8 @@ fn detail(n: u32) -> CampaignDetail {
         .unwrap()
 }
 
-/// A steady state: campaigns 1 and 2 tracked with a few leads each, 3 being read, details of
-/// all three, a month of counts.
+/// A steady state: campaigns 1 and 2 tracked with a few leads each, 3 being read, details and
+/// lead figures of all three, one user, a mark of each kind, a month of counts.
 fn state() -> SyncState {
     let mut s = SyncState {
         watermarks: Feed::ALL.iter().map(|f| (*f, at(20, 12))).collect(),
@@ -47,6 +47,14 @@ fn state() -> SyncState {
             CachedDetail { detail: detail(n), read_at: at(20, 12), status: Some("running".into()) },
         );
     }
+    for n in 1..=3 {
+        let figures = crate::dashboard::leads::LeadFigures { live: n.into(), companies: 1, sendable: true, states_absent: None };
+        s.leads.insert(cid(n), CachedLeads { figures, read_at: at(20, n), status: Some("running".into()) });
+    }
+    let user = crate::lemlist::User { id: "usr_1".into(), email: Some("a@x.io".into()), mailboxes: vec![] };
+    s.users.insert("usr_1".into(), CachedUser { user, read_at: at(20, 11) });
+    s.marks.campaign(&cid(2), at(20, 12), true);
+    s.marks.user("usr_1", at(20, 12));
     for day in 1..=20 {
         s.fold(Feed::Sent, &sent(&format!("l{day}"), 1, "lea_1_0", at(day, 9)));
     }
@@ -84,7 +92,11 @@ async fn a_state_round_trips_through_its_parts() {
     assert_eq!(again, stamp);
     assert_eq!(stamp.version(), Some(1));
     let names: Vec<&String> = stamp.base.manifest.as_ref().unwrap().keys().collect();
-    assert_eq!(names.len(), 2 + 1 + 3 + 20, "two sets, one history being read, three details, 20 days");
+    assert_eq!(
+        names.len(),
+        2 + 1 + 3 + 3 + 1 + 20,
+        "two sets, one history being read, three details, three lead figures, a user, 20 days"
+    );
     // A state replaced as a whole writes its sets even when nothing says they changed.
     let replaced = encode(&back, &again, parts::wall_secs(), true);
     let sets = replaced.parts.iter().filter(|(n, p)| n.starts_with("s#") && matches!(p, Part::Write(_)));
@@ -100,6 +112,9 @@ async fn one_activity_folded_writes_its_campaigns_delta_and_its_day_and_nothing_
     // A steady refresh reads every running campaign's details again: unchanged, nothing to write.
     for c in s.details.values_mut() {
         c.read_at = at(20, 13);
+    }
+    for l in s.leads.values_mut() {
+        l.read_at = at(20, 13);
     }
     let folded = s.fold(Feed::Sent, &sent("new", 2, "lea_new", at(20, 12)));
     assert_eq!(folded, Folded { campaign: Some(cid(2)), day: Some(at(20, 0).date_naive()) });
@@ -188,7 +203,7 @@ async fn a_state_of_the_previous_layout_is_read_and_rewritten_in_parts() {
     assert_eq!(back, s);
     assert_eq!((stamp.version(), stamp.base.manifest.is_none()), (Some(1), true));
     let all = written(&back, &stamp).len();
-    assert_eq!(all, 2 + 1 + 3 + 20, "every part");
+    assert_eq!(all, 2 + 1 + 3 + 3 + 1 + 20, "every part");
     saved(&store, &mut back, &stamp).await;
     let (stamp, again) = loaded(&store).await;
     assert_eq!((again, stamp.version()), (s, Some(2)));
