@@ -438,3 +438,67 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
         delivered.duplicated, delivered.dropped, delivered.failed, batches
     );
 }
+
+/// The lead-derived figures of the campaigns dashboard, by campaign: what only a lead export
+/// says.
+fn lead_figures(campaigns: &Value) -> BTreeMap<String, Value> {
+    let rows = campaigns.as_array().into_iter().flatten();
+    rows.map(|r| (r["campaign_id"].to_string(), json!([r["people_count"], r["companies_count"], r["campaign_status"]])))
+        .collect()
+}
+
+async fn leads_exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
+    let want = lead_figures(&truth::expected(&sim.team(), Board::Campaigns, sim.now()));
+    let got = lead_figures(&served(r, Board::Campaigns).await);
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: served {:?}, truth {v}", got.get(k)))
+        .collect();
+    if differ.is_empty() && got.len() == want.len() { Ok(()) } else { Err(differ.join("; ")) }
+}
+
+const LEAD_EXPORT: &str = "GET /campaigns/{id}/export/leads";
+
+#[tokio::test]
+async fn a_lead_paused_by_an_event_moves_people_count_within_a_minute_with_one_lead_export_read() {
+    let delivery = Delivery { duplicates: 0.0, drops: 0.0, ..Delivery::default() };
+    let sim = sim(Profile::M, 64, Settings { limit: LimitMode::Off, delivery, ..Settings::default() }).await;
+    let (app, _) = lemdash(&sim).await;
+    let r = app.refresher();
+    refresh(r).await;
+    leads_exact(&sim, r).await.expect("exact after the first sync");
+    let running = sim.team().campaigns.iter().filter(|c| c.status == "running").count();
+
+    sim.clear_log();
+    // A campaign picked may have no live lead left: another is picked.
+    assert!((0..20).any(|_| sim.apply(Event::LeadPaused)), "a live lead of a running campaign is paused");
+    assert!(leads_exact(&sim, r).await.is_err(), "the pause moved a people_count");
+    let started = std::time::Instant::now();
+    while let Err(e) = leads_exact(&sim, r).await {
+        assert!(started.elapsed() < Duration::from_secs(60), "a minute after the pause: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    let calls = sim.log().calls_by_endpoint();
+    assert_eq!((calls.get(LEAD_EXPORT), sim.log().total()), (Some(&1), 1), "{calls:?}");
+    println!("a lead paused: people_count follows in {} ms, with 1 lead export read", took.as_millis());
+
+    // The next scheduled refresh reads a share of the lead exports, not all of them, and the
+    // dashboards stay exact.
+    sim.clock().set(sim.now() + chrono::Duration::minutes(5));
+    sim.clear_log();
+    refresh(r).await;
+    let exports = sim.log().calls_by_endpoint().get(LEAD_EXPORT).copied().unwrap_or(0);
+    assert!(exports < running, "{exports} lead exports of {running} running campaigns");
+    leads_exact(&sim, r).await.expect("exact after a steady refresh");
+    let steady = sim.log().total();
+
+    // A lead added, which no event reports, shows once its campaign's export is due.
+    assert!((0..20).any(|_| sim.apply(Event::NewLead)));
+    assert!(leads_exact(&sim, r).await.is_err(), "the new lead moved a people_count");
+    sim.clock().set(sim.now() + chrono::Duration::minutes(61));
+    refresh(r).await;
+    leads_exact(&sim, r).await.expect("exact once LEADS_MAX_AGE_SECS has passed");
+    println!("a steady refresh with webhooks: {steady} calls, {exports} of {running} lead exports");
+}

@@ -117,6 +117,13 @@ pub fn apply(team: &mut Team, rng: &mut StdRng, event: Event, at: DateTime<Utc>)
             let live: Vec<usize> = (0..leads.len()).filter(|&i| !leads[i].is_paused()).collect();
             let Some(&i) = live.choose(rng) else { return false };
             leads[i].state = "paused".into();
+            // lemlist's lead-level `paused` event: delivered to hooks, listed by no feed.
+            let campaign = &team.campaigns[c];
+            if let Some(sender) = campaign.senders.first() {
+                let mut event = activity(campaign, &campaign.leads[i], sender, "paused", at, 0);
+                event.id = lemlist_id(rng, "act_");
+                team.outbox.push(event);
+            }
             true
         }
         Event::CampaignStatus => {
