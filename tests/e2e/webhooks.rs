@@ -3,11 +3,9 @@
 //! and the activity figures of both dashboards follow without a lemlist call; the next
 //! scheduled refresh repairs what was dropped and counts it as missed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::api::Function;
 use lemdash_shared::app::App;
 use lemdash_shared::refresh::{Invocation, Outcome, Refresher, Report};
 use lemdash_shared::snapshot::{Board, MemorySnapshots};
@@ -20,18 +18,9 @@ use crate::support::{sim, unpaced_client};
 
 /// lemdash with webhooks, served over HTTP on a free port (its URL is the public one).
 async fn lemdash(sim: &Sim) -> (App, String) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = lemdash_tests::app::config(Duration::from_secs(20));
-    config.hooks.public_url = Some(url.clone());
-    config.hooks.off_because = None;
-    let app =
-        lemdash_tests::app::with(&config, sim, &unpaced_client(sim), Arc::new(MemorySnapshots::default()));
-    let router = app.api().router(Function::All);
-    tokio::spawn(async move {
-        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(router)).await
-    });
-    (app, url)
+    let config = lemdash_tests::app::config(Duration::from_secs(20));
+    let store = Arc::new(MemorySnapshots::default());
+    lemdash_tests::app::serving_hooks(sim, &unpaced_client(sim), store, config).await
 }
 
 async fn refresh(r: &Refresher) {
@@ -39,19 +28,6 @@ async fn refresh(r: &Refresher) {
         Outcome::Refreshed(_) => {}
         other => panic!("no other refresh runs: {other:?}"),
     }
-}
-
-/// The activity figures of both dashboards, by row: what events can move.
-fn activity_figures(campaigns: &Value, mailboxes: &Value) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for row in campaigns.as_array().into_iter().flatten() {
-        let figures = json!([row["people_engaged"], row["open_rate"], row["reply_rate"]]);
-        out.insert(format!("campaign {}", row["campaign_id"]), figures);
-    }
-    for row in mailboxes.as_array().into_iter().flatten() {
-        out.insert(format!("mailbox {}", row["email"]), row["performance"].clone());
-    }
-    out
 }
 
 async fn served(r: &Refresher, board: Board) -> Value {
@@ -62,17 +38,12 @@ async fn served(r: &Refresher, board: Board) -> Value {
 /// Whether the served activity figures equal the truth now; the differences otherwise.
 async fn figures_exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
     let team = sim.team();
-    let want = activity_figures(
+    let want = truth::activity_figures(
         &truth::expected(&team, Board::Campaigns, sim.now()),
         &truth::expected(&team, Board::Mailboxes, sim.now()),
     );
-    let got = activity_figures(&served(r, Board::Campaigns).await, &served(r, Board::Mailboxes).await);
-    let differ: Vec<String> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: served {:?}, truth {v}", got.get(k)))
-        .collect();
-    if differ.is_empty() && got.len() == want.len() { Ok(()) } else { Err(differ.join("; ")) }
+    let got = truth::activity_figures(&served(r, Board::Campaigns).await, &served(r, Board::Mailboxes).await);
+    truth::compare(&want, &got)
 }
 
 /// Applies `n` activity events (sends, opens, replies, bounces) now.
@@ -133,10 +104,21 @@ async fn delivered_activities_reach_both_dashboards_without_a_lemlist_call() {
     let receiver = status.hooks.receiver.clone().unwrap();
     assert!(status.hooks.enabled && receiver.deliveries >= applied as u64, "{:?}", status.hooks);
     println!("{applied} activities delivered: both dashboards exact {} ms after the burst", took.as_millis());
+    // Each served dashboard says until when its activity figures count the deliveries.
+    for path in ["/api/campaigns/dashboard", "/api/mailboxes/dashboard"] {
+        let answer = reqwest::get(format!("{url}{path}")).await.unwrap();
+        let header = |name: &str| answer.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        let as_of = header("x-lemdash-activity-as-of").unwrap_or_else(|| panic!("{path}: no activity as of"));
+        let as_of = chrono::DateTime::parse_from_rfc3339(&as_of).unwrap();
+        let computed = chrono::DateTime::parse_from_rfc2822(&header("last-modified").unwrap()).unwrap();
+        assert!(as_of > computed, "{path}: activity as of {as_of}, rows as of {computed}");
+    }
 
     // The scheduled refresh finds nothing that the hooks did not deliver.
     refresh(r).await;
     figures_exact(&sim, r).await.expect("exact after the refresh");
+    let served = r.latest(Board::Campaigns).await.unwrap().unwrap();
+    assert_eq!(served.activity_as_of, None, "a refresh's rows are all as of its start");
     let hooks = r.sync_status().await.unwrap().hooks;
     assert_eq!(hooks.misses.values().sum::<u64>(), 0, "{:?}", hooks.misses);
     assert_eq!(hooks.recreated, 0);
@@ -439,23 +421,9 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
     );
 }
 
-/// The lead-derived figures of the campaigns dashboard, by campaign: what only a lead export
-/// says.
-fn lead_figures(campaigns: &Value) -> BTreeMap<String, Value> {
-    let rows = campaigns.as_array().into_iter().flatten();
-    rows.map(|r| (r["campaign_id"].to_string(), json!([r["people_count"], r["companies_count"], r["campaign_status"]])))
-        .collect()
-}
-
 async fn leads_exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
-    let want = lead_figures(&truth::expected(&sim.team(), Board::Campaigns, sim.now()));
-    let got = lead_figures(&served(r, Board::Campaigns).await);
-    let differ: Vec<String> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: served {:?}, truth {v}", got.get(k)))
-        .collect();
-    if differ.is_empty() && got.len() == want.len() { Ok(()) } else { Err(differ.join("; ")) }
+    let want = truth::lead_figures(&truth::expected(&sim.team(), Board::Campaigns, sim.now()));
+    truth::compare(&want, &truth::lead_figures(&served(r, Board::Campaigns).await))
 }
 
 const LEAD_EXPORT: &str = "GET /campaigns/{id}/export/leads";

@@ -54,3 +54,23 @@ pub fn with_events(
 pub fn in_memory(sim: &Sim, client: &LemlistClient, budget: Duration) -> App {
     with(&config(budget), sim, client, Arc::new(MemorySnapshots::default()))
 }
+
+/// lemdash with webhooks, served over HTTP on a free port whose URL is its public one, around
+/// `client` and `store`: lemlist (the simulator) registers and delivers to it.
+pub async fn serving_hooks(
+    sim: &Sim,
+    client: &LemlistClient,
+    store: Arc<dyn SnapshotStore>,
+    mut config: Config,
+) -> (App, String) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("a bound port"));
+    config.hooks.public_url = Some(url.clone());
+    config.hooks.off_because = None;
+    let app = with(&config, sim, client, store);
+    let router = app.api().router(lemdash_shared::api::Function::All);
+    tokio::spawn(async move {
+        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(router)).await
+    });
+    (app, url)
+}

@@ -426,6 +426,46 @@ pub fn expected(team: &Team, board: Board, at: DateTime<Utc>) -> serde_json::Val
     }
 }
 
+/// The figures delivered events move, by row: each campaign's engaged, open and reply figures,
+/// each mailbox's performance.
+pub fn activity_figures(
+    campaigns: &serde_json::Value,
+    mailboxes: &serde_json::Value,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for row in campaigns.as_array().into_iter().flatten() {
+        let figures = serde_json::json!([row["people_engaged"], row["open_rate"], row["reply_rate"]]);
+        out.insert(format!("campaign {}", row["campaign_id"]), figures);
+    }
+    for row in mailboxes.as_array().into_iter().flatten() {
+        out.insert(format!("mailbox {}", row["email"]), row["performance"].clone());
+    }
+    out
+}
+
+/// The figures only a campaign's lead export gives, by campaign.
+pub fn lead_figures(campaigns: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let rows = campaigns.as_array().into_iter().flatten();
+    rows.map(|r| {
+        let figures = serde_json::json!([r["people_count"], r["companies_count"], r["campaign_status"]]);
+        (r["campaign_id"].to_string(), figures)
+    })
+    .collect()
+}
+
+/// `Ok` when `got` has exactly `want`'s rows and values; else each difference, in words.
+pub fn compare(
+    want: &std::collections::BTreeMap<String, serde_json::Value>,
+    got: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: served {:?}, truth {v}", got.get(k)))
+        .collect();
+    if differ.is_empty() && got.len() == want.len() { Ok(()) } else { Err(differ.join("; ")) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

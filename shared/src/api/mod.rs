@@ -36,7 +36,8 @@ pub use error::ApiError;
 pub use fresh::{Answered, Forced};
 pub use front::RequestId;
 pub use response::{
-    AGE_HEADER, ALLOWED_HEADERS, EXPOSED_HEADERS, PARTIAL_HEADER, REFRESH_HEADER, REQUEST_ID_HEADER,
+    ACTIVITY_AS_OF_HEADER, AGE_HEADER, ALLOWED_HEADERS, EXPOSED_HEADERS, PARTIAL_HEADER, REFRESH_HEADER,
+    REQUEST_ID_HEADER,
 };
 pub use routes::{Function, ROUTES, RouteSpec};
 
@@ -365,6 +366,7 @@ pub(crate) mod tests {
             patches: vec![],
             placeholder: false,
             unattributed: None,
+            activity_as_of: None,
         };
         let key = ApiKey::new("k").fingerprint();
         store.save(key.as_str(), Board::Campaigns.into(), encode(&s), None).await.unwrap();

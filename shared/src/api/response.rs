@@ -27,14 +27,18 @@ pub const REFRESH_HEADER: &str = "x-lemdash-refresh";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What a browser script may read of a response (the deployment's CORS configuration exposes
 /// the same).
-pub const EXPOSED_HEADERS: [&str; 6] = [
+pub const EXPOSED_HEADERS: [&str; 7] = [
     "etag",
+    "x-lemdash-activity-as-of",
     "x-lemdash-age",
     "x-lemdash-partial",
     "x-lemdash-refresh",
     "x-lemdash-unattributed",
     "x-request-id",
 ];
+/// Header on a dashboard whose activity figures delivered events moved since its refresh: until
+/// when they count every delivery (RFC 3339). The rest of the rows are as of `Last-Modified`.
+pub const ACTIVITY_AS_OF_HEADER: &str = "x-lemdash-activity-as-of";
 /// Header on the mailboxes dashboard: the activity no mailbox could be credited with, over 7
 /// and 30 days, as compact JSON (`{"7d":{"sent":…},"30d":{…}}`).
 pub const UNATTRIBUTED_HEADER: &str = "x-lemdash-unattributed";
@@ -91,6 +95,11 @@ pub fn snapshot(served: Served, headers: &HeaderMap, now: DateTime<Utc>) -> Resp
         h.insert(header::LAST_MODIFIED, date);
     }
     h.insert(AGE_HEADER, HeaderValue::from(age));
+    if let Some(at) = served.activity_as_of.filter(|at| *at > served.computed_at)
+        && let Ok(value) = HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    {
+        h.insert(ACTIVITY_AS_OF_HEADER, value);
+    }
     // The browser may keep it but must ask again each time: a 304 costs milliseconds.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     if let Some(u) = &served.unattributed

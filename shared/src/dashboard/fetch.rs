@@ -19,13 +19,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
+use super::leads::LeadFigures;
 use crate::activity::ledger::Tick;
 use crate::activity::{Feed, Seen, Stream};
-use super::leads::LeadFigures;
 use crate::ids::{CampaignId, UserId};
-use crate::lemlist::{
-    ActivityQuery, CampaignDetail, CampaignSummary, LemlistClient, LemlistError, User,
-};
+use crate::lemlist::{ActivityQuery, CampaignDetail, CampaignSummary, LemlistClient, LemlistError, User};
 
 pub type Fetched<T> = Result<T, Missing>;
 
@@ -295,7 +293,9 @@ pub async fn read(client: &LemlistClient, campaigns: Vec<CampaignSummary>, reads
             continue;
         };
         let (c, key) = (client.clone(), id.clone());
-        jobs.spawn(async move { Part::Leads(key, c.export_leads(&cid).await.map(|l| LeadFigures::of(&l)).map_err(Missing::from)) });
+        jobs.spawn(async move {
+            Part::Leads(key, c.export_leads(&cid).await.map(|l| LeadFigures::of(&l)).map_err(Missing::from))
+        });
     }
     for id in &reads.details {
         let Ok(cid) = id.parse::<CampaignId>() else {

@@ -140,7 +140,7 @@ mod tests {
         ];
         let figures = LeadFigures::of(&leads);
         assert_eq!((figures.live, figures.companies, figures.sendable), (3, 2, true));
-        assert_eq!(LeadFigures::of(&leads[1..]).sendable, false, "only a paused lead is in progress");
+        assert!(!LeadFigures::of(&leads[1..]).sendable, "only a paused lead is in progress");
         let documented = Lead { state: None, state_system: None, ..lead("x", None, Some("A"), None) };
         let unjudged = LeadFigures::of(&[documented.clone(), documented]);
         assert!(unjudged.states_absent.is_some());

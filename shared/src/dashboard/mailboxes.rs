@@ -276,7 +276,8 @@ mod tests {
     fn a_running_campaign_with_nothing_left_to_send_does_not_make_its_mailboxes_busy() {
         let mut d = team(vec![mailbox("usm_a", Some("a@x.io"), false)]);
         campaign(&mut d, "cam_run", "running", &[(Some("a@x.io"), "usm_a")]);
-        d.leads.insert("cam_run".into(), Ok(LeadFigures::of(&[lead("paused", Some("inProgress"), None, None)])));
+        d.leads
+            .insert("cam_run".into(), Ok(LeadFigures::of(&[lead("paused", Some("inProgress"), None, None)])));
         assert_eq!(mailboxes_dashboard(&d).rows[0].status, MailboxStatus::Stuck);
     }
 

@@ -83,6 +83,20 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
     Assessment { unattributed: counted.map(|c| c.unattributed), changes }
 }
 
+/// At a fold of delivered events: the rates judged on the counts the events moved, `facts`
+/// carrying the performance just refilled. Only raises: deliveries may have been dropped (the
+/// next refresh finds them), so an open alert is cleared by a refresh, on complete counts, never
+/// here; neither is any other kind of alert judged (their data was not read).
+pub fn raise_rates(log: &mut HealthLog, facts: &[MailboxFacts], inputs: Inputs<'_>) -> Changes {
+    let Some(ledger) = inputs.ledger else { return Changes::default() };
+    let today = inputs.at.date_naive();
+    let mut rows = facts.to_vec();
+    let counted = fill_performance(&mut rows, ledger, inputs.senders, today);
+    let now = rate_conditions(&rows, ledger, &counted, &inputs, today);
+    let open = log.alerts.list.iter().filter(|a| a.cleared_at.is_none()).map(|a| a.condition.key()).collect();
+    log.alerts.evaluate(now, &open, inputs.at)
+}
+
 /// Each mailbox's performance from the counts again (a delivered event's change), credited
 /// by `senders`: what no mailbox could be credited with.
 pub fn refill(
@@ -222,5 +236,20 @@ mod tests {
         assert!(rows.iter().all(|r| r.performance.is_none()) && out.unattributed.is_none());
         assert_eq!(log.history.mailboxes["usm_a"][0].day, None, "today's point replaced");
         assert_eq!(out.changes, alerts::Changes::default());
+
+        // At a fold: a bounce rate over the threshold raises its alert; a rate back under it
+        // clears nothing (a delivery may be missing); other kinds are not judged.
+        let mut log = HealthLog::default();
+        let raised = raise_rates(&mut log, &rows, inputs(Some(&ledger)));
+        let kinds: Vec<alerts::AlertKind> = raised.raised.iter().map(|a| a.condition.kind).collect();
+        assert_eq!(kinds, vec![alerts::AlertKind::BounceRate]);
+        let mut more = ledger.clone();
+        for i in 60..600 {
+            let source = "cam_1|m:usm_a".to_owned();
+            more.add(Tick { id: format!("s{i}"), at: Some(at), feed: Feed::Sent, source });
+        }
+        let later = raise_rates(&mut log, &rows, inputs(Some(&more)));
+        assert_eq!(later, alerts::Changes::default(), "1 % now, but the fold does not clear");
+        assert_eq!(log.alerts.list.iter().filter(|a| a.cleared_at.is_none()).count(), 1);
     }
 }

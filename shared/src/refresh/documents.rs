@@ -25,11 +25,11 @@ impl Refresher {
         &self,
         board: Board,
         replace_unreadable: bool,
-        change: F,
+        mut change: F,
     ) -> Result<(), SnapshotError>
     where
         T: Serialize + DeserializeOwned,
-        F: Fn(Option<Snapshot<T>>) -> Snapshot<T>,
+        F: FnMut(Option<Snapshot<T>>) -> Snapshot<T>,
     {
         for _ in 0..SAVE_ATTEMPTS {
             let stored = self.store.load(self.key.as_str(), board.into()).await?;
@@ -90,6 +90,7 @@ impl Refresher {
                     dashboard::campaigns::refold(row, &t.sent, &t.opened, &t.replied);
                 }
             }
+            snapshot.activity_as_of = state.hooks.last_fold;
             snapshot
         })
         .await
@@ -115,22 +116,26 @@ impl Refresher {
     }
 
     /// Every mailbox's performance from the state's counts, credited as the last refresh knew
-    /// the senders (delivered events).
+    /// the senders (delivered events); the rows as stored then (none before a first refresh).
     pub(super) async fn refold_mailboxes(
         &self,
         state: &SyncState,
         today: NaiveDate,
-    ) -> Result<(), SnapshotError> {
-        let Some(senders) = &state.senders else { return Ok(()) };
+    ) -> Result<Vec<dashboard::MailboxFacts>, SnapshotError> {
+        let Some(senders) = &state.senders else { return Ok(vec![]) };
+        let mut rows = Vec::new();
         self.update(Board::Mailboxes, false, |stored: Option<Snapshot<dashboard::MailboxFacts>>| {
             let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
             if !snapshot.placeholder {
                 let unattributed = health::refill(&mut snapshot.rows, &state.ledger, senders, today);
                 snapshot.unattributed = Some(unattributed);
+                snapshot.activity_as_of = state.hooks.last_fold;
+                rows.clone_from(&snapshot.rows);
             }
             snapshot
         })
-        .await
+        .await?;
+        Ok(rows)
     }
 
     async fn patch<T>(&self, board: Board, patch: &Patch) -> Result<(), SnapshotError>

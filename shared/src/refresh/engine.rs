@@ -350,8 +350,7 @@ impl Refresher {
         data: TeamData,
     ) -> Result<(), RefreshError> {
         let as_of = run.state.progress.as_ref().and_then(|p| p.started).unwrap_or(run.until).min(run.until);
-        let Boards { campaigns, mut mailboxes, senders, .. } =
-            Boards::fold(run, &failures, &rest, data);
+        let Boards { campaigns, mut mailboxes, senders, .. } = Boards::fold(run, &failures, &rest, data);
         run.state.senders = Some(senders);
         for row in &mut mailboxes.rows {
             row.missing.push(COUNTS_PENDING.to_owned());
@@ -475,7 +474,7 @@ impl Refresher {
     }
 
     /// The stored history and alerts, or a new log when there are none (or they cannot be read).
-    async fn health_or_new(&self) -> Result<(Base, HealthLog), SnapshotError> {
+    pub(super) async fn health_or_new(&self) -> Result<(Base, HealthLog), SnapshotError> {
         match self.health().await {
             Ok(Some(found)) => Ok(found),
             Ok(None) => Ok((Base::default(), HealthLog::default())),
@@ -490,7 +489,7 @@ impl Refresher {
 
     /// Logs what the alerts did, and publishes every open alert not delivered yet (a failed
     /// publish is tried again after the next refresh).
-    async fn deliver(&self, changes: &health::alerts::Changes, log: &mut HealthLog) {
+    pub(super) async fn deliver(&self, changes: &health::alerts::Changes, log: &mut HealthLog) {
         for a in &changes.raised {
             let c = &a.condition;
             tracing::warn!(alert = %a.id, kind = ?c.kind, subject = %c.subject, figure = ?c.figure, threshold = ?c.threshold, message = %c.message, "alert raised");

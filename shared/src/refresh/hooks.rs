@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{LeaseGuard, RefreshError, Refresher};
+use crate::activity::Feed;
 use crate::activity::ledger::KEPT_DAYS;
+use crate::dashboard::leads::LeadFigures;
+use crate::health;
 use crate::hooks::events::EventStore;
 use crate::hooks::{self, Kept, Minted, Registered, Use};
-use crate::activity::Feed;
-use crate::dashboard::leads::LeadFigures;
 use crate::ids::CampaignId;
 use crate::lemlist::{Activity, LemlistClient, LemlistError};
 use crate::limiter::Class;
@@ -88,7 +89,11 @@ impl Refresher {
     /// every second until `stop` (at most [`FOLD_WAIT`]). Still busy then: an error, so that the
     /// stream hands the batch over again (folding it twice changes nothing). A lead export whose
     /// re-read the debounce put off is read here once due, within the same bound.
-    pub async fn fold_delivered(&self, events: &[Activity], stop: Option<Instant>) -> Result<Folding, RefreshError> {
+    pub async fn fold_delivered(
+        &self,
+        events: &[Activity],
+        stop: Option<Instant>,
+    ) -> Result<Folding, RefreshError> {
         let until = Instant::now() + FOLD_WAIT;
         let until = stop.map_or(until, |s| s.min(until));
         loop {
@@ -126,7 +131,8 @@ impl Refresher {
             self.refold_campaigns(&state, &folded.campaigns).await?;
         }
         if folded.counts && state.counts_pending_since().is_none() {
-            self.refold_mailboxes(&state, now.date_naive()).await?;
+            let rows = self.refold_mailboxes(&state, now.date_naive()).await?;
+            self.raise_rate_alerts(&state, &rows, now).await?;
         }
         let (leads_read, next) = self.reread_holding_lease(&mut state, &stamp).await?;
         Ok(Folding::Folded {
@@ -135,6 +141,41 @@ impl Refresher {
             leads_read,
             reread_in_ms: next.map(|d| d.as_millis() as u64),
         })
+    }
+
+    /// The bounce and open-rate alerts that the delivered events' counts raise, judged at once
+    /// and delivered like a refresh's (clearing waits for a refresh: see [`health::raise_rates`]).
+    async fn raise_rate_alerts(
+        &self,
+        state: &SyncState,
+        rows: &[crate::dashboard::MailboxFacts],
+        now: DateTime<Utc>,
+    ) -> Result<(), RefreshError> {
+        let Some(senders) = state.senders.as_ref().filter(|_| !rows.is_empty()) else { return Ok(()) };
+        let (base, mut log) = self.health_or_new().await?;
+        let names = state
+            .details
+            .iter()
+            .map(|(id, d)| (id.clone(), crate::dashboard::display_name(d.detail.name.as_deref())))
+            .collect();
+        let inputs = health::Inputs {
+            at: now,
+            ledger: Some(&state.ledger),
+            feeds_complete: true,
+            senders,
+            campaigns: &[],
+            names: &names,
+            thresholds: self.thresholds,
+        };
+        let changes = health::raise_rates(&mut log, rows, inputs);
+        if changes.raised.is_empty() {
+            return Ok(());
+        }
+        self.deliver(&changes, &mut log).await;
+        if !health::stored::save(self.store.as_ref(), self.key.as_str(), &log, &base).await? {
+            tracing::warn!("the alerts changed under this fold; the next refresh judges them again");
+        }
+        Ok(())
     }
 
     /// Reads again the lead exports that urgent marks ask for and the debounce allows; when the
@@ -146,7 +187,9 @@ impl Refresher {
             return Ok(Some(Duration::from_secs(1)));
         };
         let result = match self.sync_state().await {
-            Ok(Some((stamp, mut state))) => self.reread_holding_lease(&mut state, &stamp).await.map(|(_, next)| next),
+            Ok(Some((stamp, mut state))) => {
+                self.reread_holding_lease(&mut state, &stamp).await.map(|(_, next)| next)
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(e.into()),
         };
@@ -193,7 +236,9 @@ impl Refresher {
                     }
                     read.insert(id.clone());
                 }
-                Err(e) => tracing::warn!(campaign = %id, error = %e, "lead export not read again; the next refresh reads it"),
+                Err(e) => {
+                    tracing::warn!(campaign = %id, error = %e, "lead export not read again; the next refresh reads it")
+                }
             }
         }
         if !read.is_empty() {
@@ -308,7 +353,12 @@ pub struct Folded {
 /// campaign urgently; a send or a reply marks it for the next refresh; a mailbox signal marks
 /// the sender's user. An event no later than the campaign's (or user's) last read marks
 /// nothing: that read already saw it.
-pub fn fold_into(state: &mut SyncState, events: &[Activity], now: DateTime<Utc>, overlap: chrono::Duration) -> Folded {
+pub fn fold_into(
+    state: &mut SyncState,
+    events: &[Activity],
+    now: DateTime<Utc>,
+    overlap: chrono::Duration,
+) -> Folded {
     let kept = now - chrono::Duration::days(KEPT_DAYS + 1);
     let horizon = state.watermarks.values().min().map_or(kept, |w| (*w - overlap).max(kept));
     let mut folded = Folded::default();
@@ -330,13 +380,20 @@ pub fn fold_into(state: &mut SyncState, events: &[Activity], now: DateTime<Utc>,
 
 /// Marks what `activity` (of `used`, created `at`) says may have changed; true when a mark is
 /// new.
-fn mark(state: &mut SyncState, used: Use, activity: &Activity, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+fn mark(
+    state: &mut SyncState,
+    used: Use,
+    activity: &Activity,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
     let urgent = match used {
         Use::Campaign => true,
         Use::Activity(Feed::Sent | Feed::Replied) => false,
         Use::Mailbox => {
             let Some(user) = activity.send_user_id.as_deref() else { return false };
-            if state.users.get(user).is_some_and(|u| at <= u.read_at) || state.marks.users.contains_key(user) {
+            if state.users.get(user).is_some_and(|u| at <= u.read_at) || state.marks.users.contains_key(user)
+            {
                 return false;
             }
             state.marks.user(user, now);

@@ -161,6 +161,10 @@ pub struct Snapshot<T> {
     /// Mailboxes only: the activity no mailbox could be credited with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unattributed: Option<Performance>,
+    /// When delivered events were last folded into the activity figures (later than
+    /// `computed_at`: they count every delivery up to then); `None` since the refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_as_of: Option<DateTime<Utc>>,
 }
 
 impl<T> Snapshot<T> {
@@ -174,6 +178,7 @@ impl<T> Snapshot<T> {
             patches: vec![],
             placeholder: true,
             unattributed: None,
+            activity_as_of: None,
         }
     }
 
@@ -187,6 +192,7 @@ impl<T> Snapshot<T> {
             patches: vec![],
             placeholder: false,
             unattributed: None,
+            activity_as_of: None,
         }
     }
 }
@@ -261,6 +267,8 @@ pub struct Served {
     pub missing: Vec<String>,
     /// Mailboxes only: the activity no mailbox could be credited with.
     pub unattributed: Option<Performance>,
+    /// When delivered events last moved the activity figures, if since `computed_at`.
+    pub activity_as_of: Option<DateTime<Utc>>,
 }
 
 impl Served {
@@ -273,7 +281,14 @@ impl Served {
     pub fn of_body(body: String, computed_at: DateTime<Utc>) -> Self {
         let digest = Sha256::digest(body.as_bytes());
         let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-        Self { etag: format!("\"{hex}\""), body, computed_at, missing: vec![], unattributed: None }
+        Self {
+            etag: format!("\"{hex}\""),
+            body,
+            computed_at,
+            missing: vec![],
+            unattributed: None,
+            activity_as_of: None,
+        }
     }
 
     /// Decodes a stored snapshot of `board` into what is served; `None` for a placeholder.
@@ -281,13 +296,19 @@ impl Served {
         Ok(match board {
             Board::Campaigns => {
                 let s: CampaignsSnapshot = decode(bytes)?;
-                (!s.placeholder).then(|| Self::new(&s.rows, s.computed_at, s.missing))
+                let activity_as_of = s.activity_as_of;
+                (!s.placeholder)
+                    .then(|| Self { activity_as_of, ..Self::new(&s.rows, s.computed_at, s.missing) })
             }
             Board::Mailboxes => {
                 let s: MailboxesSnapshot = decode(bytes)?;
                 let rows: Vec<MailboxRow> = mailboxes::rows(&s.rows);
-                let unattributed = s.unattributed;
-                (!s.placeholder).then(|| Self { unattributed, ..Self::new(&rows, s.computed_at, s.missing) })
+                let (unattributed, activity_as_of) = (s.unattributed, s.activity_as_of);
+                (!s.placeholder).then(|| Self {
+                    unattributed,
+                    activity_as_of,
+                    ..Self::new(&rows, s.computed_at, s.missing)
+                })
             }
         })
     }
@@ -349,6 +370,7 @@ mod tests {
             patches: vec![],
             placeholder: false,
             unattributed: None,
+            activity_as_of: None,
         }
     }
 

@@ -79,15 +79,16 @@ fn running(c: &CampaignSummary) -> bool {
 /// Of `rest` (each with when it was last read), the ones older than `max_age`, then the oldest
 /// of the others in proportion to `since_last` (the time since the last refresh) over `max_age`:
 /// ⌈n × since_last / max_age⌉, so that each is read about once per `max_age`.
-fn oldest_share<'a>(
-    mut rest: Vec<(DateTime<Utc>, &'a str)>,
+fn oldest_share(
+    mut rest: Vec<(DateTime<Utc>, &str)>,
     until: DateTime<Utc>,
     since_last: chrono::Duration,
     max_age: chrono::Duration,
-) -> Vec<&'a str> {
+) -> Vec<&str> {
     rest.sort();
     let stale = rest.iter().filter(|(at, _)| until - *at >= max_age).count();
-    let (since, max) = (since_last.num_milliseconds().max(0) as u128, max_age.num_milliseconds().max(1) as u128);
+    let (since, max) =
+        (since_last.num_milliseconds().max(0) as u128, max_age.num_milliseconds().max(1) as u128);
     let share = ((rest.len() as u128 * since).div_ceil(max)).min(rest.len() as u128) as usize;
     rest.into_iter().take(stale.max(share)).map(|(_, id)| id).collect()
 }
@@ -219,7 +220,9 @@ mod tests {
 
     #[test]
     fn the_oldest_share_reads_the_stale_then_the_oldest_in_proportion_to_the_time_since_the_last() {
-        let rest: Vec<(DateTime<Utc>, &str)> = (0..12).map(|i| (at(i * 10), ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"][i as usize])).collect();
+        let rest: Vec<(DateTime<Utc>, &str)> = (0..12)
+            .map(|i| (at(i * 10), ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"][i as usize]))
+            .collect();
         let hour = chrono::Duration::hours(1);
         let five = chrono::Duration::minutes(5);
         assert_eq!(oldest_share(rest.clone(), at(200), five, hour), ["a"], "12 × 5 min / 1 h = 1");
@@ -239,8 +242,11 @@ mod tests {
         let mut state = SyncState::default();
         state.last.at = Some(at(0));
         for n in 1..=12 {
-            let cached =
-                CachedLeads { figures: LeadFigures::default(), read_at: at(n), status: Some("running".into()) };
+            let cached = CachedLeads {
+                figures: LeadFigures::default(),
+                read_at: at(n),
+                status: Some("running".into()),
+            };
             state.leads.insert(format!("cam_{n}"), cached);
         }
         for n in 1..=3 {

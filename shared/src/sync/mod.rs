@@ -36,7 +36,7 @@ use crate::activity::ledger::{self, Ledger};
 use crate::activity::{Feed, Seen, Stream};
 use crate::config::{SyncConfig, SyncMode};
 use crate::dashboard::fetch::{
-    Fetched,    FeedOutcome, FeedRead, HistoryPart, HistoryRead, Missing, Reads, StreamReads, TeamData,
+    FeedOutcome, FeedRead, Fetched, HistoryPart, HistoryRead, Missing, Reads, StreamReads, TeamData,
 };
 use crate::lemlist::{CampaignDetail, CampaignSummary, LemlistError, User};
 
@@ -741,7 +741,13 @@ impl SyncState {
     /// (the users in the team's order, `user_ids`), drops what a mark asked for once read, then
     /// gives the dashboards every running campaign's sets; a part that could not be read is
     /// reported, not zero.
-    pub fn absorb_rest(&mut self, reads: &Reads, data: &mut TeamData, failures: &Failures, user_ids: &[String]) {
+    pub fn absorb_rest(
+        &mut self,
+        reads: &Reads,
+        data: &mut TeamData,
+        failures: &Failures,
+        user_ids: &[String],
+    ) {
         self.cache_details(reads.until, data);
         self.cache_leads_and_users(reads.until, data);
         for c in &data.campaigns {
@@ -809,7 +815,8 @@ impl SyncState {
     pub fn cache_leads_and_users(&mut self, until: DateTime<Utc>, data: &TeamData) {
         for c in &data.campaigns {
             if let Some(Ok(figures)) = data.leads.get(&c.id) {
-                let cached = CachedLeads { figures: figures.clone(), read_at: until, status: c.status.clone() };
+                let cached =
+                    CachedLeads { figures: figures.clone(), read_at: until, status: c.status.clone() };
                 self.leads.insert(c.id.clone(), cached);
                 if self.marks.campaigns.get(&c.id).is_some_and(|m| m.at <= until) {
                     self.marks.campaigns.remove(&c.id);
@@ -914,9 +921,9 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::fetch::Roots;
     use crate::activity::ledger::Tick;
     use crate::dashboard::fetch::FeedPart;
+    use crate::dashboard::fetch::Roots;
     use crate::lemlist::Activity;
     use std::time::Duration;
 
@@ -1140,7 +1147,11 @@ mod tests {
             team_id: String::new(),
         };
         // 12 idle campaigns, 5 minutes since the last refresh, 1 h max age: one in twelve.
-        assert_eq!(state.plan_rest(&roots(&many), at(300), &config(), true).details, vec![cid(2)], "the oldest");
+        assert_eq!(
+            state.plan_rest(&roots(&many), at(300), &config(), true).details,
+            vec![cid(2)],
+            "the oldest"
+        );
         let mut changed = many.clone();
         changed[5].status = Some("ended".into());
         let plan = state.plan_rest(&roots(&changed), at(300), &config(), true);

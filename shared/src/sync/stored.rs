@@ -32,8 +32,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CachedDetail, CachedLeads, CachedUser, Changes, FeedResume, LastRefresh, Marks, Partial, Progress, SyncState,
-    Tracked,
+    CachedDetail, CachedLeads, CachedUser, Changes, FeedResume, LastRefresh, Marks, Partial, Progress,
+    SyncState, Tracked,
 };
 use crate::activity::Feed;
 use crate::activity::ledger::{Counts, Ledger};
@@ -144,7 +144,8 @@ pub fn decode(document: Document) -> Result<(Stamp, SyncState), SnapshotError> {
         Document::Layered(l) => l,
     };
     let head: Head = unpack(&layered.head)?;
-    let read = Reads { details: head.read.clone(), leads: head.leads_read.clone(), users: head.users_read.clone() };
+    let read =
+        Reads { details: head.read.clone(), leads: head.leads_read.clone(), users: head.users_read.clone() };
     let next_delta = head.next_delta;
     let mut state = head.into_state();
     let mut deltas = Vec::new();

@@ -121,7 +121,9 @@ pub fn apply(team: &mut Team, rng: &mut StdRng, event: Event, at: DateTime<Utc>)
             let campaign = &team.campaigns[c];
             if let Some(sender) = campaign.senders.first() {
                 let mut event = activity(campaign, &campaign.leads[i], sender, "paused", at, 0);
-                event.id = lemlist_id(rng, "act_");
+                // Its own generator: the live one draws the same events as before hooks existed.
+                let seed = (at.timestamp_millis() as u64) ^ ((c as u64) << 40) ^ (i as u64);
+                event.id = lemlist_id(&mut <StdRng as rand::SeedableRng>::seed_from_u64(seed), "act_");
                 team.outbox.push(event);
             }
             true

@@ -48,7 +48,12 @@ fn state() -> SyncState {
         );
     }
     for n in 1..=3 {
-        let figures = crate::dashboard::leads::LeadFigures { live: n.into(), companies: 1, sendable: true, states_absent: None };
+        let figures = crate::dashboard::leads::LeadFigures {
+            live: n.into(),
+            companies: 1,
+            sendable: true,
+            states_absent: None,
+        };
         s.leads.insert(cid(n), CachedLeads { figures, read_at: at(20, n), status: Some("running".into()) });
     }
     let user = crate::lemlist::User { id: "usr_1".into(), email: Some("a@x.io".into()), mailboxes: vec![] };
