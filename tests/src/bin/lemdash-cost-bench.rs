@@ -18,6 +18,14 @@
 //! - the bytes of the JSON logs the refresh writes.
 //!
 //! A page load is one API request: a consistent read of one stored dashboard, measured.
+//!
+//! With `--webhooks`, each profile also gets a 5-minute row with lemlist's webhooks on: the
+//! refreshes read only what events marked or what is due, and every activity is a delivery. The
+//! simulator delivers each activity of the burst to lemdash's receiver, folded in this process
+//! into the same DynamoDB tables. In AWS a delivery lands apart from the others (about one every
+//! 3 s here): each is taken as its own fold, at the units a single delivery's fold is measured
+//! to consume, plus the receiver's transaction (4 write units), its Lambda request and its HTTP
+//! API request, and the refresh function's invocation by the stream.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -32,7 +40,8 @@ use lemdash_shared::snapshot::{Board, SnapshotStore};
 use lemdash_shared::sync::stored::MAX_DELTAS;
 use lemdash_tests::dynamo_local::{DynamoLocal, snapshot_store};
 use lemdash_tests::truth;
-use lemlist_sim::{Latency, LimitMode, Profile, Settings, Sim, SimConfig};
+use lemlist_sim::live::Event;
+use lemlist_sim::{Delivery, Latency, LimitMode, Profile, Settings, Sim, SimConfig};
 
 /// On-demand prices in us-east-1 (December 2026), without the free tier.
 struct Prices;
@@ -128,9 +137,12 @@ fn mean(all: &[Refresh]) -> Refresh {
 async fn main() {
     let mut profiles = Vec::new();
     let mut page_loads_per_day = 600.0;
+    let mut webhooks = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--page-loads-per-day" {
+        if arg == "--webhooks" {
+            webhooks = true;
+        } else if arg == "--page-loads-per-day" {
             page_loads_per_day = args.next().and_then(|n| n.parse().ok()).expect("--page-loads-per-day N");
         } else {
             profiles.push(arg.parse::<Profile>().expect("a profile: S, M, L, XL or REAL"));
@@ -235,5 +247,117 @@ async fn main() {
                 gb_s,
             );
         }
+        if webhooks {
+            with_webhooks(profile, &local, &logs, page_units, page_loads_per_day).await;
+        }
     }
+}
+
+/// The 5-minute row with webhooks on (see the module's note).
+async fn with_webhooks(
+    profile: Profile,
+    local: &DynamoLocal,
+    logs: &LogBytes,
+    page_units: f64,
+    pages_per_day: f64,
+) {
+    let mut config = SimConfig::new(profile, 11);
+    config.settings = Settings {
+        limit: LimitMode::Anchored,
+        latency: Latency::LEMLIST,
+        delivery: Delivery {
+            delay: Duration::from_millis(100),
+            jitter: Duration::from_millis(200),
+            ..Delivery::default()
+        },
+        ..Settings::default()
+    };
+    let sim = Sim::start(config).await.expect("the simulator starts");
+    let client = lemdash_tests::load::client(
+        &sim.base_url(),
+        sim.key(),
+        lemdash_shared::app::in_process_permits(0.75),
+    );
+    let table = format!("cost-hooks-{profile:?}").to_lowercase();
+    let store = Arc::new(snapshot_store(&local.endpoint, &table).await.expect("the snapshot table"));
+    let config = lemdash_tests::app::config(Duration::from_secs(20));
+    let (app, _) = lemdash_tests::app::serving_hooks(&sim, &client, store.clone(), config).await;
+    let r = app.refresher();
+    measure(r, store.as_ref(), logs).await;
+    // One delivery's fold, alone: the mean over single activities.
+    let kinds = [Event::Sent, Event::Opened, Event::Replied, Event::Bounced];
+    let before = store.units();
+    let mut applied = 0usize;
+    for i in 0..12 {
+        applied += usize::from(sim.apply(kinds[i % kinds.len()]));
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    let after = store.units();
+    let mut fold = (0.0, 0.0);
+    for kind in ["campaigns", "mailboxes", "sync", "health", "lease"] {
+        let (w, r) = diff(&before, &after, kind);
+        (fold.0, fold.1) = (fold.0 + w / applied.max(1) as f64, fold.1 + r / applied.max(1) as f64);
+    }
+    // The refreshes: 100 events between two, delivered and folded meanwhile.
+    let mut rounds = Vec::new();
+    let mut deliveries = 0.0;
+    for _ in 0..2 {
+        // The calls of the cycle: the folds' lead exports read again, then the refresh.
+        sim.clear_log();
+        let applied = sim.burst(100);
+        deliveries += applied
+            .iter()
+            .filter(|(e, _)| matches!(e, Event::Sent | Event::Opened | Event::Replied | Event::Bounced))
+            .map(|(_, n)| *n as f64)
+            .sum::<f64>();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        sim.clock().set(sim.now() + chrono::Duration::minutes(5));
+        let mut m = measure(r, store.as_ref(), logs).await;
+        m.calls = sim.log().total() as f64;
+        rounds.push(m);
+    }
+    let exact = match truth::served_exactly(&sim, r).await {
+        Ok(()) => "yes",
+        Err(e) => {
+            eprintln!("{profile:?}, webhooks: the dashboards are not exact: {e}");
+            "NO"
+        }
+    };
+    let m = mean(&rounds);
+    let deliveries = deliveries / rounds.len() as f64;
+    let refreshes = 30.0 * 24.0 * 60.0 / 5.0;
+    let limiter = m.calls * Prices::LIMITER_WRITES_PER_CALL;
+    let per_refresh = (m.write_units + limiter) * Prices::WRITE_UNIT
+        + m.read_units * Prices::READ_UNIT
+        + m.seconds * Prices::REFRESH_GB * Prices::LAMBDA_GB_S
+        + Prices::LAMBDA_REQUEST
+        + m.log_bytes / 1e9 * Prices::LOG_GB;
+    // A delivery: the receiver (transaction, Lambda, HTTP API) and its own fold (units, the
+    // stream's invocation of the refresh function for about 0.1 s).
+    let per_delivery = (4.0 + fold.0) * Prices::WRITE_UNIT
+        + fold.1 * Prices::READ_UNIT
+        + 2.0 * Prices::LAMBDA_REQUEST
+        + Prices::HTTP_API_REQUEST
+        + (0.05 + 0.1) * Prices::REFRESH_GB * Prices::LAMBDA_GB_S;
+    let per_page = page_units * Prices::READ_UNIT
+        + Prices::API_GB * Prices::API_SECONDS * Prices::LAMBDA_GB_S
+        + Prices::LAMBDA_REQUEST
+        + Prices::HTTP_API_REQUEST;
+    let month = refreshes * (per_refresh + deliveries * per_delivery)
+        + pages_per_day * 30.0 * per_page
+        + Prices::FIXED;
+    println!(
+        "| {profile:?} | 5 min + webhooks ({deliveries:.0} deliveries, a fold {:.1} WU {:.1} RU) | {:.0} | {:.1} s | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | ${month:.2} | {exact} |",
+        fold.0,
+        fold.1,
+        m.calls,
+        m.seconds,
+        m.sync_units,
+        m.health_units,
+        m.write_units,
+        m.read_units,
+        limiter,
+        m.log_bytes / 1024.0,
+        m.seconds * Prices::REFRESH_GB,
+    );
 }
