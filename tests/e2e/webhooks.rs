@@ -23,11 +23,17 @@ async fn lemdash(sim: &Sim) -> (App, String) {
     lemdash_tests::app::serving_hooks(sim, &unpaced_client(sim), store, config).await
 }
 
+/// A scheduled refresh; the in-process fold may hold the key's lease for a moment (a lead
+/// export read again): the refresh then runs after it.
 async fn refresh(r: &Refresher) {
-    match r.run().await.expect("the refresh runs") {
-        Outcome::Refreshed(_) => {}
-        other => panic!("no other refresh runs: {other:?}"),
+    for _ in 0..50 {
+        match r.run().await.expect("the refresh runs") {
+            Outcome::Refreshed(_) => return,
+            Outcome::AlreadyRunning => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("no sync from scratch continues here: {other:?}"),
+        }
     }
+    panic!("the key's lease stayed taken for 5 s");
 }
 
 async fn served(r: &Refresher, board: Board) -> Value {
@@ -44,6 +50,18 @@ async fn figures_exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
     );
     let got = truth::activity_figures(&served(r, Board::Campaigns).await, &served(r, Board::Mailboxes).await);
     truth::compare(&want, &got)
+}
+
+const LEAD_EXPORT: &str = "GET /campaigns/{id}/export/leads";
+
+/// The events' path calls lemlist for nothing but the lead exports that replies and pauses ask
+/// to read again (debounced: at most once per running campaign while a test's burst lasts).
+fn events_path_calls(sim: &Sim) {
+    let calls = sim.log().calls_by_endpoint();
+    let others: usize = calls.iter().filter(|(e, _)| e.as_str() != LEAD_EXPORT).map(|(_, n)| n).sum();
+    assert_eq!(others, 0, "no lemlist call on the events' path but lead exports: {calls:?}");
+    let running = sim.team().campaigns.iter().filter(|c| c.status == "running").count();
+    assert!(calls.get(LEAD_EXPORT).is_none_or(|n| *n <= running), "{calls:?}");
 }
 
 /// Applies `n` activity events (sends, opens, replies, bounces) now.
@@ -99,13 +117,13 @@ async fn delivered_activities_reach_both_dashboards_without_a_lemlist_call() {
     let took = until_exact(&sim, r, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("after the burst: {e}"));
-    assert_eq!(sim.log().total(), 0, "no lemlist call on the events' path");
+    events_path_calls(&sim);
     let status = r.sync_status().await.unwrap();
     let receiver = status.hooks.receiver.clone().unwrap();
     assert!(status.hooks.enabled && receiver.deliveries >= applied as u64, "{:?}", status.hooks);
     println!("{applied} activities delivered: both dashboards exact {} ms after the burst", took.as_millis());
     // Each served dashboard says until when its activity figures count the deliveries.
-    for path in ["/api/campaigns/dashboard", "/api/mailboxes/dashboard"] {
+    for path in ["/api/campaigns/dashboard", "/api/mailboxes"] {
         let answer = reqwest::get(format!("{url}{path}")).await.unwrap();
         let header = |name: &str| answer.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
         let as_of = header("x-lemdash-activity-as-of").unwrap_or_else(|| panic!("{path}: no activity as of"));
@@ -386,7 +404,7 @@ async fn on_dynamodb_the_receiver_keeps_events_and_the_stream_folds_them_exactly
     }
     assert!(batches >= 2, "{batches} batches");
     let delivered = settled;
-    assert_eq!(sim.log().total(), 0, "no lemlist call on the events' path");
+    events_path_calls(&sim);
     let receiver_counts = r.sync_status().await.unwrap().hooks.receiver.unwrap();
     assert_eq!(receiver_counts.deliveries, kept as u64, "each kept event counted once");
     assert!(receiver_counts.duplicates > 0, "{receiver_counts:?}");
@@ -426,8 +444,6 @@ async fn leads_exact(sim: &Sim, r: &Refresher) -> Result<(), String> {
     truth::compare(&want, &truth::lead_figures(&served(r, Board::Campaigns).await))
 }
 
-const LEAD_EXPORT: &str = "GET /campaigns/{id}/export/leads";
-
 #[tokio::test]
 async fn a_lead_paused_by_an_event_moves_people_count_within_a_minute_with_one_lead_export_read() {
     let delivery = Delivery { duplicates: 0.0, drops: 0.0, ..Delivery::default() };
@@ -450,6 +466,7 @@ async fn a_lead_paused_by_an_event_moves_people_count_within_a_minute_with_one_l
     let took = started.elapsed();
     let calls = sim.log().calls_by_endpoint();
     assert_eq!((calls.get(LEAD_EXPORT), sim.log().total()), (Some(&1), 1), "{calls:?}");
+    assert_eq!(r.sync_status().await.unwrap().hooks.marked.urgent, 0, "the mark is lifted once read");
     println!("a lead paused: people_count follows in {} ms, with 1 lead export read", took.as_millis());
 
     // The next scheduled refresh reads a share of the lead exports, not all of them, and the

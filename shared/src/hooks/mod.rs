@@ -182,11 +182,25 @@ pub struct HooksView {
     /// What the receiver counted: deliveries, duplicates, rejections by reason, the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receiver: Option<events::Counters>,
+    /// Campaigns and users that events marked to read again, not read yet.
+    pub marked: Marked,
+}
+
+/// What events marked, waiting for a read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Marked {
+    /// Campaigns whose lead export is read again in the fold (a lead paused, resumed, stopped).
+    pub urgent: usize,
+    /// Campaigns read again at the next refresh (sends and replies).
+    pub campaigns: usize,
+    pub users: usize,
 }
 
 impl HooksView {
-    pub fn of(state: &HooksState) -> Self {
+    pub fn of(state: &HooksState, marks: &crate::sync::Marks) -> Self {
+        let urgent = marks.campaigns.values().filter(|m| m.urgent).count();
         Self {
+            marked: Marked { urgent, campaigns: marks.campaigns.len() - urgent, users: marks.users.len() },
             registered: state.kept.keys().cloned().collect(),
             recreated: state.recreated,
             misses: state.misses.clone(),

@@ -33,9 +33,10 @@ pub struct HookSetup {
     pub events: Arc<dyn EventStore>,
 }
 
-/// How long after a campaign's lead export was read an urgent mark waits before it is read
-/// again: a person pausing leads one after another costs one read per this, not one per lead.
-pub const REREAD_DEBOUNCE: Duration = Duration::from_secs(5);
+/// How long an urgent mark waits before its campaign's lead export is read again, after the
+/// mark and after the last read: a person pausing leads one after another, or a burst of
+/// replies, costs one read per campaign, and the activity figures never wait for it.
+pub const REREAD_DEBOUNCE: Duration = Duration::from_secs(20);
 
 /// What folding a batch of delivered events did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -88,7 +89,8 @@ impl Refresher {
     /// [`Self::fold_events`] for a stream's batch: while a refresh holds the key, tries again
     /// every second until `stop` (at most [`FOLD_WAIT`]). Still busy then: an error, so that the
     /// stream hands the batch over again (folding it twice changes nothing). A lead export whose
-    /// re-read the debounce put off is read here once due, within the same bound.
+    /// re-read the debounce put off is not waited for: the first batch folded once it is due
+    /// reads it, or else the next refresh.
     pub async fn fold_delivered(
         &self,
         events: &[Activity],
@@ -102,14 +104,6 @@ impl Refresher {
                 Folding::Busy => return Err(RefreshError::Busy),
                 folding => {
                     tracing::info!(events = events.len(), ?folding, "delivered events folded");
-                    let mut next = match &folding {
-                        Folding::Folded { reread_in_ms, .. } => reread_in_ms.map(Duration::from_millis),
-                        _ => None,
-                    };
-                    while let Some(wait) = next.filter(|w| Instant::now() + *w < until) {
-                        tokio::time::sleep(wait).await;
-                        next = self.reread_marked().await?;
-                    }
                     return Ok(folding);
                 }
             }
@@ -209,10 +203,10 @@ impl Refresher {
         let debounce = chrono::Duration::from_std(REREAD_DEBOUNCE).unwrap_or_default();
         let mut due = Vec::new();
         let mut next: Option<chrono::Duration> = None;
-        for (id, _) in state.marks.campaigns.iter().filter(|(_, m)| m.urgent) {
+        for (id, mark) in state.marks.campaigns.iter().filter(|(_, m)| m.urgent) {
             // A campaign lemdash does not follow yet: the next refresh reads it whole.
             let Some(cached) = state.leads.get(id) else { continue };
-            let wait = cached.read_at + debounce - now;
+            let wait = mark.at.max(cached.read_at) + debounce - now;
             if wait <= chrono::Duration::zero() {
                 due.push(id.clone());
             } else {
@@ -349,9 +343,9 @@ pub struct Folded {
 /// (or a very late delivery) would count it twice; so is one without a readable date (the
 /// polled reads count those apart).
 ///
-/// Events also mark, at `now`, what to read again: a lead paused, resumed or stopped marks its
-/// campaign urgently; a send or a reply marks it for the next refresh; a mailbox signal marks
-/// the sender's user. An event no later than the campaign's (or user's) last read marks
+/// Events also mark, at `now`, what to read again: a lead paused, resumed or stopped, or a
+/// reply, marks its campaign urgently; a send marks it for the next refresh; a mailbox signal
+/// marks the sender's user. An event no later than the campaign's (or user's) last read marks
 /// nothing: that read already saw it.
 pub fn fold_into(
     state: &mut SyncState,
@@ -388,8 +382,11 @@ fn mark(
     now: DateTime<Utc>,
 ) -> bool {
     let urgent = match used {
-        Use::Campaign => true,
-        Use::Activity(Feed::Sent | Feed::Replied) => false,
+        // A reply ends the lead's sequence: its state moves, at once.
+        Use::Campaign | Use::Activity(Feed::Replied) => true,
+        // A send moves a lead to done only at its sequence's last step, which the event does
+        // not say: the next refresh reads the campaign (a send is a third of all activity).
+        Use::Activity(Feed::Sent) => false,
         Use::Mailbox => {
             let Some(user) = activity.send_user_id.as_deref() else { return false };
             if state.users.get(user).is_some_and(|u| at <= u.read_at) || state.marks.users.contains_key(user)
@@ -408,4 +405,46 @@ fn mark(
     let before = state.marks.campaigns.get(campaign).copied();
     state.marks.campaign(campaign, now, urgent);
     before != state.marks.campaigns.get(campaign).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{CachedLeads, Mark};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn event(id: &str, kind: &str, campaign: &str, when: i64) -> Activity {
+        let mut a = Activity::sample(id, kind, Some("lea_1"), Some(campaign));
+        a.created_at = at(when).to_rfc3339();
+        a.send_user_id = Some("usr_1".into());
+        a
+    }
+
+    #[test]
+    fn events_mark_what_no_event_carries_and_an_event_a_read_already_saw_marks_nothing() {
+        let mut state = SyncState::default();
+        let cached = CachedLeads { figures: LeadFigures::default(), read_at: at(100), status: None };
+        state.leads.insert("cam_a".into(), cached);
+        let zero = chrono::Duration::zero();
+        let old = fold_into(&mut state, &[event("act_1", "paused", "cam_a", 90)], at(120), zero);
+        assert!(!old.marked, "the read at 100 saw a pause at 90");
+        let paused = fold_into(&mut state, &[event("act_2", "paused", "cam_a", 110)], at(120), zero);
+        assert!(paused.marked && paused.campaigns.is_empty() && !paused.counts);
+        assert_eq!(state.marks.campaigns["cam_a"], Mark { at: at(120), urgent: true });
+        let again = fold_into(&mut state, &[event("act_3", "resumed", "cam_a", 111)], at(121), zero);
+        assert!(!again.marked, "already marked urgently");
+        let sent = fold_into(&mut state, &[event("act_4", "emailsSent", "cam_b", 112)], at(122), zero);
+        assert!(sent.marked);
+        assert_eq!(state.marks.campaigns["cam_b"], Mark { at: at(122), urgent: false });
+        let mailbox = fold_into(&mut state, &[event("act_5", "lemwarmPaused", "cam_b", 113)], at(123), zero);
+        assert!(mailbox.marked);
+        assert_eq!(state.marks.users["usr_1"], at(123));
+        let reply = fold_into(&mut state, &[event("act_7", "emailsReplied", "cam_d", 113)], at(123), zero);
+        assert!(reply.marked && state.marks.campaigns["cam_d"].urgent, "a reply ends a sequence");
+        let open = fold_into(&mut state, &[event("act_6", "emailsOpened", "cam_c", 114)], at(124), zero);
+        assert!(!open.marked && !state.marks.campaigns.contains_key("cam_c"), "an open changes no lead");
+    }
 }

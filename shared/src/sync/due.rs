@@ -4,7 +4,7 @@
 //! - without webhooks, or when a person asked (a forced refresh, a cold page): every running
 //!   campaign's leads and details, and every user, as polling always did;
 //! - with webhooks: what was never read, what changed status, what an event marked (a lead
-//!   paused, resumed or stopped at once; a send or reply once the export is
+//!   paused, resumed or stopped, or a reply: in the fold, at once; a send once the export is
 //!   [`MARKED_MIN_AGE_SECS`] old; a mailbox signal at the next refresh), and of the rest the
 //!   oldest, in proportion to the time since the last refresh, so that none is older than
 //!   `LEADS_MAX_AGE_SECS` and the reads spread evenly instead of expiring together;
@@ -21,8 +21,8 @@ use crate::dashboard::fetch::{Reads, Roots};
 use crate::dashboard::leads::LeadFigures;
 use crate::lemlist::{CampaignSummary, User};
 
-/// A campaign that sends or replies is read again at most this often for its events: a send at
-/// a sequence's last step, or a reply, can end a lead's sequence, which no event reports.
+/// A campaign that sends is read again at most this often for its sends: a send at a sequence's
+/// last step ends a lead's sequence, which no event reports.
 pub const MARKED_MIN_AGE_SECS: i64 = 900;
 
 /// A campaign's lead figures as last read.
@@ -56,7 +56,8 @@ pub struct Marks {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     pub at: DateTime<Utc>,
-    /// A lead was paused, resumed or stopped: read at once (debounced), not at the next refresh.
+    /// A lead was paused, resumed or stopped, or replied: read at once (debounced), not at the
+    /// next refresh.
     pub urgent: bool,
 }
 

@@ -99,7 +99,14 @@ fn diff(before: &Units, after: &Units, kind: &str) -> (f64, f64) {
 
 async fn measure(r: &Refresher, store: &dyn SnapshotStore, logs: &LogBytes) -> Refresh {
     let (before, log_before, started) = (store.units(), logs.0.load(Ordering::Relaxed), Instant::now());
-    let Outcome::Refreshed(f) = r.run().await.expect("the refresh runs") else { panic!("no other refresh") };
+    let f = loop {
+        match r.run().await.expect("the refresh runs") {
+            Outcome::Refreshed(f) => break f,
+            // The in-process fold of the webhooks row holds the lease for a moment.
+            Outcome::AlreadyRunning => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("no sync from scratch continues here: {other:?}"),
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     let after = store.units();
     let kinds = ["campaigns", "mailboxes", "sync", "health", "lease", "request"];
