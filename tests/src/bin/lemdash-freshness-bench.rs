@@ -2,7 +2,8 @@
 //! costs with them against polling only. Prints tables; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p lemdash-tests --bin lemdash-freshness-bench [PROFILE…] [--rounds N] [--day PROFILE]
+//! cargo run --release -p lemdash-tests --bin lemdash-freshness-bench [PROFILE…] [--rounds N] [--day PROFILE | --no-day]
+//!     [--no-freshness] [--no-polling] [--leads-max-age SECS]
 //! ```
 //!
 //! **Freshness**, for each profile (default M and L): the simulator delivers to lemdash's hooks
@@ -145,7 +146,7 @@ async fn freshness(profile: Profile, rounds: usize) {
 }
 
 /// Calls per refresh over a simulated day, with webhooks or polling only.
-async fn day(profile: Profile, webhooks: bool) -> Vec<(bool, usize)> {
+async fn day(profile: Profile, webhooks: bool, leads_max_age: Option<Duration>) -> Vec<(bool, usize)> {
     let delivery = Delivery {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(30),
@@ -155,6 +156,9 @@ async fn day(profile: Profile, webhooks: bool) -> Vec<(bool, usize)> {
     let client = lemdash_tests::load::client(&sim.base_url(), sim.key(), Arc::new(Unlimited));
     let mut config = lemdash_tests::app::config(Duration::from_secs(20));
     config.sync.full_resync_every = Duration::from_secs(30 * 86_400);
+    if let Some(age) = leads_max_age {
+        config.sync.leads_max_age = age;
+    }
     let store = Arc::new(MemorySnapshots::default());
     let app = if webhooks {
         lemdash_tests::app::serving_hooks(&sim, &client, store, config).await.0
@@ -198,17 +202,23 @@ fn summary(cycles: &[(bool, usize)]) -> (usize, f64, f64) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut profiles = Vec::new();
-    let (mut rounds, mut day_profile) = (40, Some(Profile::Real));
+    let (mut rounds, mut day_profile, mut leads_max_age, mut polling) = (40, Some(Profile::Real), None, true);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rounds" => rounds = it.next().and_then(|n| n.parse().ok()).expect("--rounds N"),
             "--day" => day_profile = it.next().map(|p| p.parse().expect("a profile")),
             "--no-day" => day_profile = None,
+            "--leads-max-age" => {
+                let secs = it.next().and_then(|n| n.parse().ok()).expect("--leads-max-age SECS");
+                leads_max_age = Some(Duration::from_secs(secs));
+            }
+            "--no-polling" => polling = false,
+            "--no-freshness" => {}
             p => profiles.push(p.parse::<Profile>().expect("a profile: S, M, L, XL or REAL")),
         }
     }
-    if profiles.is_empty() {
+    if profiles.is_empty() && args.iter().all(|a| a != "--no-freshness") {
         profiles = vec![Profile::M, Profile::L];
     }
     let started = Utc::now();
@@ -216,13 +226,15 @@ async fn main() {
         freshness(profile, rounds).await;
     }
     if let Some(profile) = day_profile {
-        let with = day(profile, true).await;
-        let without = day(profile, false).await;
-        let ((w, ws, wq), (p, ps, pq)) = (summary(&with), summary(&without));
+        let with = day(profile, true, leads_max_age).await;
+        let (w, ws, wq) = summary(&with);
         println!("{profile:?}, a day of 288 refreshes (sending 08:00–18:00, 100 events per 5 minutes):");
         println!("  webhooks:     {w:>6} calls; a sending refresh {ws:.1} calls, a quiet one {wq:.1}");
-        println!("  polling only: {p:>6} calls; a sending refresh {ps:.1} calls, a quiet one {pq:.1}");
-        println!("  webhooks use {:.0} % of polling's calls", 100.0 * w as f64 / p.max(1) as f64);
+        if polling {
+            let (p, ps, pq) = summary(&day(profile, false, leads_max_age).await);
+            println!("  polling only: {p:>6} calls; a sending refresh {ps:.1} calls, a quiet one {pq:.1}");
+            println!("  webhooks use {:.0} % of polling's calls", 100.0 * w as f64 / p.max(1) as f64);
+        }
     }
     println!("(bench took {} s)", (Utc::now() - started).num_seconds());
 }
