@@ -197,10 +197,9 @@ pub struct Marked {
 }
 
 impl HooksView {
-    pub fn of(state: &HooksState, marks: &crate::sync::Marks) -> Self {
-        let urgent = marks.campaigns.values().filter(|m| m.urgent).count();
+    pub fn of(state: &HooksState, marked: Marked) -> Self {
         Self {
-            marked: Marked { urgent, campaigns: marks.campaigns.len() - urgent, users: marks.users.len() },
+            marked,
             registered: state.kept.keys().cloned().collect(),
             recreated: state.recreated,
             misses: state.misses.clone(),

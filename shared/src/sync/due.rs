@@ -71,6 +71,12 @@ impl Marks {
     pub fn user(&mut self, user: &str, at: DateTime<Utc>) {
         self.users.entry(user.to_owned()).or_insert(at);
     }
+
+    /// What `GET /api/sync` shows of them.
+    pub fn view(&self) -> crate::hooks::Marked {
+        let urgent = self.campaigns.values().filter(|m| m.urgent).count();
+        crate::hooks::Marked { urgent, campaigns: self.campaigns.len() - urgent, users: self.users.len() }
+    }
 }
 
 fn running(c: &CampaignSummary) -> bool {

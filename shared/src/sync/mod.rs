@@ -903,7 +903,7 @@ impl SyncState {
                 overlap_ids: state.ledger.recent.len(),
                 undated: state.ledger.undated.total(),
             },
-            hooks: crate::hooks::HooksView::of(&state.hooks, &state.marks),
+            hooks: crate::hooks::HooksView::of(&state.hooks, state.marks.view()),
         }
     }
 
