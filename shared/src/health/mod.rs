@@ -88,13 +88,24 @@ pub fn assess(log: &mut HealthLog, facts: &mut [MailboxFacts], inputs: Inputs<'_
 /// next refresh finds them), so an open alert is cleared by a refresh, on complete counts, never
 /// here; neither is any other kind of alert judged (their data was not read).
 pub fn raise_rates(log: &mut HealthLog, facts: &[MailboxFacts], inputs: Inputs<'_>) -> Changes {
-    let Some(ledger) = inputs.ledger else { return Changes::default() };
+    let at = inputs.at;
+    raise(log, rates_holding(facts, inputs), at)
+}
+
+/// The rate conditions that hold on the counts (none without counts): what a fold may raise.
+/// Empty means nothing to raise, and the stored alerts need not be read.
+pub fn rates_holding(facts: &[MailboxFacts], inputs: Inputs<'_>) -> Vec<Condition> {
+    let Some(ledger) = inputs.ledger else { return vec![] };
     let today = inputs.at.date_naive();
     let mut rows = facts.to_vec();
     let counted = fill_performance(&mut rows, ledger, inputs.senders, today);
-    let now = rate_conditions(&rows, ledger, &counted, &inputs, today);
+    rate_conditions(&rows, ledger, &counted, &inputs, today)
+}
+
+/// Raises the alerts of `holding` that are not open, clearing none.
+pub fn raise(log: &mut HealthLog, holding: Vec<Condition>, at: DateTime<Utc>) -> Changes {
     let open = log.alerts.list.iter().filter(|a| a.cleared_at.is_none()).map(|a| a.condition.key()).collect();
-    log.alerts.evaluate(now, &open, inputs.at)
+    log.alerts.evaluate(holding, &open, at)
 }
 
 /// Each mailbox's performance from the counts again (a delivered event's change), credited

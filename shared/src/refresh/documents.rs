@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -83,16 +83,15 @@ impl Refresher {
         state: &SyncState,
         campaigns: &BTreeSet<String>,
     ) -> Result<(), SnapshotError> {
-        self.update(Board::Campaigns, false, |stored: Option<Snapshot<dashboard::CampaignRow>>| {
-            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
-            for row in snapshot.rows.iter_mut().filter(|r| campaigns.contains(&r.campaign_id)) {
+        self.refold_rows(
+            campaigns,
+            |row| {
                 if let Some(t) = state.campaigns.get(&row.campaign_id) {
                     dashboard::campaigns::refold(row, &t.sent, &t.opened, &t.replied);
                 }
-            }
-            snapshot.activity_as_of = state.hooks.last_fold;
-            snapshot
-        })
+            },
+            state.hooks.last_fold,
+        )
         .await
     }
 
@@ -103,13 +102,30 @@ impl Refresher {
         state: &SyncState,
         campaigns: &BTreeSet<String>,
     ) -> Result<(), SnapshotError> {
-        self.update(Board::Campaigns, false, |stored: Option<Snapshot<dashboard::CampaignRow>>| {
-            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
-            for row in snapshot.rows.iter_mut().filter(|r| campaigns.contains(&r.campaign_id)) {
+        self.refold_rows(
+            campaigns,
+            |row| {
                 if let Some(cached) = state.leads.get(&row.campaign_id) {
                     dashboard::campaigns::refold_leads(row, Some(&cached.figures));
                 }
-            }
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Applies `refold` to the stored campaigns rows of `campaigns`; `activity_as_of`, when
+    /// given, is what the activity figures count up to now.
+    async fn refold_rows(
+        &self,
+        campaigns: &BTreeSet<String>,
+        refold: impl Fn(&mut dashboard::CampaignRow),
+        activity_as_of: Option<DateTime<Utc>>,
+    ) -> Result<(), SnapshotError> {
+        self.update(Board::Campaigns, false, |stored: Option<Snapshot<dashboard::CampaignRow>>| {
+            let mut snapshot = stored.unwrap_or_else(Snapshot::placeholder);
+            snapshot.rows.iter_mut().filter(|r| campaigns.contains(&r.campaign_id)).for_each(&refold);
+            snapshot.activity_as_of = activity_as_of.or(snapshot.activity_as_of);
             snapshot
         })
         .await

@@ -146,7 +146,6 @@ impl Refresher {
         now: DateTime<Utc>,
     ) -> Result<(), RefreshError> {
         let Some(senders) = state.senders.as_ref().filter(|_| !rows.is_empty()) else { return Ok(()) };
-        let (base, mut log) = self.health_or_new().await?;
         let names = state
             .details
             .iter()
@@ -161,7 +160,13 @@ impl Refresher {
             names: &names,
             thresholds: self.thresholds,
         };
-        let changes = health::raise_rates(&mut log, rows, inputs);
+        let holding = health::rates_holding(rows, inputs);
+        if holding.is_empty() {
+            // Nothing holds, so nothing to raise: the stored alerts are not even read.
+            return Ok(());
+        }
+        let (base, mut log) = self.health_or_new().await?;
+        let changes = health::raise(&mut log, holding, now);
         if changes.raised.is_empty() {
             return Ok(());
         }

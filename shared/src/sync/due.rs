@@ -126,6 +126,19 @@ impl SyncState {
         self.last.at.map_or(max_age, |at| (until - at).max(chrono::Duration::zero()))
     }
 
+    /// Whether an item last read at `cached` (`None`: never, or its status changed) is read:
+    /// within a sync from scratch, what it read stands and the rest is read; otherwise `now`
+    /// (asked for, or marked) or on the rolling share.
+    fn due(&self, cached: Option<DateTime<Utc>>, now: bool) -> Due {
+        match (cached, self.this_sync()) {
+            (None, _) => Due::Now,
+            (Some(at), Some(sync)) if at >= sync => Due::Stands,
+            (Some(_), Some(_)) => Due::Now,
+            (Some(_), None) if now => Due::Now,
+            (Some(at), None) => Due::Rolling(at),
+        }
+    }
+
     fn leads_to_read(
         &self,
         campaigns: &[CampaignSummary],
@@ -133,30 +146,17 @@ impl SyncState {
         config: &SyncConfig,
         all: bool,
     ) -> Vec<String> {
-        let max_age = age(config.leads_max_age);
-        let this_sync = self.this_sync();
-        let (mut read, mut rest) = (Vec::new(), Vec::new());
-        for c in campaigns.iter().filter(|c| running(c)) {
-            let Some(cached) = self.leads.get(&c.id).filter(|l| l.status == c.status) else {
-                read.push(c.id.clone());
-                continue;
-            };
-            if this_sync.is_some_and(|t| cached.read_at >= t) {
-                continue;
-            }
-            let marked = self.marks.campaigns.get(&c.id).is_some_and(|m| {
-                m.urgent || until - cached.read_at >= chrono::Duration::seconds(MARKED_MIN_AGE_SECS)
-            });
-            if all || marked || this_sync.is_some() {
-                read.push(c.id.clone());
-            } else {
-                rest.push((cached.read_at, c.id.as_str()));
-            }
-        }
-        let shared = oldest_share(rest, until, self.since_last(until, max_age), max_age);
-        let mut shared: Vec<String> = shared.into_iter().map(str::to_owned).collect();
-        read.append(&mut shared);
-        read
+        let marked_age = chrono::Duration::seconds(MARKED_MIN_AGE_SECS);
+        let items = campaigns.iter().filter(|c| running(c)).map(|c| {
+            let cached = self.leads.get(&c.id).filter(|l| l.status == c.status).map(|l| l.read_at);
+            let marked = self
+                .marks
+                .campaigns
+                .get(&c.id)
+                .is_some_and(|m| m.urgent || cached.is_some_and(|at| until - at >= marked_age));
+            (c.id.as_str(), self.due(cached, all || marked))
+        });
+        self.split(items, until, age(config.leads_max_age))
     }
 
     /// Details never read or whose status changed; running campaigns' on every refresh when
@@ -169,23 +169,14 @@ impl SyncState {
         all: bool,
     ) -> Vec<String> {
         let (idle_age, running_age) = (age(config.details_max_age), age(config.leads_max_age));
-        let this_sync = self.this_sync();
         let (mut read, mut idle, mut busy) = (Vec::new(), Vec::new(), Vec::new());
         for c in campaigns {
-            match self.details.get(&c.id).filter(|d| d.status == c.status) {
-                Some(cached) if this_sync.is_some_and(|t| cached.read_at >= t) => {}
-                Some(cached) if !running(c) && until - cached.read_at < idle_age => {
-                    idle.push((cached.read_at, c.id.as_str()));
-                }
-                Some(cached) if running(c) && !all && this_sync.is_none() => {
-                    busy.push((cached.read_at, c.id.as_str()));
-                }
-                _ => read.push(c.id.clone()),
-            }
+            let cached = self.details.get(&c.id).filter(|d| d.status == c.status).map(|d| d.read_at);
+            let (id, pool) = (c.id.as_str(), if running(c) { &mut busy } else { &mut idle });
+            place(id, self.due(cached, running(c) && all), &mut read, pool);
         }
-        let idle = oldest_share(idle, until, self.since_last(until, idle_age), idle_age);
-        let busy = oldest_share(busy, until, self.since_last(until, running_age), running_age);
-        read.extend(idle.into_iter().chain(busy).map(str::to_owned));
+        read.extend(self.share(idle, until, idle_age));
+        read.extend(self.share(busy, until, running_age));
         read
     }
 
@@ -196,24 +187,60 @@ impl SyncState {
         config: &SyncConfig,
         all: bool,
     ) -> Vec<String> {
-        let max_age = age(config.leads_max_age);
-        let this_sync = self.this_sync();
-        let (mut read, mut rest) = (Vec::new(), Vec::new());
-        for id in users {
-            match self.users.get(id) {
-                Some(cached) if this_sync.is_some_and(|t| cached.read_at >= t) => {}
-                Some(cached) if !all && this_sync.is_none() && !self.marks.users.contains_key(id) => {
-                    rest.push((cached.read_at, id.as_str()));
-                }
-                _ => read.push(id.clone()),
-            }
-        }
-        let shared = oldest_share(rest, until, self.since_last(until, max_age), max_age);
-        read.extend(shared.into_iter().map(str::to_owned));
+        let items = users.iter().map(|id| {
+            let cached = self.users.get(id).map(|u| u.read_at);
+            (id.as_str(), self.due(cached, all || self.marks.users.contains_key(id)))
+        });
+        let mut read = self.split(items, until, age(config.leads_max_age));
         // In the team's order, as the dashboards list the mailboxes.
         read.sort_by_key(|id| users.iter().position(|u| u == id));
         read
     }
+
+    /// The ids to read of `items`: those due now, then the rolling ones' share.
+    fn split<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a str, Due)>,
+        until: DateTime<Utc>,
+        max_age: chrono::Duration,
+    ) -> Vec<String> {
+        let (mut read, mut rest) = (Vec::new(), Vec::new());
+        for (id, due) in items {
+            place(id, due, &mut read, &mut rest);
+        }
+        read.extend(self.share(rest, until, max_age));
+        read
+    }
+
+    /// The rolling share of `rest` ([`oldest_share`]) at `until`.
+    fn share(
+        &self,
+        rest: Vec<(DateTime<Utc>, &str)>,
+        until: DateTime<Utc>,
+        max_age: chrono::Duration,
+    ) -> Vec<String> {
+        let since_last = self.since_last(until, max_age);
+        oldest_share(rest, until, since_last, max_age).into_iter().map(str::to_owned).collect()
+    }
+}
+
+/// Puts `id` where `due` says: into `read` now, or into the rolling `rest`.
+fn place<'a>(id: &'a str, due: Due, read: &mut Vec<String>, rest: &mut Vec<(DateTime<Utc>, &'a str)>) {
+    match due {
+        Due::Now => read.push(id.to_owned()),
+        Due::Rolling(at) => rest.push((at, id)),
+        Due::Stands => {}
+    }
+}
+
+/// Whether a cached item is read by a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// A sync from scratch read it already.
+    Stands,
+    Now,
+    /// On the rolling share, as last read at this instant.
+    Rolling(DateTime<Utc>),
 }
 
 #[cfg(test)]

@@ -178,17 +178,7 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for profile in profiles {
-        let mut config = SimConfig::new(profile, 11);
-        config.settings =
-            Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, ..Settings::default() };
-        let sim = Sim::start(config).await.expect("the simulator starts");
-        let client = lemdash_tests::load::client(
-            &sim.base_url(),
-            sim.key(),
-            lemdash_shared::app::in_process_permits(0.75),
-        );
-        let table = format!("cost-{profile:?}").to_lowercase();
-        let store = Arc::new(snapshot_store(&local.endpoint, &table).await.expect("the snapshot table"));
+        let (sim, client, store) = bench_parts(profile, Delivery::default(), &local, "cost").await;
         let key = ApiKey::new("bench").fingerprint();
         let r = Refresher::new(client, store.clone(), key.clone(), Duration::from_secs(60))
             .with_sync(SyncConfig::default())
@@ -260,6 +250,28 @@ async fn main() {
     }
 }
 
+/// The simulator of `profile` with lemlist's anchored limit and latency (deliveries as
+/// `delivery` says), a client at the default budget share, and the snapshot table `{table}-…`.
+async fn bench_parts(
+    profile: Profile,
+    delivery: Delivery,
+    local: &DynamoLocal,
+    table: &str,
+) -> (Sim, lemdash_shared::lemlist::LemlistClient, Arc<lemdash_shared::snapshot::dynamo::DynamoSnapshots>) {
+    let mut config = SimConfig::new(profile, 11);
+    config.settings =
+        Settings { limit: LimitMode::Anchored, latency: Latency::LEMLIST, delivery, ..Settings::default() };
+    let sim = Sim::start(config).await.expect("the simulator starts");
+    let client = lemdash_tests::load::client(
+        &sim.base_url(),
+        sim.key(),
+        lemdash_shared::app::in_process_permits(0.75),
+    );
+    let table = format!("{table}-{profile:?}").to_lowercase();
+    let store = Arc::new(snapshot_store(&local.endpoint, &table).await.expect("the snapshot table"));
+    (sim, client, store)
+}
+
 /// The 5-minute row with webhooks on (see the module's note).
 async fn with_webhooks(
     profile: Profile,
@@ -268,25 +280,12 @@ async fn with_webhooks(
     page_units: f64,
     pages_per_day: f64,
 ) {
-    let mut config = SimConfig::new(profile, 11);
-    config.settings = Settings {
-        limit: LimitMode::Anchored,
-        latency: Latency::LEMLIST,
-        delivery: Delivery {
-            delay: Duration::from_millis(100),
-            jitter: Duration::from_millis(200),
-            ..Delivery::default()
-        },
-        ..Settings::default()
+    let delivery = Delivery {
+        delay: Duration::from_millis(100),
+        jitter: Duration::from_millis(200),
+        ..Delivery::default()
     };
-    let sim = Sim::start(config).await.expect("the simulator starts");
-    let client = lemdash_tests::load::client(
-        &sim.base_url(),
-        sim.key(),
-        lemdash_shared::app::in_process_permits(0.75),
-    );
-    let table = format!("cost-hooks-{profile:?}").to_lowercase();
-    let store = Arc::new(snapshot_store(&local.endpoint, &table).await.expect("the snapshot table"));
+    let (sim, client, store) = bench_parts(profile, delivery, local, "cost-hooks").await;
     let config = lemdash_tests::app::config(Duration::from_secs(20));
     let (app, _) = lemdash_tests::app::serving_hooks(&sim, &client, store.clone(), config).await;
     let r = app.refresher();
