@@ -199,6 +199,11 @@ pub struct AlertConfig {
     /// `ALERT_TOPIC_ARN`: the SNS topic alerts are published to. Unset: logged only (and
     /// printed by `lemdash serve`).
     pub topic_arn: Option<String>,
+    /// Slack, when set ([`SlackSource`]).
+    pub slack: Option<SlackSource>,
+    /// `CONSOLE_URL`: the console's address, for the links in Slack messages. Default:
+    /// `LEMDASH_PUBLIC_URL`.
+    pub console_url: Option<String>,
 }
 
 /// The HTTP side of the functions.
@@ -213,6 +218,27 @@ pub struct HttpConfig {
     /// API Gateway's authorizer established (a JWT's claims, or IAM). Default: `true` in
     /// Lambda, `false` elsewhere (the local runner has no authorizer in front of it).
     pub auth_required: bool,
+    /// How the console signs people in: `CONSOLE_AUTHORIZE_URL`, `CONSOLE_TOKEN_URL` and
+    /// `CONSOLE_CLIENT_ID` (all three, or none: no sign-in), `CONSOLE_SCOPE` (default `openid`).
+    pub sign_in: Option<SignIn>,
+}
+
+/// The identity provider the console signs in with (authorization code with PKCE: a public
+/// client, so nothing here is secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignIn {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+/// Where Slack messages go: `SLACK_WEBHOOK_SECRET` (a Secrets Manager secret holding the
+/// incoming-webhook URL) or, locally, `SLACK_WEBHOOK_URL`. The URL is a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlackSource {
+    Secret(String),
+    Url(crate::secret::SlackUrl),
 }
 
 /// Why webhooks are off without a public URL.
@@ -317,6 +343,14 @@ impl Config {
             bounce_rate,
             min_sent: whole(&var, "ALERT_MIN_SENT", 50, 1..=1_000_000)?,
             topic_arn: var("ALERT_TOPIC_ARN"),
+            slack: match (var("SLACK_WEBHOOK_SECRET"), var("SLACK_WEBHOOK_URL")) {
+                (Some(secret), _) => Some(SlackSource::Secret(secret)),
+                (None, Some(url)) => Some(SlackSource::Url(crate::secret::SlackUrl::parse(&url).map_err(
+                    |why| invalid("SLACK_WEBHOOK_URL", why.into()),
+                )?)),
+                (None, None) => None,
+            },
+            console_url: var("CONSOLE_URL").or_else(|| var("LEMDASH_PUBLIC_URL")).map(|u| u.trim_end_matches('/').to_owned()),
         };
 
         let allowed_origins = var("ALLOWED_ORIGINS")
@@ -336,7 +370,28 @@ impl Config {
                 return Err(invalid("AUTH_REQUIRED", format!("{other:?} is not `true` or `false`")));
             }
         };
-        let http = HttpConfig { allowed_origins, budget, auth_required };
+        let sign_in = match (var("CONSOLE_AUTHORIZE_URL"), var("CONSOLE_TOKEN_URL"), var("CONSOLE_CLIENT_ID")) {
+            (None, None, None) => None,
+            (Some(authorize_url), Some(token_url), Some(client_id)) => {
+                for (name, url) in [("CONSOLE_AUTHORIZE_URL", &authorize_url), ("CONSOLE_TOKEN_URL", &token_url)] {
+                    let ok = Url::parse(url).ok().is_some_and(|u| {
+                        u.scheme() == "https" || (u.scheme() == "http" && is_local_endpoint(url))
+                    });
+                    if !ok {
+                        return Err(invalid(name, format!("{url:?} is not an https URL (http only on 127.0.0.1)")));
+                    }
+                }
+                let scope = var("CONSOLE_SCOPE").unwrap_or_else(|| "openid".to_owned());
+                Some(SignIn { authorize_url, token_url, client_id, scope })
+            }
+            _ => {
+                return Err(invalid(
+                    "CONSOLE_CLIENT_ID",
+                    "sign-in needs CONSOLE_AUTHORIZE_URL, CONSOLE_TOKEN_URL and CONSOLE_CLIENT_ID together".into(),
+                ));
+            }
+        };
+        let http = HttpConfig { allowed_origins, budget, auth_required, sign_in };
 
         let public_url = match var("LEMDASH_PUBLIC_URL") {
             None => None,
@@ -464,7 +519,12 @@ mod tests {
         );
         assert_eq!(
             c.http,
-            HttpConfig { allowed_origins: vec![], budget: Duration::from_secs(25), auth_required: false }
+            HttpConfig {
+                allowed_origins: vec![],
+                budget: Duration::from_secs(25),
+                auth_required: false,
+                sign_in: None
+            }
         );
         assert_eq!(c.sync, SyncConfig::default());
         assert_eq!(c.sync.mode, SyncMode::Incremental);

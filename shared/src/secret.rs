@@ -46,6 +46,35 @@ impl fmt::Display for KeyFingerprint {
     }
 }
 
+/// A Slack incoming-webhook URL: whoever has it can post to the channel, so it is shown as
+/// `***` like the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlackUrl(String);
+
+impl SlackUrl {
+    /// An http(s) URL (http only for a local endpoint, as in the tests).
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let raw = raw.trim();
+        let local = crate::config::is_local_endpoint(raw);
+        if raw.starts_with("https://") || (raw.starts_with("http://") && local) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("a Slack webhook URL starts with https:// (http:// only on 127.0.0.1)")
+        }
+    }
+
+    /// The URL itself, for the one request that posts to it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SlackUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SlackUrl(***)")
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(***)")

@@ -83,7 +83,7 @@ impl Counts {
 }
 
 /// A day's counts as stored: `[sent, opened, replied, bounced]` (the order of [`Feed::ALL`]).
-type Day = [u32; 4];
+pub type Day = [u32; 4];
 
 fn slot(feed: Feed) -> usize {
     Feed::ALL.iter().position(|f| *f == feed).unwrap_or_default()

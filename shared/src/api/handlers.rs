@@ -44,6 +44,16 @@ pub(super) async fn sync(State(api): State<Api>) -> Answer {
     Ok(response::json(StatusCode::OK, serde_json::to_string(&status).expect("the status serialises")))
 }
 
+pub(super) async fn trends(State(api): State<Api>) -> Answer {
+    let trends = api.refresher().trends().await?;
+    Ok(response::json(StatusCode::OK, serde_json::to_string(&trends).expect("trends serialise")))
+}
+
+pub(super) async fn budget(State(api): State<Api>) -> Answer {
+    let budget = api.refresher().budget().await?;
+    Ok(response::json(StatusCode::OK, serde_json::to_string(&budget).expect("the budget serialises")))
+}
+
 pub(super) async fn campaign_history(
     State(api): State<Api>,
     Path(id): Path<String>,

@@ -35,13 +35,14 @@ pub(super) fn gateway_request_id(request: &Request) -> Option<RequestId> {
 }
 
 /// With auth required (in Lambda), a request without the authorizer's identity is refused
-/// with a 401 before anything else; `/health` and CORS preflights (which carry no credentials,
+/// with a 401 before anything else; the open routes (`/health`, the console) and CORS preflights (which carry no credentials,
 /// and which the CORS layer answers before this) stay open.
 pub(super) async fn require_identity(State(required): State<bool>, request: Request, next: Next) -> Response {
     // lemlist cannot present a JWT: its deliveries are checked by the receiver itself.
     let path = request.uri().path();
-    let open =
-        path == "/health" || path.starts_with(crate::hooks::PATH) || request.method() == Method::OPTIONS;
+    let open = super::routes::is_open(path)
+        || path.starts_with(crate::hooks::PATH)
+        || request.method() == Method::OPTIONS;
     if required && !open && !authenticated(request.extensions().get::<RequestContext>()) {
         tracing::info!(path, "refused: no identity from the authorizer");
         return ApiError::Unauthorized.into_response();

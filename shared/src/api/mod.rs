@@ -10,6 +10,7 @@
 //! - [`lambda`]: what only Lambda does (API Gateway's request id, the authorizer's identity);
 //! - here: the application the handlers call, and the router.
 
+mod console;
 pub mod error;
 pub mod fresh;
 pub mod front;
@@ -52,6 +53,8 @@ pub struct Api {
     auth_required: bool,
     /// lemlist's deliveries, when webhooks are on.
     receiver: Option<hooks::Receiver>,
+    /// How the console signs in (`None`: it does not).
+    sign_in: Option<crate::config::SignIn>,
 }
 
 /// The router of one function, with its layers: what `lambda_http::run` and `axum::serve` are
@@ -77,6 +80,7 @@ impl Api {
             allowed_origins: http.allowed_origins.clone(),
             auth_required: http.auth_required,
             receiver: None,
+            sign_in: http.sign_in.clone(),
         }
     }
 
@@ -125,6 +129,7 @@ impl Api {
     /// Records an action that succeeded at lemlist in the stored dashboards. If that fails, the
     /// snapshots would show the old state: a refresh is started instead.
     pub async fn applied(&self, action: Action) {
+        self.refresher().record_usage().await;
         if let Err(e) = self.refresher().apply(action).await {
             tracing::error!(error = %e, "could not apply the action to the stored dashboards; refreshing");
             if let Err(e) = self.fresh.start().await {
@@ -194,7 +199,12 @@ pub(crate) mod tests {
         let config = ClientConfig::new("http://127.0.0.1:9/api".parse().unwrap(), key.clone());
         let client = LemlistClient::new(config, Arc::new(Unlimited)).unwrap();
         let refresher = Refresher::new(client.clone(), store, key.fingerprint(), Duration::from_secs(5));
-        let http = HttpConfig { allowed_origins: vec!["https://app.example".into()], budget, auth_required };
+        let http = HttpConfig {
+            allowed_origins: vec!["https://app.example".into()],
+            budget,
+            auth_required,
+            sign_in: None,
+        };
         let snapshots = SnapshotConfig {
             table: None,
             lease: Duration::from_secs(5),
@@ -270,7 +280,7 @@ pub(crate) mod tests {
         let (parts, text) =
             body(handle(&api(), Function::Campaigns, request(Method::GET, "/api/nope", None)).await).await;
         assert_eq!((parts.status, detail(&text).as_str()), (StatusCode::NOT_FOUND, "Not Found"));
-        let r = handle(&api(), Function::All, request(Method::GET, "/", None)).await;
+        let r = handle(&api(), Function::All, request(Method::GET, "/nope", None)).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let (parts, text) = body(
             handle(&api(), Function::All, request(Method::POST, "/api/campaigns//set-inactive", None)).await,

@@ -4,7 +4,7 @@
 
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::{Api, handlers};
+use super::{Api, console, handlers};
 
 /// Which Lambda function is answering: each serves its own routes (and `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct RouteSpec {
     /// The function API Gateway sends it to (`/health` is answered by every function; the
     /// deployment sends it to the campaigns function).
     pub function: Function,
+    /// Open to anyone: no authorizer in front of it (`/health`, the console's page and assets:
+    /// the page signs in itself, and its data calls carry the token).
+    pub open: bool,
     /// The handler, for the method's filter.
     handler: fn(MethodFilter) -> MethodRouter<Api>,
 }
@@ -62,66 +65,118 @@ impl RouteSpec {
         };
         (self.handler)(filter)
     }
+
+    /// Whether `path` (a request's) is this route's: a literal path, or the literal part before
+    /// the template's one trailing `{segment}`.
+    fn matches(&self, path: &str) -> bool {
+        match self.path.split_once('{') {
+            None => path == self.path,
+            Some((prefix, _)) => path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+        }
+    }
 }
 
-pub const ROUTES: [RouteSpec; 10] = [
+/// Whether `path` belongs to an open route (no identity needed).
+pub fn is_open(path: &str) -> bool {
+    ROUTES.iter().any(|r| r.open && r.matches(path))
+}
+
+pub const ROUTES: [RouteSpec; 14] = [
+    RouteSpec {
+        method: "GET",
+        path: "/",
+        open: true,
+        function: Function::Campaigns,
+        handler: |m| on(m, console::page),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/console/{asset}",
+        open: true,
+        function: Function::Campaigns,
+        handler: |m| on(m, console::asset),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/api/trends",
+        open: false,
+        function: Function::Campaigns,
+        handler: |m| on(m, handlers::trends),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/api/budget",
+        open: false,
+        function: Function::Campaigns,
+        handler: |m| on(m, handlers::budget),
+    },
     RouteSpec {
         method: "GET",
         path: HEALTH,
+        open: true,
         function: Function::Campaigns,
         handler: |m| on(m, handlers::health),
     },
     RouteSpec {
         method: "GET",
         path: "/api/campaigns/dashboard",
+        open: false,
         function: Function::Campaigns,
         handler: |m| on(m, handlers::campaigns_dashboard),
     },
     RouteSpec {
         method: "POST",
         path: "/api/campaigns/{campaign_id}/set-inactive",
+        open: false,
         function: Function::Campaigns,
         handler: |m| on(m, handlers::set_inactive),
     },
     RouteSpec {
         method: "GET",
         path: "/api/mailboxes",
+        open: false,
         function: Function::Mailboxes,
         handler: |m| on(m, handlers::mailboxes_dashboard),
     },
     RouteSpec {
         method: "POST",
         path: "/api/mailboxes/{mailbox_id}/start-lemwarm",
+        open: false,
         function: Function::Mailboxes,
         handler: |m| on(m, handlers::start_lemwarm),
     },
     RouteSpec {
         method: "POST",
         path: "/api/mailboxes/{mailbox_id}/stop-lemwarm",
+        open: false,
         function: Function::Mailboxes,
         handler: |m| on(m, handlers::stop_lemwarm),
     },
     RouteSpec {
         method: "GET",
         path: "/api/sync",
+        open: false,
         function: Function::Campaigns,
         handler: |m| on(m, handlers::sync),
     },
     RouteSpec {
         method: "GET",
         path: "/api/campaigns/{campaign_id}/history",
+        open: false,
         function: Function::Campaigns,
         handler: |m| on(m, handlers::campaign_history),
     },
     RouteSpec {
         method: "GET",
         path: "/api/mailboxes/{mailbox_id}/history",
+        open: false,
         function: Function::Mailboxes,
         handler: |m| on(m, handlers::mailbox_history),
     },
     RouteSpec {
         method: "GET",
         path: "/api/alerts",
+        open: false,
         function: Function::Mailboxes,
         handler: |m| on(m, handlers::alerts),
     },
@@ -138,6 +193,22 @@ mod tests {
         paths.dedup();
         assert_eq!(paths.len(), ROUTES.len(), "one method per path: a second would need merging");
         assert!(ROUTES.iter().all(|r| matches!(r.method, "GET" | "POST")));
+    }
+
+    #[test]
+    fn only_health_and_the_console_are_open() {
+        for (path, open) in [
+            ("/health", true),
+            ("/", true),
+            ("/console/console.js", true),
+            ("/console/a/b", false),
+            ("/console/", false),
+            ("/api/mailboxes", false),
+            ("/api/budget", false),
+            ("/healthz", false),
+        ] {
+            assert_eq!(is_open(path), open, "{path}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod history;
 pub mod notify;
 pub mod performance;
 pub mod stored;
+pub mod trends;
 
 use std::collections::{BTreeSet, HashMap};
 

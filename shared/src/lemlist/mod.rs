@@ -152,6 +152,21 @@ pub struct CallStats {
     pub longest_interactive_wait_ms: u64,
 }
 
+impl CallStats {
+    /// What was sent between `earlier` and these figures (the gauges and maxima are left out).
+    pub fn since(&self, earlier: &CallStats) -> CallStats {
+        CallStats {
+            sent: self.sent.saturating_sub(earlier.sent),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+            faults: self.faults.saturating_sub(earlier.faults),
+            retries: self.retries.saturating_sub(earlier.retries),
+            waiting: 0,
+            sent_by_class: std::array::from_fn(|i| self.sent_by_class[i].saturating_sub(earlier.sent_by_class[i])),
+            longest_interactive_wait_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     sent: AtomicU64,
@@ -288,6 +303,12 @@ impl LemlistClient {
 
     pub fn class(&self) -> Class {
         self.class
+    }
+
+    /// What the team's other tools send per 2-second window, as far as this client's permit
+    /// source learned it from lemlist's answers.
+    pub fn others_per_window(&self) -> Option<f64> {
+        self.inner.permits.others_per_window()
     }
 
     pub fn stats(&self) -> CallStats {

@@ -14,6 +14,7 @@ pub mod others;
 mod pacer;
 mod shared;
 mod store;
+pub mod usage;
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
@@ -104,6 +105,12 @@ pub trait PermitSource: Send + Sync + fmt::Debug {
     /// An answer to one of this source's requests said `remaining` requests are left in the
     /// key's window that resets at `reset`. Sources that learn from it override this.
     fn observe(&self, _remaining: u32, _reset: chrono::DateTime<chrono::Utc>) {}
+
+    /// What the team's other tools send per window, as this source learned it (`None`: it
+    /// does not learn, or has seen no answer yet).
+    fn others_per_window(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// No limit at all: every request goes out at once. For tests that need to provoke 429s and for

@@ -57,6 +57,11 @@ impl OthersEstimate {
         self.per_window
     }
 
+    /// The same, once at least one answer was observed.
+    pub fn observed(&self) -> Option<f64> {
+        self.current.map(|_| self.per_window)
+    }
+
     /// What scheduled and background work may send per window: what the others leave, less one
     /// of margin, within `[FLOOR_PER_WINDOW, share]`.
     pub fn allowed(&self, share: u32) -> u32 {
@@ -127,6 +132,10 @@ impl<P: PermitSource> PermitSource for Adaptive<P> {
 
     async fn pause_until(&self, resume_at: SystemTime) {
         self.inner.pause_until(resume_at).await;
+    }
+
+    fn others_per_window(&self) -> Option<f64> {
+        self.estimate.lock().unwrap_or_else(|e| e.into_inner()).observed()
     }
 
     fn observe(&self, remaining: u32, reset: DateTime<Utc>) {

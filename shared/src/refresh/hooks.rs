@@ -83,6 +83,7 @@ impl Refresher {
         };
         let result = self.fold_holding_lease(events).await;
         lease.release().await;
+        self.record_usage().await;
         result
     }
 

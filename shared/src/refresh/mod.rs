@@ -91,6 +91,9 @@ pub struct Refresher {
     hooks: Option<HookSetup>,
     /// Why there are none, when there are none.
     hooks_off: &'static str,
+    /// What this process's client had sent when its use was last added to the stored budget
+    /// ([`Refresher::record_usage`]); shared by clones.
+    recorded: Arc<std::sync::Mutex<crate::lemlist::CallStats>>,
 }
 
 impl Refresher {
@@ -112,6 +115,7 @@ impl Refresher {
             notifier: Arc::new(LogOnly),
             hooks: None,
             hooks_off: crate::config::HOOKS_OFF_NO_URL,
+            recorded: Arc::default(),
         }
     }
 
@@ -201,6 +205,7 @@ impl Refresher {
         };
         let result = self.refresh_holding_lease(class, stop).await;
         lease.release().await;
+        self.record_usage().await;
         let process = self.client.stats();
         match &result {
             Ok(Step::Continue(progress)) => {

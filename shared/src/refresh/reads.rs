@@ -6,7 +6,9 @@ use super::{RefreshError, Refresher};
 use crate::dashboard::Reads;
 use crate::dashboard::fetch::{self, HistoryRead};
 use crate::health::{self, HealthLog};
+use crate::lemlist::CallStats;
 use crate::limiter::Class;
+use crate::limiter::usage::{self, Usage};
 use crate::snapshot::parts::Base;
 use crate::snapshot::{Board, Item, Served, SnapshotError};
 use crate::sync::SyncState;
@@ -40,6 +42,63 @@ impl Refresher {
             Err(_) => None,
         };
         Ok(Stamp::replacing(version))
+    }
+
+    /// Each campaign's last 30 days of activity (`GET /api/trends`), from the stored counts.
+    pub async fn trends(&self) -> Result<health::trends::Trends, SnapshotError> {
+        let today = self.now().date_naive();
+        Ok(match self.sync_state().await? {
+            Some((_, state)) => health::trends::of(&state.ledger, today, state.complete_until()),
+            None => health::trends::Trends { days: health::trends::of(&Default::default(), today, None).days, ..Default::default() },
+        })
+    }
+
+    /// The key's use of its budget over the last hour (`GET /api/budget`), as every process
+    /// recorded it.
+    pub async fn budget(&self) -> Result<usage::BudgetView, SnapshotError> {
+        let usage = match self.store.load(self.key.as_str(), Item::Budget).await? {
+            Some(stored) => crate::snapshot::unpack::<Usage>(&stored.bytes).unwrap_or_default(),
+            None => Usage::default(),
+        };
+        Ok(usage.view(chrono::Utc::now()))
+    }
+
+    /// Adds what this process's client sent since the last time to the stored budget (one read
+    /// and one conditional write; nothing when it sent nothing). A failure is logged: the
+    /// figures are for people to look at, never a reason to fail a refresh.
+    pub async fn record_usage(&self) {
+        let stats = self.client.stats();
+        let sent = {
+            let last = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            stats.since(&last)
+        };
+        if sent.sent == 0 && sent.rate_limited == 0 {
+            return;
+        }
+        let others = self.client.others_per_window();
+        for _ in 0..3 {
+            let stored = match self.store.load(self.key.as_str(), Item::Budget).await {
+                Ok(stored) => stored,
+                Err(e) => return tracing::warn!(error = %e, "the budget's figures could not be read"),
+            };
+            let mut usage = stored
+                .as_ref()
+                .and_then(|s| crate::snapshot::unpack::<Usage>(&s.bytes).ok())
+                .unwrap_or_default();
+            // Wall-clock minutes: the budget is lemlist's, in real time.
+            usage.add(chrono::Utc::now(), &sent, others);
+            let bytes = crate::snapshot::pack(&usage);
+            match self.store.save(self.key.as_str(), Item::Budget, bytes, stored.map(|s| s.version)).await {
+                Ok(true) => {
+                    let mut last = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+                    *last = CallStats { waiting: 0, longest_interactive_wait_ms: 0, ..stats };
+                    return;
+                }
+                Ok(false) => continue,
+                Err(e) => return tracing::warn!(error = %e, "the budget's figures could not be stored"),
+            }
+        }
+        tracing::warn!("the budget's figures kept changing under this process; added next time");
     }
 
     /// The key's sync state as `GET /api/sync` answers it.

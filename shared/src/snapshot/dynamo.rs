@@ -125,7 +125,7 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
 /// The kind of item a sort key names, for the meter.
 fn kind(sort_key: &str) -> &'static str {
     let board = sort_key.split('#').next().unwrap_or_default();
-    [Item::Campaigns, Item::Mailboxes, Item::Sync, Item::Health]
+    [Item::Campaigns, Item::Mailboxes, Item::Sync, Item::Health, Item::Budget]
         .into_iter()
         .map(Item::as_str)
         .chain([LEASE_SORT_KEY, REQUEST_SORT_KEY])

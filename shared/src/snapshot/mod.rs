@@ -50,6 +50,8 @@ pub enum Item {
     Mailboxes,
     Sync,
     Health,
+    /// The key's use of its budget over the last hour ([`crate::limiter::usage`]).
+    Budget,
 }
 
 impl Item {
@@ -60,6 +62,7 @@ impl Item {
             Self::Mailboxes => "mailboxes",
             Self::Sync => "sync",
             Self::Health => "health",
+            Self::Budget => "budget",
         }
     }
 }
