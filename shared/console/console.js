@@ -345,6 +345,8 @@
     stuck: "neither warming nor sending for an active campaign",
   };
   const perf = (row, window, key) => (row.performance && row.performance[window] ? row.performance[window][key] : null);
+  // The campaigns a mailbox sends for (the legacy contract says null for none).
+  const uses = (row) => row.campaigns || [];
   const openAlertsOf = (id) => state.alerts.filter((a) => a.subject === id && !a.cleared_at);
 
   const COLUMNS = {
@@ -361,7 +363,7 @@
     mailboxes: [
       { key: "email", label: "Mailbox", text: (r) => r.email, cell: (r) => el("button", { type: "button", class: "link", text: r.email, onclick: () => go(`#mailbox/${r.mailbox_id}`) }) },
       { key: "status", label: "Status", text: (r) => r.status, cell: (r) => el("span", { class: `status status-${r.status.replace(/ /g, "-")}` }, r.status, el("span", { class: "reason", text: MAILBOX_REASONS[r.status] || "" })) },
-      { key: "campaigns", label: "Used by", sortValue: (r) => r.campaigns.length, text: (r) => r.campaigns.join("; "), cell: (r) => el("span", { class: "uses", title: r.campaigns.join(", ") }, r.campaigns.length ? `${r.campaigns.length}: ${r.campaigns.slice(0, 3).join(", ")}${r.campaigns.length > 3 ? ", …" : ""}` : "none") },
+      { key: "campaigns", label: "Used by", sortValue: (r) => uses(r).length, text: (r) => uses(r).join("; "), cell: (r) => el("span", { class: "uses", title: uses(r).join(", ") }, uses(r).length ? `${uses(r).length}: ${uses(r).slice(0, 3).join(", ")}${uses(r).length > 3 ? ", …" : ""}` : "none") },
       ...["7d", "30d"].flatMap((w) => [
         { key: `${w}.sent`, label: `Sent ${w}`, num: true, sortValue: (r) => perf(r, w, "sent"), text: (r) => (perf(r, w, "sent") === null ? "—" : String(perf(r, w, "sent"))) },
         { key: `${w}.bounce_rate`, label: `Bounce ${w}`, num: true, sortValue: (r) => perf(r, w, "bounce_rate"), text: (r) => pct(perf(r, w, "bounce_rate")) },
@@ -543,7 +545,7 @@
       parts.push(actionBar([{ label: "Set inactive", danger: true, path: `api/campaigns/${id}/set-inactive`, question: `Set the campaign ${row.campaign_name} inactive? It stops sending.` }]));
     }
     if (row && kind === "mailbox") {
-      parts.push(el("p", {}, `Status ${row.status}: ${MAILBOX_REASONS[row.status] || ""}. Used by ${row.campaigns.length ? row.campaigns.join(", ") : "no campaign"}.`));
+      parts.push(el("p", {}, `Status ${row.status}: ${MAILBOX_REASONS[row.status] || ""}. Used by ${uses(row).length ? uses(row).join(", ") : "no campaign"}.`));
       const alerts = state.alerts.filter((a) => a.subject === id);
       parts.push(el("h3", { text: "Alerts" }), alerts.length ? el("ul", { class: "alerts" }, ...alerts.map(alertItem)) : el("p", { text: "No alert in the last 30 days." }));
       parts.push(actionBar([

@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use crate::api::hooks::Receiver;
 use crate::api::{Api, Function};
-use crate::config::{Config, ConfigError, KeySource, Trigger};
+use crate::config::{Config, ConfigError, KeySource, SlackSource, Trigger};
 use crate::dynamo::Deadlines;
 use crate::health::alerts::Thresholds;
 use crate::health::notify::{LogOnly, Notifier, Print, Sns};
+use crate::health::slack::Slack;
 use crate::hooks::events::{EventStore, MemoryEvents};
 use crate::lemlist::{ClientConfig, LemlistClient, LemlistError};
 use crate::limiter::{
     Adaptive, Clock, PermitSource, SharedLimiter, SharedSettings, StoreError, StrictPacer, SystemClock,
 };
 use crate::refresh::{HookSetup, Refresher};
-use crate::secret::{ApiKey, KeyFingerprint};
+use crate::secret::{ApiKey, KeyFingerprint, SlackUrl};
 use crate::snapshot::{MemorySnapshots, SnapshotError, SnapshotStore};
 
 /// Why lemdash could not start. Named in the cold-start log, and fatal.
@@ -78,6 +79,7 @@ impl App {
         let needs_aws = config.limiter.table.is_some()
             || config.snapshots.table.is_some()
             || config.alerts.topic_arn.is_some()
+            || matches!(config.alerts.slack, Some(SlackSource::Secret(_)))
             || config.hooks.events_table.is_some()
             || matches!(config.lemlist.key, Some(KeySource::Secret(_)));
         let aws = if needs_aws {
@@ -104,19 +106,33 @@ impl App {
             Some(aws) => events(&config, aws, Deadlines::FailFast).await?,
             None => None,
         };
+        let slack = match &config.alerts.slack {
+            Some(SlackSource::Secret(id)) => {
+                let aws = aws.as_ref().expect("loaded for a secret");
+                let url = secret_string(aws, id).await.map_err(StartupError::Secret)?;
+                Some(SlackUrl::parse(&url).map_err(|why| StartupError::Secret(format!("secret {id}: {why}")))?)
+            }
+            Some(SlackSource::Url(url)) => Some(url.clone()),
+            None => None,
+        };
         let parts =
             Parts { client, store, events, key: fingerprint, clock: Arc::new(SystemClock::default()) };
-        Ok(Self::assemble(&config, parts, notifier))
+        Ok(Self::assemble(&config, parts, notifier, slack))
     }
 
     /// Assembles the app around a client, a store and a clock made elsewhere: what
     /// [`App::build`] does once it has its adapters, and what tests do with theirs (a
     /// fault-injecting store, an unpaced client, the simulator's clock).
+    /// Slack only from `SLACK_WEBHOOK_URL` (no secret is read here).
     pub fn from_parts(config: &Config, parts: Parts) -> Self {
-        Self::assemble(config, parts, Arc::new(LogOnly))
+        let slack = match &config.alerts.slack {
+            Some(SlackSource::Url(url)) => Some(url.clone()),
+            _ => None,
+        };
+        Self::assemble(config, parts, Arc::new(LogOnly), slack)
     }
 
-    fn assemble(config: &Config, parts: Parts, notifier: Arc<dyn Notifier>) -> Self {
+    fn assemble(config: &Config, parts: Parts, notifier: Arc<dyn Notifier>, slack: Option<SlackUrl>) -> Self {
         let Parts { client, store, events, key, clock } = parts;
         let thresholds =
             Thresholds { bounce_rate: config.alerts.bounce_rate, min_sent: config.alerts.min_sent };
@@ -124,6 +140,10 @@ impl App {
             .with_sync(config.sync)
             .with_alerts(thresholds, notifier)
             .with_clock(clock);
+        if let Some(url) = slack {
+            let console = config.alerts.console_url.clone().or_else(|| config.hooks.public_url.clone());
+            refresher = refresher.with_slack(Slack::new(url, console));
+        }
         let receiver = match (&config.hooks.public_url, config.hooks.off_because) {
             (Some(url), _) => {
                 let events = events.unwrap_or_else(|| Arc::new(MemoryEvents::default()));
@@ -244,12 +264,17 @@ async fn events(
 /// Reads the key from AWS Secrets Manager: the secret `id` (a name or an ARN) holds the key as
 /// its plain string value. Errors name the secret, never its value.
 async fn secret_key(aws: &aws_config::SdkConfig, id: &str) -> Result<ApiKey, String> {
+    secret_string(aws, id).await.map(ApiKey::new)
+}
+
+/// A secret's string value (never logged: errors name the secret, not its value).
+async fn secret_string(aws: &aws_config::SdkConfig, id: &str) -> Result<String, String> {
     let client = aws_sdk_secretsmanager::Client::new(aws);
     let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
         format!("cannot read secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
     })?;
     match out.secret_string().map(str::trim) {
-        Some(key) if !key.is_empty() => Ok(ApiKey::new(key)),
+        Some(value) if !value.is_empty() => Ok(value.to_owned()),
         _ => Err(format!("secret {id} has no string value")),
     }
 }

@@ -5,10 +5,16 @@
 //! - [`clock`]: a clock the tests move, with the simulator's.
 //! - [`load`]: concurrent load and played network jitter, for rate-limit tests.
 //! - [`dynamo_local`]: DynamoDB Local on a free port.
+//! - [`browser`]: headless Chromium over WebDriver, for the console.
+//! - [`slack`]: a local endpoint that answers as a Slack incoming webhook.
+//! - [`identity`]: a small identity provider (PKCE) and the gate of API Gateway's authorizer.
 //! - [`truth`]: both dashboards computed independently from the simulated team, to compare against.
 
 pub mod app;
+pub mod browser;
 pub mod clock;
 pub mod dynamo_local;
+pub mod identity;
 pub mod load;
+pub mod slack;
 pub mod truth;

@@ -72,6 +72,9 @@ pub struct Alert {
     pub cleared_at: Option<DateTime<Utc>>,
     /// Whether the alert reached the notification topic (retried after each refresh until then).
     pub delivered: bool,
+    /// What Slack was told of it.
+    #[serde(default)]
+    pub chat: super::slack::Chat,
 }
 
 /// The thresholds (`ALERT_BOUNCE_RATE`, `ALERT_MIN_SENT`).
@@ -223,6 +226,7 @@ impl Alerts {
                 raised_at: at,
                 cleared_at: None,
                 delivered: false,
+                chat: Default::default(),
             };
             changes.raised.push(alert.clone());
             self.list.insert(0, alert);

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod history;
 pub mod notify;
 pub mod performance;
+pub mod slack;
 pub mod stored;
 pub mod trends;
 

@@ -109,6 +109,7 @@ mod tests {
             raised_at: chrono::DateTime::UNIX_EPOCH,
             cleared_at: None,
             delivered: false,
+            chat: Default::default(),
         };
         assert_eq!(subject(&alert("Ünïcode\nGmbH")), "lemdash: open rate collapse: ?n?code?GmbH");
         let long = subject(&alert(&"é".repeat(200)));

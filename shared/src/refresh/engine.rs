@@ -505,6 +505,9 @@ impl Refresher {
                 }
             }
         }
+        if let Some(slack) = &self.slack {
+            slack.deliver(&mut log.alerts).await;
+        }
     }
 
     /// Saves the sync state; returns what it was saved as. Only the lease holder writes it;

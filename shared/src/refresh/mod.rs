@@ -94,6 +94,8 @@ pub struct Refresher {
     /// What this process's client had sent when its use was last added to the stored budget
     /// ([`Refresher::record_usage`]); shared by clones.
     recorded: Arc<std::sync::Mutex<crate::lemlist::CallStats>>,
+    /// Alerts in Slack, when a webhook is configured.
+    slack: Option<Arc<crate::health::slack::Slack>>,
 }
 
 impl Refresher {
@@ -116,12 +118,19 @@ impl Refresher {
             hooks: None,
             hooks_off: crate::config::HOOKS_OFF_NO_URL,
             recorded: Arc::default(),
+            slack: None,
         }
     }
 
     /// Where alerts go, and their thresholds.
     pub fn with_alerts(mut self, thresholds: Thresholds, notifier: Arc<dyn Notifier>) -> Self {
         (self.thresholds, self.notifier) = (thresholds, notifier);
+        self
+    }
+
+    /// Alerts posted to Slack too.
+    pub fn with_slack(mut self, slack: crate::health::slack::Slack) -> Self {
+        self.slack = Some(Arc::new(slack));
         self
     }
 
