@@ -110,7 +110,10 @@ impl App {
             Some(SlackSource::Secret(id)) => {
                 let aws = aws.as_ref().expect("loaded for a secret");
                 let url = secret_string(aws, id).await.map_err(StartupError::Secret)?;
-                Some(SlackUrl::parse(&url).map_err(|why| StartupError::Secret(format!("secret {id}: {why}")))?)
+                Some(
+                    SlackUrl::parse(&url)
+                        .map_err(|why| StartupError::Secret(format!("secret {id}: {why}")))?,
+                )
             }
             Some(SlackSource::Url(url)) => Some(url.clone()),
             None => None,

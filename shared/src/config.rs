@@ -12,7 +12,7 @@ use crate::secret::ApiKey;
 
 /// Every environment variable lemdash reads (the deployment test checks the template sets no
 /// other).
-pub const ENV_VARS: [&str; 30] = [
+pub const ENV_VARS: [&str; 37] = [
     "LEMLIST_API_KEY",
     "LEMLIST_API_KEY_SECRET",
     "LEMLIST_BASE_URL",
@@ -30,6 +30,13 @@ pub const ENV_VARS: [&str; 30] = [
     "ALERT_BOUNCE_RATE",
     "ALERT_MIN_SENT",
     "ALERT_TOPIC_ARN",
+    "SLACK_WEBHOOK_SECRET",
+    "SLACK_WEBHOOK_URL",
+    "CONSOLE_URL",
+    "CONSOLE_AUTHORIZE_URL",
+    "CONSOLE_TOKEN_URL",
+    "CONSOLE_CLIENT_ID",
+    "CONSOLE_SCOPE",
     "SNAPSHOT_TABLE",
     "REFRESH_LEASE_SECS",
     "REFRESH_TRIGGER",
@@ -345,12 +352,15 @@ impl Config {
             topic_arn: var("ALERT_TOPIC_ARN"),
             slack: match (var("SLACK_WEBHOOK_SECRET"), var("SLACK_WEBHOOK_URL")) {
                 (Some(secret), _) => Some(SlackSource::Secret(secret)),
-                (None, Some(url)) => Some(SlackSource::Url(crate::secret::SlackUrl::parse(&url).map_err(
-                    |why| invalid("SLACK_WEBHOOK_URL", why.into()),
-                )?)),
+                (None, Some(url)) => Some(SlackSource::Url(
+                    crate::secret::SlackUrl::parse(&url)
+                        .map_err(|why| invalid("SLACK_WEBHOOK_URL", why.into()))?,
+                )),
                 (None, None) => None,
             },
-            console_url: var("CONSOLE_URL").or_else(|| var("LEMDASH_PUBLIC_URL")).map(|u| u.trim_end_matches('/').to_owned()),
+            console_url: var("CONSOLE_URL")
+                .or_else(|| var("LEMDASH_PUBLIC_URL"))
+                .map(|u| u.trim_end_matches('/').to_owned()),
         };
 
         let allowed_origins = var("ALLOWED_ORIGINS")
@@ -370,15 +380,21 @@ impl Config {
                 return Err(invalid("AUTH_REQUIRED", format!("{other:?} is not `true` or `false`")));
             }
         };
-        let sign_in = match (var("CONSOLE_AUTHORIZE_URL"), var("CONSOLE_TOKEN_URL"), var("CONSOLE_CLIENT_ID")) {
+        let sign_in = match (var("CONSOLE_AUTHORIZE_URL"), var("CONSOLE_TOKEN_URL"), var("CONSOLE_CLIENT_ID"))
+        {
             (None, None, None) => None,
             (Some(authorize_url), Some(token_url), Some(client_id)) => {
-                for (name, url) in [("CONSOLE_AUTHORIZE_URL", &authorize_url), ("CONSOLE_TOKEN_URL", &token_url)] {
+                for (name, url) in
+                    [("CONSOLE_AUTHORIZE_URL", &authorize_url), ("CONSOLE_TOKEN_URL", &token_url)]
+                {
                     let ok = Url::parse(url).ok().is_some_and(|u| {
                         u.scheme() == "https" || (u.scheme() == "http" && is_local_endpoint(url))
                     });
                     if !ok {
-                        return Err(invalid(name, format!("{url:?} is not an https URL (http only on 127.0.0.1)")));
+                        return Err(invalid(
+                            name,
+                            format!("{url:?} is not an https URL (http only on 127.0.0.1)"),
+                        ));
                     }
                 }
                 let scope = var("CONSOLE_SCOPE").unwrap_or_else(|| "openid".to_owned());
@@ -387,7 +403,8 @@ impl Config {
             _ => {
                 return Err(invalid(
                     "CONSOLE_CLIENT_ID",
-                    "sign-in needs CONSOLE_AUTHORIZE_URL, CONSOLE_TOKEN_URL and CONSOLE_CLIENT_ID together".into(),
+                    "sign-in needs CONSOLE_AUTHORIZE_URL, CONSOLE_TOKEN_URL and CONSOLE_CLIENT_ID together"
+                        .into(),
                 ));
             }
         };

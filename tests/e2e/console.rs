@@ -59,6 +59,8 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
     let b = Browser::start(1440, 1000).await;
     b.client.goto(&url).await.unwrap();
     ready(&b).await;
+    let loaded = b.eval("return Math.round(performance.now());", vec![]).await;
+    println!("the console was ready (both tables drawn) {loaded} ms after navigation began");
 
     // Both tables, row for row, in the API's order until sorted (the default sort is by name,
     // so compare as sets of rows keyed by name).
@@ -78,7 +80,8 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
         ];
         assert_eq!(line[..7], want, "{name}");
     }
-    let trends = b.eval("return document.querySelectorAll('#campaigns-table tbody svg').length;", vec![]).await;
+    let trends =
+        b.eval("return document.querySelectorAll('#campaigns-table tbody svg').length;", vec![]).await;
     assert!(trends.as_u64().unwrap() > 0, "small trend charts");
 
     click(&b, "#tab-mailboxes").await;
@@ -90,7 +93,16 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
         let status = row["status"].as_str().unwrap();
         assert!(line[1].starts_with(status), "{email}: {line:?}");
         let week = &row["performance"]["7d"];
-        assert_eq!(line[3..7], [week["sent"].to_string(), pct(&week["bounce_rate"]), pct(&week["open_rate"]), pct(&week["reply_rate"])], "{email}");
+        assert_eq!(
+            line[3..7],
+            [
+                week["sent"].to_string(),
+                pct(&week["bounce_rate"]),
+                pct(&week["open_rate"]),
+                pct(&week["reply_rate"])
+            ],
+            "{email}"
+        );
         let month = &row["performance"]["30d"];
         assert_eq!(line[7], month["sent"].to_string(), "{email}");
     }
@@ -112,11 +124,18 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
     let filter = b.client.find(fantoccini::Locator::Id("campaigns-filter")).await.unwrap();
     filter.send_keys(&word).await.unwrap();
     let kept = cells(&b, "#campaigns-table").await;
-    let expected = campaigns.iter().filter(|c| c["campaign_name"].as_str().unwrap().to_lowercase().contains(&word.to_lowercase())).count();
+    let expected = campaigns
+        .iter()
+        .filter(|c| c["campaign_name"].as_str().unwrap().to_lowercase().contains(&word.to_lowercase()))
+        .count();
     assert_eq!(kept.len(), expected, "{word}");
     assert!(kept.iter().all(|r| r[0].contains(&word)));
     b.eval("const i = document.getElementById('campaigns-filter'); i.value=''; i.dispatchEvent(new Event('input')); return true;", vec![]).await;
-    let status = campaigns.iter().map(|c| c["campaign_status"].as_str().unwrap()).find(|s| *s != "active").unwrap_or("active");
+    let status = campaigns
+        .iter()
+        .map(|c| c["campaign_status"].as_str().unwrap())
+        .find(|s| *s != "active")
+        .unwrap_or("active");
     b.eval("const s = document.getElementById('campaigns-status'); s.value = arguments[0]; s.dispatchEvent(new Event('change')); return true;", vec![json!(status)]).await;
     let kept = cells(&b, "#campaigns-table").await;
     assert_eq!(kept.len(), campaigns.iter().filter(|c| c["campaign_status"] == status).count());
@@ -146,18 +165,29 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
 
     // A campaign's history chart.
     let first = campaigns.iter().find(|c| c["campaign_status"] == "active").unwrap_or(&campaigns[0]);
-    b.eval("location.hash = '#campaign/' + arguments[0]; return true;", vec![first["campaign_id"].clone()]).await;
+    b.eval("location.hash = '#campaign/' + arguments[0]; return true;", vec![first["campaign_id"].clone()])
+        .await;
     b.until("the campaign's history chart", "return document.querySelector('#detail[open] .history-chart svg polyline, #detail[open] .history-chart svg circle') !== null;").await;
     let title = b.eval("return document.getElementById('detail-title').textContent;", vec![]).await;
     assert_eq!(title, first["campaign_name"]);
-    let label = b.eval("return document.querySelector('#detail .history-chart svg').getAttribute('aria-label');", vec![]).await;
+    let label = b
+        .eval(
+            "return document.querySelector('#detail .history-chart svg').getAttribute('aria-label');",
+            vec![],
+        )
+        .await;
     assert!(label.as_str().unwrap().contains("engaged"), "a text equivalent: {label}");
     b.screenshot("console-campaign-history-1440").await;
     click(&b, "#detail-close").await;
 
     // An alert links to its mailbox.
     let alerts = get(&format!("{url}/api/alerts")).await;
-    let alert = alerts.as_array().unwrap().iter().find(|a| a["subject"].as_str().unwrap().starts_with("usm_")).expect("a mailbox alert");
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["subject"].as_str().unwrap().starts_with("usm_"))
+        .expect("a mailbox alert");
     click(&b, "#tab-alerts").await;
     b.screenshot("console-alerts-1440").await;
     let link = format!("#alerts-list li[data-alert=\"{}\"] a", alert["id"].as_str().unwrap());
@@ -229,13 +259,21 @@ async fn the_console_signs_in_with_pkce_sends_the_token_on_every_call_and_signs_
         scope: "openid".into(),
     });
     let client = unpaced_client(&sim);
-    let app = lemdash_tests::app::with(&config, &sim, &client, std::sync::Arc::new(lemdash_shared::snapshot::MemorySnapshots::default()));
+    let app = lemdash_tests::app::with(
+        &config,
+        &sim,
+        &client,
+        std::sync::Arc::new(lemdash_shared::snapshot::MemorySnapshots::default()),
+    );
     let api = app.api().clone();
     api.refresher().run().await.expect("the first refresh");
     first_sync_done(api.refresher()).await;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let gated = tower::Layer::layer(&axum::middleware::from_fn_with_state(id.clone(), identity::gate), api.router(Function::All));
+    let gated = tower::Layer::layer(
+        &axum::middleware::from_fn_with_state(id.clone(), identity::gate),
+        api.router(Function::All),
+    );
     tokio::spawn(async move {
         axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(gated)).await
     });
@@ -251,7 +289,9 @@ async fn the_console_signs_in_with_pkce_sends_the_token_on_every_call_and_signs_
     let address = b.client.current_url().await.unwrap();
     assert!(address.query().is_none(), "no code in the address after sign-in: {address}");
     assert_eq!(address.fragment(), Some("mailboxes"), "back where the person was");
-    let stored = b.eval("return JSON.stringify([Object.keys(localStorage), Object.keys(sessionStorage)]);", vec![]).await;
+    let stored = b
+        .eval("return JSON.stringify([Object.keys(localStorage), Object.keys(sessionStorage)]);", vec![])
+        .await;
     assert_eq!(stored, "[[],[]]", "no token (nor anything else) kept in storage");
     let rows = cells(&b, "#mailboxes-table").await;
     assert!(rows.len() > 1, "the data loaded: {rows:?}");
@@ -263,7 +303,8 @@ async fn the_console_signs_in_with_pkce_sends_the_token_on_every_call_and_signs_
     // again, then carries on with the new token.
     id.revoke_all();
     let before = id.calls().len();
-    b.eval("document.querySelector('#mailboxes-table tbody tr button.link').click(); return true;", vec![]).await;
+    b.eval("document.querySelector('#mailboxes-table tbody tr button.link').click(); return true;", vec![])
+        .await;
     for _ in 0..200 {
         if id.counts().1 == 2 {
             break;

@@ -184,8 +184,9 @@ fn routes_go_to_the_functions_that_serve_them_and_need_a_jwt_unless_auth_is_off(
         declared.insert((binary_of(function), key.clone()));
 
         let auth = &p["AuthorizationType"];
-        if key == "GET /health" {
-            assert_eq!(auth, "NONE", "{name}: health checks need no token");
+        if ROUTES.iter().any(|r| r.open && r.key() == key) {
+            assert_eq!(auth, "NONE", "{name}: health checks and the console's page need no token");
+            assert!(p["AuthorizerId"].is_null(), "{name}");
         } else if binary_of(function) == "lemdash-hooks" {
             assert_eq!(auth, "NONE", "{name}: lemlist cannot present a JWT");
             assert!(p["AuthorizerId"].is_null(), "{name}");
@@ -372,7 +373,8 @@ fn the_http_api_is_wired_as_the_code_expects() {
     assert_eq!(tagged(&p["JwtConfiguration"]["Audience"], "!Ref").unwrap(), "JwtAudience");
     for (name, route) in of_type(&t, "AWS::ApiGatewayV2::Route") {
         let id = &route["Properties"]["AuthorizerId"];
-        if route["Properties"]["RouteKey"] == "GET /health" || name == "HooksRoute" {
+        let key = route["Properties"]["RouteKey"].as_str().unwrap();
+        if ROUTES.iter().any(|r| r.open && r.key() == key) || name == "HooksRoute" {
             continue;
         }
         let choice = tagged(id, "!If").and_then(Value::as_sequence).expect("the authorizer follows AuthMode");

@@ -43,11 +43,12 @@ async fn alerts_reach_slack_once_per_episode_in_order_at_its_pace_and_a_revoked_
     let client = unpaced_client(&sim);
     let sync = SyncConfig { full_resync_every: Duration::from_secs(60 * 86_400), ..SyncConfig::default() };
     let slack = Slack::new(SlackUrl::parse(&hook.url).unwrap(), Some(CONSOLE.to_owned()));
-    let r = Refresher::new(client.clone(), Arc::new(MemorySnapshots::default()), key(), Duration::from_secs(30))
-        .with_sync(sync)
-        .with_clock(clock)
-        .with_alerts(Thresholds::default(), Arc::new(LogOnly))
-        .with_slack(slack);
+    let r =
+        Refresher::new(client.clone(), Arc::new(MemorySnapshots::default()), key(), Duration::from_secs(30))
+            .with_sync(sync)
+            .with_clock(clock)
+            .with_alerts(Thresholds::default(), Arc::new(LogOnly))
+            .with_slack(slack);
 
     // The first refresh raises the team's stuck and conflicting mailboxes.
     refresh(&r).await;
@@ -93,7 +94,10 @@ async fn alerts_reach_slack_once_per_episode_in_order_at_its_pace_and_a_revoked_
     refresh(&r).await;
     let posts = hook.posts();
     assert_eq!(posts.len(), seen + 2);
-    assert_eq!(posts[seen + 1].body["text"], format!("lemdash: resolved: Mailbox in conflict: {}", in_use.email));
+    assert_eq!(
+        posts[seen + 1].body["text"],
+        format!("lemdash: resolved: Mailbox in conflict: {}", in_use.email)
+    );
     refresh(&r).await;
     assert_eq!(hook.posts().len(), seen + 2, "resolved once");
 

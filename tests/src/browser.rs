@@ -58,7 +58,8 @@ impl Browser {
         });
         // Chromium's windows are at least 500 px wide: a phone is emulated instead.
         if width < 500 {
-            options["mobileEmulation"] = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2}});
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2}});
         }
         caps.insert("goog:chromeOptions".into(), options);
         let url = format!("http://127.0.0.1:{port}");

@@ -33,10 +33,7 @@ pub struct Identity {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn authorize(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn authorize(State(inner): State<Arc<Mutex<Inner>>>, RawQuery(query): RawQuery) -> Response {
     let q: BTreeMap<String, String> =
         form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let mut inner = inner.lock().unwrap();
@@ -74,7 +71,11 @@ async fn token(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response
             let body = serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600});
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         }
-        _ => (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"invalid_grant"}"#)
+        _ => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"invalid_grant"}"#,
+        )
             .into_response(),
     };
     let mut answer = answer;
@@ -102,7 +103,11 @@ pub async fn gate(State(id): State<Identity>, request: Request, next: Next) -> R
         valid
     };
     if !valid {
-        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"message":"Unauthorized"}"#)
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"message":"Unauthorized"}"#,
+        )
             .into_response();
     }
     next.run(request).await

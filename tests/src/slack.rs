@@ -55,7 +55,11 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respon
         Reply::RateLimited(secs) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(secs)),
         Reply::NoService => (StatusCode::NOT_FOUND, "no_service", None),
     };
-    inner.posts.push(Post { at: Instant::now(), body: parsed.unwrap_or(Value::Null), status: status.as_u16() });
+    inner.posts.push(Post {
+        at: Instant::now(),
+        body: parsed.unwrap_or(Value::Null),
+        status: status.as_u16(),
+    });
     let mut response = (status, text).into_response();
     if let Some(secs) = retry {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -36,6 +36,7 @@ Environment (read once at start; the README's configuration table has every vari
   AWS_ENDPOINT_URL_DYNAMODB  a local DynamoDB (e.g. http://127.0.0.1:8000): tables are created
   ALLOWED_ORIGINS          origins a browser may call from, comma-separated
   ALERT_TOPIC_ARN          SNS topic for mailbox-health alerts; unset: printed here
+  SLACK_WEBHOOK_URL        a Slack incoming webhook alerts are posted to, raised and resolved
   RUST_LOG                 log level [default: info]";
 
 /// lemlist dashboards (campaigns and mailboxes) served from stored snapshots, on this machine.
@@ -125,6 +126,10 @@ async fn main() -> ExitCode {
             config.hooks.public_url = Some(url.trim_end_matches('/').to_owned());
             config.hooks.off_because = None;
         }
+        // Slack's buttons open this process's console unless told otherwise.
+        if config.alerts.console_url.is_none() {
+            config.alerts.console_url = Some(format!("http://127.0.0.1:{}", args.port));
+        }
     }
     let app = match App::build_local(config).await {
         Ok(app) => app,
@@ -196,6 +201,7 @@ async fn serve(app: App, args: &ServeArgs, simulator: Option<std::sync::Arc<Sim>
         }
     }
     println!("lemdash is serving:");
+    println!("  {base}/   the console: open it in a browser");
     println!("  {base}/api/campaigns/dashboard");
     println!("  {base}/api/mailboxes");
     println!("  {base}/api/alerts");

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::{Api, ApiError};
@@ -117,7 +117,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_page_and_its_assets_are_served_with_validators_and_304s() {
-        let (parts, text) = body(handle(&api(), Function::Campaigns, request(Method::GET, "/", None)).await).await;
+        let (parts, text) =
+            body(handle(&api(), Function::Campaigns, request(Method::GET, "/", None)).await).await;
         assert_eq!(parts.status, 200);
         assert!(parts.headers["content-type"].to_str().unwrap().starts_with("text/html"));
         assert!(text.contains("console/console.js") && text.contains("<table id=\"campaigns-table\""));
@@ -132,7 +133,8 @@ mod tests {
             assert!(parts.headers["content-type"].to_str().unwrap().starts_with(kind), "{path}");
             assert!(text.contains(needle), "{path}");
             let etag = parts.headers["etag"].clone();
-            let again = Request::builder().uri(path).header("if-none-match", etag).body(axum::body::Body::empty());
+            let again =
+                Request::builder().uri(path).header("if-none-match", etag).body(axum::body::Body::empty());
             let (parts, text) = body(handle(&api(), Function::Campaigns, again.unwrap()).await).await;
             assert_eq!((parts.status.as_u16(), text.as_str()), (304, ""), "{path}");
         }
@@ -145,7 +147,8 @@ mod tests {
     #[tokio::test]
     async fn the_page_says_whether_to_sign_in() {
         let (_, text) =
-            body(handle(&api(), Function::Campaigns, request(Method::GET, "/console/config", None)).await).await;
+            body(handle(&api(), Function::Campaigns, request(Method::GET, "/console/config", None)).await)
+                .await;
         assert_eq!(text, r#"{"auth":{"mode":"none"}}"#);
         let mut with = api();
         with.sign_in = Some(crate::config::SignIn {
@@ -155,10 +158,12 @@ mod tests {
             scope: "openid".into(),
         });
         let (_, text) =
-            body(handle(&with, Function::Campaigns, request(Method::GET, "/console/config", None)).await).await;
+            body(handle(&with, Function::Campaigns, request(Method::GET, "/console/config", None)).await)
+                .await;
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!((v["auth"]["mode"].as_str(), v["auth"]["client_id"].as_str()), (Some("jwt"), Some("c1")));
-        let (parts, _) = body(handle(&with, Function::Campaigns, request(Method::GET, "/", None)).await).await;
+        let (parts, _) =
+            body(handle(&with, Function::Campaigns, request(Method::GET, "/", None)).await).await;
         let csp = parts.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("connect-src 'self' blob: https://id.example;"), "{csp}");
     }

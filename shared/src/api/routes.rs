@@ -71,7 +71,9 @@ impl RouteSpec {
     fn matches(&self, path: &str) -> bool {
         match self.path.split_once('{') {
             None => path == self.path,
-            Some((prefix, _)) => path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+            Some((prefix, _)) => {
+                path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+            }
         }
     }
 }

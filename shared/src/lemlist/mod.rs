@@ -161,7 +161,9 @@ impl CallStats {
             faults: self.faults.saturating_sub(earlier.faults),
             retries: self.retries.saturating_sub(earlier.retries),
             waiting: 0,
-            sent_by_class: std::array::from_fn(|i| self.sent_by_class[i].saturating_sub(earlier.sent_by_class[i])),
+            sent_by_class: std::array::from_fn(|i| {
+                self.sent_by_class[i].saturating_sub(earlier.sent_by_class[i])
+            }),
             longest_interactive_wait_ms: 0,
         }
     }

@@ -120,7 +120,10 @@ mod tests {
         let v = u.view(at(20));
         assert_eq!(v.minutes.len(), 60);
         let last = v.minutes.last().unwrap().figures;
-        assert_eq!(last, Minute { interactive: 3, scheduled: 11, background: 3, rate_limited: 1, others: Some(60) });
+        assert_eq!(
+            last,
+            Minute { interactive: 3, scheduled: 11, background: 3, rate_limited: 1, others: Some(60) }
+        );
         assert_eq!((v.totals.scheduled, v.totals.others), (11, Some(60)));
         assert_eq!(v.as_of, Some(at(10)));
         // An hour later that minute is gone from the view, and from the store at the next add.

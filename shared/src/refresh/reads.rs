@@ -49,7 +49,10 @@ impl Refresher {
         let today = self.now().date_naive();
         Ok(match self.sync_state().await? {
             Some((_, state)) => health::trends::of(&state.ledger, today, state.complete_until()),
-            None => health::trends::Trends { days: health::trends::of(&Default::default(), today, None).days, ..Default::default() },
+            None => health::trends::Trends {
+                days: health::trends::of(&Default::default(), today, None).days,
+                ..Default::default()
+            },
         })
     }
 
