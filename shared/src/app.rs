@@ -111,7 +111,7 @@ impl App {
                 let aws = aws.as_ref().expect("loaded for a secret");
                 let url = secret_string(aws, id).await.map_err(StartupError::Secret)?;
                 Some(
-                    SlackUrl::parse(&url)
+                    crate::config::slack_url(&url)
                         .map_err(|why| StartupError::Secret(format!("secret {id}: {why}")))?,
                 )
             }

@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lemdash_shared::config::SyncConfig;
+use lemdash_shared::config::{SyncConfig, slack_url};
 use lemdash_shared::health::alerts::{Alert, Thresholds};
 use lemdash_shared::health::notify::LogOnly;
 use lemdash_shared::health::slack::{GROUP_OVER, Slack};
 use lemdash_shared::refresh::Refresher;
-use lemdash_shared::secret::SlackUrl;
 use lemdash_shared::snapshot::MemorySnapshots;
 use lemdash_tests::app::key;
 use lemdash_tests::clock::MovedClock;
@@ -42,7 +41,7 @@ async fn alerts_reach_slack_once_per_episode_in_order_at_its_pace_and_a_revoked_
     hook.script(&[Reply::RateLimited(1)]);
     let client = unpaced_client(&sim);
     let sync = SyncConfig { full_resync_every: Duration::from_secs(60 * 86_400), ..SyncConfig::default() };
-    let slack = Slack::new(SlackUrl::parse(&hook.url).unwrap(), Some(CONSOLE.to_owned()));
+    let slack = Slack::new(slack_url(&hook.url).unwrap(), Some(CONSOLE.to_owned()));
     let r =
         Refresher::new(client.clone(), Arc::new(MemorySnapshots::default()), key(), Duration::from_secs(30))
             .with_sync(sync)

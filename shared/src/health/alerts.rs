@@ -74,7 +74,20 @@ pub struct Alert {
     pub delivered: bool,
     /// What Slack was told of it.
     #[serde(default)]
-    pub chat: super::slack::Chat,
+    pub chat: Chat,
+}
+
+/// What Slack was told of one alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// Its "raised" message was posted (or will never be: see [`Chat::error`]).
+    #[serde(default)]
+    pub raised: bool,
+    #[serde(default)]
+    pub resolved: bool,
+    /// Why Slack refused it (a 4xx other than 429): shown in the console, not retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The thresholds (`ALERT_BOUNCE_RATE`, `ALERT_MIN_SENT`).

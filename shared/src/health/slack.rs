@@ -1,6 +1,6 @@
 //! Alerts in Slack, through an incoming webhook (`SLACK_WEBHOOK_SECRET`, or `SLACK_WEBHOOK_URL`
 //! locally): one Block Kit message when an alert is raised and one when it is resolved, never
-//! one per refresh. What was posted is kept on the alert ([`Chat`]), so a refresh posts only
+//! one per refresh. What was posted is kept on the alert ([`Chat`](super::alerts::Chat)), so a refresh posts only
 //! what is new since the last one.
 //!
 //! Slack takes about one message per second per channel: a few alerts are posted in order at
@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::alerts::{Alert, AlertKind, Alerts};
@@ -24,19 +23,6 @@ pub const PACE: Duration = Duration::from_secs(1);
 pub const GROUP_OVER: usize = 5;
 /// The longest a 429's `Retry-After` is waited for within one delivery.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-
-/// What Slack was told of one alert.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chat {
-    /// Its "raised" message was posted (or will never be: see [`Chat::error`]).
-    #[serde(default)]
-    pub raised: bool,
-    #[serde(default)]
-    pub resolved: bool,
-    /// Why Slack refused it (a 4xx other than 429): shown in the console, not retried.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// One message to post: an alert raised, or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +273,7 @@ fn settle(alert: &mut Alert, post: Post, answer: &Answer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::alerts::Condition;
+    use crate::health::alerts::{Chat, Condition};
     use chrono::DateTime;
 
     fn alert(id: &str, subject: &str, cleared: bool, chat: Chat) -> Alert {

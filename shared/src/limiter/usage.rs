@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::lemlist::CallStats;
-
 /// Minutes kept and shown.
 pub const KEPT_MINUTES: i64 = 60;
 
@@ -37,15 +35,22 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Adds `sent` (what a client sent since it last added) to the minute of `at`, with its
-    /// estimate of the others' requests per 2-second window.
-    pub fn add(&mut self, at: DateTime<Utc>, sent: &CallStats, others_per_window: Option<f64>) {
+    /// Adds what a client sent since it last added (per class, in [`crate::limiter::Class::ALL`]'s
+    /// order, and its 429s) to the minute of `at`, with its estimate of the others' requests
+    /// per 2-second window.
+    pub fn add(
+        &mut self,
+        at: DateTime<Utc>,
+        by_class: [u64; 3],
+        rate_limited: u64,
+        others_per_window: Option<f64>,
+    ) {
         let minute = self.minutes.entry(at.timestamp().div_euclid(60)).or_default();
-        let [interactive, scheduled, background] = sent.sent_by_class;
+        let [interactive, scheduled, background] = by_class;
         minute.interactive += interactive;
         minute.scheduled += scheduled;
         minute.background += background;
-        minute.rate_limited += sent.rate_limited;
+        minute.rate_limited += rate_limited;
         if let Some(per_window) = others_per_window {
             // 30 windows a minute; the largest estimate of the minute stands.
             let estimate = (per_window * 30.0).round().max(0.0) as u64;
@@ -107,16 +112,12 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
-    fn sent(by_class: [u64; 3], rate_limited: u64) -> CallStats {
-        CallStats { sent_by_class: by_class, rate_limited, ..CallStats::default() }
-    }
-
     #[test]
     fn minutes_add_up_and_the_hour_rolls() {
         let mut u = Usage::default();
-        u.add(at(0), &sent([1, 10, 0], 0), None);
-        u.add(at(5), &sent([2, 0, 3], 1), Some(2.0));
-        u.add(at(10), &sent([0, 1, 0], 0), Some(1.0));
+        u.add(at(0), [1, 10, 0], 0, None);
+        u.add(at(5), [2, 0, 3], 1, Some(2.0));
+        u.add(at(10), [0, 1, 0], 0, Some(1.0));
         let v = u.view(at(20));
         assert_eq!(v.minutes.len(), 60);
         let last = v.minutes.last().unwrap().figures;
@@ -128,7 +129,7 @@ mod tests {
         assert_eq!(v.as_of, Some(at(10)));
         // An hour later that minute is gone from the view, and from the store at the next add.
         assert_eq!(u.view(at(3700)).totals, Minute::default());
-        u.add(at(3700), &sent([0, 2, 0], 0), None);
+        u.add(at(3700), [0, 2, 0], 0, None);
         assert_eq!(u.minutes.len(), 1);
         assert_eq!(u.view(at(3700)).totals.scheduled, 2);
     }

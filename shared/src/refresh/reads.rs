@@ -89,7 +89,7 @@ impl Refresher {
                 .and_then(|s| crate::snapshot::unpack::<Usage>(&s.bytes).ok())
                 .unwrap_or_default();
             // Wall-clock minutes: the budget is lemlist's, in real time.
-            usage.add(chrono::Utc::now(), &sent, others);
+            usage.add(chrono::Utc::now(), sent.sent_by_class, sent.rate_limited, others);
             let bytes = crate::snapshot::pack(&usage);
             match self.store.save(self.key.as_str(), Item::Budget, bytes, stored.map(|s| s.version)).await {
                 Ok(true) => {
