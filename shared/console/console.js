@@ -158,6 +158,7 @@
         seen: Date.now(),
         activityAsOf: headers.get("x-lemdash-activity-as-of"),
         partial: headers.get("x-lemdash-partial"),
+        etag: headers.get("etag"),
       };
       if (modified) state.serverNow = { at: Date.parse(modified) + age * 1000, seen: Date.now() };
       delete state.problems[name];
@@ -176,7 +177,13 @@
     }
   }
 
+  // The dashboards and alerts are read on every poll (a 304 while they are unchanged). The
+  // trends and the sync's state each cost lemdash a read of the whole sync state: the trends are
+  // read again only when the campaigns changed, the sync's state and the budget once a minute
+  // (on every poll while a first sync runs).
+  let polls = 0;
   async function refresh() {
+    const minute = polls++ % 4 === 0 || !state.sync || state.sync.phase !== "steady";
     await Promise.all([
       loadBoard("campaigns", "api/campaigns/dashboard", "The campaigns dashboard"),
       loadBoard("mailboxes", "api/mailboxes", "The mailboxes dashboard"),
@@ -184,10 +191,17 @@
         state.alerts = b;
         state.meta.alerts = { asOf: Date.parse(h.get("last-modified") || ""), age: Number(h.get("x-lemdash-age") || 0), seen: Date.now() };
       }),
-      loadOther("sync", "api/sync", "The sync's state", (b) => (state.sync = b)),
-      loadOther("trends", "api/trends", "The trends", (b) => (state.trends = b)),
-      loadOther("budget", "api/budget", "The API budget", (b) => (state.budget = b)),
+      minute ? loadOther("sync", "api/sync", "The sync's state", (b) => (state.sync = b)) : null,
+      minute ? loadOther("budget", "api/budget", "The API budget", (b) => (state.budget = b)) : null,
     ]);
+    const c = state.meta.campaigns;
+    const mark = c ? `${c.etag}|${c.activityAsOf}` : null;
+    if (mark === null || mark !== state.trendsMark) {
+      await loadOther("trends", "api/trends", "The trends", (b) => {
+        state.trends = b;
+        state.trendsMark = mark;
+      });
+    }
     render();
   }
 

@@ -320,3 +320,93 @@ async fn the_console_signs_in_with_pkce_sends_the_token_on_every_call_and_signs_
     assert!(last.1, "and the calls after the new sign-in carry the new token: {after:?}");
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
+    // lemlist refuses an action: its own message is shown, and the row stays as it was.
+    let (sim, _api, url) = served(74).await;
+    let mailboxes = get(&format!("{url}/api/mailboxes")).await;
+    let mailbox =
+        mailboxes.as_array().unwrap().iter().find(|m| m["status"] == "in use").expect("a mailbox in use");
+    let id = mailbox["mailbox_id"].as_str().unwrap().to_owned();
+    sim.configure(|s| s.lemwarm_refused = vec![id.clone()]);
+    let b = Browser::start(1440, 1000).await;
+    b.client.goto(&format!("{url}/#mailbox/{id}")).await.unwrap();
+    ready(&b).await;
+    b.until("the mailbox's actions", "return [...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Start lemwarm') || null;").await;
+    b.eval("[...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Start lemwarm').click(); return true;", vec![]).await;
+    b.until("the confirmation", "return document.getElementById('confirm').open;").await;
+    click(&b, "#confirm-yes").await;
+    let answer = b.until("lemlist's refusal", "const a = document.querySelector('#detail .answer'); return a && a.classList.contains('bad') && a.textContent;").await;
+    assert_eq!(
+        answer,
+        json!(format!("Not done: lemlist refused the request: {}", lemlist_sim::LEMWARM_REFUSAL))
+    );
+    b.screenshot("console-refused-1440").await;
+    let row = format!("#mailboxes-table tr[data-id={id}] td:nth-child(2)");
+    let status = b.eval(&format!("return document.querySelector('{row}').innerText;"), vec![]).await;
+    assert!(status.as_str().unwrap().starts_with("in use"), "unchanged: {status}");
+    b.close().await;
+
+    // lemlist cannot be reached and nothing was computed yet: the page says so, and when it
+    // looks again, instead of showing empty tables.
+    let cold = sim_with_dead_lemlist().await;
+    let b = Browser::start(1440, 1000).await;
+    b.client.goto(&cold).await.unwrap();
+    ready(&b).await;
+    let notice = b
+        .eval("const n = document.getElementById('notice'); return n.hidden ? '' : n.textContent;", vec![])
+        .await;
+    let notice = notice.as_str().unwrap();
+    assert!(
+        notice.contains("The campaigns dashboard: ") && notice.contains("computed for the first time"),
+        "{notice}"
+    );
+    assert!(notice.contains("looking again in"), "{notice}");
+    let table = cells(&b, "#campaigns-table").await;
+    assert_eq!(table.len(), 1, "one row that says why: {table:?}");
+    assert!(table[0][0].contains("computed for the first time"), "{table:?}");
+    let line = b.eval("return document.getElementById('freshness').textContent;", vec![]).await;
+    assert!(line.as_str().unwrap().contains("No refresh has run yet"), "{line}");
+    b.screenshot("console-not-ready-1440").await;
+    b.close().await;
+
+    // With webhooks: the hooks' health and the last event.
+    let sim =
+        crate::support::sim(Profile::S, 75, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let config = lemdash_tests::app::config(Duration::from_secs(25));
+    let store = std::sync::Arc::new(lemdash_shared::snapshot::MemorySnapshots::default());
+    let (app, url) = lemdash_tests::app::serving_hooks(&sim, &unpaced_client(&sim), store, config).await;
+    app.api().refresher().run().await.expect("the first refresh");
+    first_sync_done(app.api().refresher()).await;
+    sim.burst(10);
+    for _ in 0..100 {
+        let status = app.api().refresher().sync_status().await.unwrap();
+        if status.hooks.receiver.is_some_and(|r| r.deliveries > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = Browser::start(1440, 1000).await;
+    b.client.goto(&url).await.unwrap();
+    ready(&b).await;
+    let line = b.eval("return document.getElementById('freshness').textContent;", vec![]).await;
+    let line = line.as_str().unwrap();
+    assert!(line.contains("Webhooks healthy: last event") && !line.contains("none yet"), "{line}");
+    b.close().await;
+}
+
+/// lemdash served with a lemlist that does not answer (nothing listens at its address).
+async fn sim_with_dead_lemlist() -> String {
+    let sim =
+        crate::support::sim(Profile::S, 76, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
+    let dead = lemdash_tests::load::client(
+        "http://127.0.0.1:9/api",
+        sim.key(),
+        std::sync::Arc::new(lemdash_shared::limiter::Unlimited),
+    );
+    let api = api(&sim, &dead, Duration::from_secs(1));
+    // The simulator only gives the clock; it must outlive the test's server.
+    std::mem::forget(sim);
+    serve(api).await
+}

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Api, ApiError, response};
 use crate::health::HealthLog;
 use crate::ids::{CampaignId, MailboxId};
-use crate::snapshot::{Action, Board};
+use crate::snapshot::{Action, Board, Served};
 
 type Answer = Result<Response, ApiError>;
 
@@ -44,9 +44,11 @@ pub(super) async fn sync(State(api): State<Api>) -> Answer {
     Ok(response::json(StatusCode::OK, serde_json::to_string(&status).expect("the status serialises")))
 }
 
-pub(super) async fn trends(State(api): State<Api>) -> Answer {
+pub(super) async fn trends(State(api): State<Api>, headers: HeaderMap) -> Answer {
     let trends = api.refresher().trends().await?;
-    Ok(response::json(StatusCode::OK, serde_json::to_string(&trends).expect("trends serialise")))
+    let at = trends.as_of.unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    let served = Served::of_body(serde_json::to_string(&trends).expect("trends serialise"), at);
+    Ok(response::snapshot(served, &headers, api.now()))
 }
 
 pub(super) async fn budget(State(api): State<Api>) -> Answer {

@@ -20,6 +20,6 @@ pub use data::Profile;
 pub use hooks::{Delivered, Delivery, Hook};
 pub use limit::LimitMode;
 pub use server::{
-    CLOCK_AFTER_HISTORY, FaultKind, Faults, Latency, LeadShape, ListShape, ResetFormat, Settings, Sim,
-    SimClock, SimConfig,
+    CLOCK_AFTER_HISTORY, FaultKind, Faults, LEMWARM_REFUSAL, Latency, LeadShape, ListShape, ResetFormat,
+    Settings, Sim, SimClock, SimConfig,
 };

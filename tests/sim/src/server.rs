@@ -134,7 +134,13 @@ pub struct Settings {
     pub broken_exports: Vec<String>,
     /// How hooks are delivered to.
     pub delivery: Delivery,
+    /// Mailboxes whose lemwarm start and pause lemlist refuses, as on a plan without lemwarm
+    /// (HTTP 402 with lemlist's message).
+    pub lemwarm_refused: Vec<String>,
 }
+
+/// What lemlist answers a lemwarm action it refuses ([`Settings::lemwarm_refused`]).
+pub const LEMWARM_REFUSAL: &str = "Your plan does not include lemwarm for this mailbox";
 
 /// The two shapes of `GET /campaigns/{id}/export/leads` in lemlist's material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,6 +165,7 @@ impl Default for Settings {
             lead_shape: LeadShape::Real,
             broken_exports: Vec::new(),
             delivery: Delivery::default(),
+            lemwarm_refused: Vec::new(),
         }
     }
 }
@@ -761,6 +768,9 @@ fn route(
                 Some(c) => Answer::json(Value::Object(stats(&team, c, start, end)), 250.0),
                 None => Answer::text(StatusCode::NOT_FOUND, "Campaign not found"),
             }
+        }
+        ["lemwarm", id, "start" | "pause"] if post && settings.lemwarm_refused.iter().any(|m| m == id) => {
+            Answer::text(StatusCode::PAYMENT_REQUIRED, LEMWARM_REFUSAL)
         }
         ["lemwarm", id, action @ ("start" | "pause")] if post => {
             let Some(mailbox) =
