@@ -503,6 +503,11 @@
     const list = $("alerts-list");
     const items = [...open, ...state.alerts.filter((a) => a.cleared_at)].map(alertItem);
     if (!items.length) items.push(el("li", { class: "cleared", text: state.problems.alerts ? state.problems.alerts.message : "No alert in the last 30 days." }));
+    // Slack refusing posts (a revoked webhook) is said once, above the list.
+    const refused = state.alerts.filter((a) => a.chat && a.chat.error);
+    if (refused.length) {
+      items.unshift(el("li", { class: "open", role: "note", text: `Slack refused ${refused.length} alert${refused.length === 1 ? "" : "s"} (${refused[0].chat.error}): check the webhook in SLACK_WEBHOOK_SECRET; they are not posted again.` }));
+    }
     list.replaceChildren(...items);
     $("alerts-asof").textContent = `${open.length} open, ${state.alerts.length - open.length} resolved in the last 30 days; ${asOfText(state.meta.alerts)}`;
   }
@@ -699,8 +704,9 @@
         const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
         if (!step) return;
         const next = TABS[(i + step + TABS.length) % TABS.length];
-        $(`tab-${next}`).focus();
+        // The hash first: going to a fragment moves the focus, which then goes to the tab.
         go(`#${next}`);
+        $(`tab-${next}`).focus();
       });
     });
     for (const name of ["campaigns", "mailboxes"]) {

@@ -410,3 +410,92 @@ async fn sim_with_dead_lemlist() -> String {
     std::mem::forget(sim);
     serve(api).await
 }
+
+/// The contrast ratio of each visible text element against its background, as WCAG 2 defines
+/// it, for the elements the console shows text in; the lowest and where.
+const CONTRAST: &str = r#"
+const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+  .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+let worst = { ratio: 99, what: "" };
+for (const el of document.querySelectorAll("td, th button, td button, .asof, .meta, .reason, .status, .freshness, .tabs button, .bar label, .alerts p, .alerts a, .badge, .flag, button")) {
+  if (!el.offsetParent || !el.textContent.trim()) continue;
+  const fg = rgb(getComputedStyle(el).color).slice(0, 3);
+  const [a, b] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  if (ratio < worst.ratio) worst = { ratio, what: el.className + " " + el.tagName + " " + el.textContent.trim().slice(0, 30) };
+}
+return worst;
+"#;
+
+#[tokio::test]
+async fn the_console_is_usable_by_keyboard_with_aa_contrast_and_charts_that_say_what_they_show() {
+    let (_sim, _api, url) = served(77).await;
+    let b = Browser::start(1440, 1000).await;
+    b.client.goto(&url).await.unwrap();
+    ready(&b).await;
+
+    // Text contrast, on every view.
+    for tab in ["campaigns", "mailboxes", "alerts", "budget"] {
+        click(&b, &format!("#tab-{tab}")).await;
+        let worst = b.eval(CONTRAST, vec![]).await;
+        assert!(worst["ratio"].as_f64().unwrap() >= 4.5, "{tab}: {worst}");
+    }
+
+    // The tabs follow the arrow keys, and the focus is visible.
+    b.eval("document.getElementById('tab-campaigns').click(); document.getElementById('tab-campaigns').focus(); return true;", vec![]).await;
+    let tab = b.client.find(fantoccini::Locator::Id("tab-campaigns")).await.unwrap();
+    tab.send_keys(&fantoccini::key::Key::Right.to_string()).await.unwrap();
+    let state = b
+        .eval(
+            "const f = document.activeElement; return {focused: f.id, selected: document.getElementById('tab-mailboxes').getAttribute('aria-selected'),
+              shown: !document.getElementById('mailboxes').hidden, outline: parseFloat(getComputedStyle(f).outlineWidth)};",
+            vec![],
+        )
+        .await;
+    assert_eq!((state["focused"].as_str(), state["selected"].as_str(), state["shown"].as_bool()), (Some("tab-mailboxes"), Some("true"), Some(true)), "{state}");
+    assert!(state["outline"].as_f64().unwrap() >= 2.0, "a visible focus: {state}");
+
+    // Every chart is an image with a label that says what it shows.
+    click(&b, "#tab-campaigns").await;
+    let charts = b
+        .eval(
+            "return [...document.querySelectorAll('svg.chart')].map(s => [s.getAttribute('role'), s.getAttribute('aria-label') || '']);",
+            vec![],
+        )
+        .await;
+    let charts = charts.as_array().unwrap();
+    assert!(!charts.is_empty());
+    for c in charts {
+        assert_eq!(c[0], "img", "{c}");
+        assert!(c[1].as_str().unwrap().contains("sent"), "{c}");
+    }
+
+    // A history's CSV is its figures table.
+    let id = b.eval("return document.querySelector('#campaigns-table tbody tr').dataset.id;", vec![]).await;
+    b.eval("location.hash = '#campaign/' + arguments[0]; return true;", vec![id]).await;
+    b.until("the history", "return [...document.querySelectorAll('#detail button')].find(x => x.textContent === 'Export history CSV') || null;").await;
+    b.eval("[...document.querySelectorAll('#detail button')].find(x => x.textContent === 'Export history CSV').click(); return true;", vec![]).await;
+    let csv = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(document.querySelector('a[data-download]').href).then(r => r.text()).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows = b.eval("return [...document.querySelectorAll('#detail details tbody tr')].map(tr => [...tr.cells].map(td => td.textContent).join(','));", vec![]).await;
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    let lines: Vec<&str> = csv.as_str().unwrap().lines().collect();
+    assert_eq!(lines[0], "date,people,status,engaged,open rate (%),reply rate (%)");
+    assert!(!rows.is_empty());
+    assert_eq!(lines[1..], rows.iter().map(String::as_str).collect::<Vec<_>>()[..]);
+    b.close().await;
+}
