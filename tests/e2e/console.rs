@@ -15,8 +15,14 @@ use crate::support::{api, first_sync_done, serve, sim, unpaced_client};
 
 /// A team whose first sync is done, served over HTTP.
 async fn served(seed: u64) -> (Sim, Api, String) {
+    served_with(seed, lemdash_tests::app::config(Duration::from_secs(25))).await
+}
+
+/// The same with `config`.
+async fn served_with(seed: u64, config: lemdash_shared::config::Config) -> (Sim, Api, String) {
     let sim = sim(Profile::M, seed, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
-    let api = api(&sim, &unpaced_client(&sim), Duration::from_secs(25));
+    let store = std::sync::Arc::new(lemdash_shared::snapshot::MemorySnapshots::default());
+    let api = lemdash_tests::app::with(&config, &sim, &unpaced_client(&sim), store).api().clone();
     api.refresher().run().await.expect("the first refresh");
     first_sync_done(api.refresher()).await;
     api.refresher().run().await.expect("a steady refresh");
@@ -323,8 +329,15 @@ async fn the_console_signs_in_with_pkce_sends_the_token_on_every_call_and_signs_
 
 #[tokio::test]
 async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
-    // lemlist refuses an action: its own message is shown, and the row stays as it was.
-    let (sim, _api, url) = served(74).await;
+    // lemlist refuses an action: its own message is shown, and the row stays as it was. Slack's
+    // webhook was revoked: the alerts say so.
+    let hook = lemdash_tests::slack::SlackHook::start().await;
+    hook.otherwise(lemdash_tests::slack::Reply::NoService);
+    let mut config = lemdash_tests::app::config(Duration::from_secs(25));
+    config.alerts.slack =
+        Some(lemdash_shared::config::SlackSource::Url(lemdash_shared::config::slack_url(&hook.url).unwrap()));
+    let (sim, _api, url) = served_with(74, config).await;
+    assert!(hook.posts().iter().all(|p| p.status == 404) && !hook.posts().is_empty());
     let mailboxes = get(&format!("{url}/api/mailboxes")).await;
     let mailbox =
         mailboxes.as_array().unwrap().iter().find(|m| m["status"] == "in use").expect("a mailbox in use");
@@ -343,6 +356,15 @@ async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
         json!(format!("Not done: lemlist refused the request: {}", lemlist_sim::LEMWARM_REFUSAL))
     );
     b.screenshot("console-refused-1440").await;
+    click(&b, "#detail-close").await;
+    click(&b, "#tab-alerts").await;
+    let first = b.eval("return document.querySelector('#alerts-list li').textContent;", vec![]).await;
+    assert!(
+        first.as_str().unwrap().starts_with("Slack refused ")
+            && first.as_str().unwrap().contains("HTTP 404 no_service"),
+        "{first}"
+    );
+    click(&b, "#tab-mailboxes").await;
     let row = format!("#mailboxes-table tr[data-id={id}] td:nth-child(2)");
     let status = b.eval(&format!("return document.querySelector('{row}').innerText;"), vec![]).await;
     assert!(status.as_str().unwrap().starts_with("in use"), "unchanged: {status}");
@@ -460,7 +482,11 @@ async fn the_console_is_usable_by_keyboard_with_aa_contrast_and_charts_that_say_
             vec![],
         )
         .await;
-    assert_eq!((state["focused"].as_str(), state["selected"].as_str(), state["shown"].as_bool()), (Some("tab-mailboxes"), Some("true"), Some(true)), "{state}");
+    assert_eq!(
+        (state["focused"].as_str(), state["selected"].as_str(), state["shown"].as_bool()),
+        (Some("tab-mailboxes"), Some("true"), Some(true)),
+        "{state}"
+    );
     assert!(state["outline"].as_f64().unwrap() >= 2.0, "a visible focus: {state}");
 
     // Every chart is an image with a label that says what it shows.
