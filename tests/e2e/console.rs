@@ -525,3 +525,66 @@ async fn the_console_is_usable_by_keyboard_with_aa_contrast_and_charts_that_say_
     assert_eq!(lines[1..], rows.iter().map(String::as_str).collect::<Vec<_>>()[..]);
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_budget_counts_every_request_lemlist_received_by_class_and_sees_the_other_tools() {
+    let sim = sim(Profile::S, 78, Settings::default()).await;
+    // Another tool on the same key, 3 requests a second: lemdash sees it in the answers' headers.
+    sim.start_foreign_traffic(0, 3.0);
+    let permits = std::sync::Arc::new(lemdash_shared::limiter::Adaptive::new(
+        lemdash_shared::limiter::StrictPacer::lemlist(),
+        15,
+    ));
+    let client = crate::support::client_with(&sim, permits);
+    let store = std::sync::Arc::new(lemdash_shared::snapshot::MemorySnapshots::default());
+    let config = lemdash_tests::app::config(Duration::from_secs(25));
+    let api = lemdash_tests::app::with(&config, &sim, &client, store).api().clone();
+    api.refresher().run().await.expect("the first refresh");
+    first_sync_done(api.refresher()).await;
+    let url = serve(api.clone()).await;
+    // One request a person waits for.
+    let mailboxes = get(&format!("{url}/api/mailboxes")).await;
+    let id = mailboxes[0]["mailbox_id"].as_str().unwrap();
+    let done =
+        reqwest::Client::new().post(format!("{url}/api/mailboxes/{id}/stop-lemwarm")).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    sim.stop_foreign_traffic();
+
+    // What every process recorded adds up to what lemlist received (the last refresh's figures
+    // are added when it ends).
+    let (mut budget, mut received) = (Value::Null, 0);
+    for _ in 0..100 {
+        budget = get(&format!("{url}/api/budget")).await;
+        received = sim.log().total() as u64;
+        let t = &budget["totals"];
+        let sum =
+            ["interactive", "scheduled", "background"].iter().map(|k| t[*k].as_u64().unwrap()).sum::<u64>();
+        if sum == received {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = &budget["totals"];
+    let sum = ["interactive", "scheduled", "background"].iter().map(|k| t[*k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum, received, "{budget}");
+    assert!(received > 20, "a first sync's worth: {received}");
+    assert_eq!(t["interactive"], 1, "the action");
+    assert_eq!(t["rate_limited"].as_u64().unwrap(), sim.log().rate_limited() as u64);
+    assert_eq!(budget["minutes"].as_array().unwrap().len(), 60);
+    let others = budget["minutes"].as_array().unwrap().iter().filter_map(|m| m["others"].as_u64()).max();
+    assert!(others.is_some_and(|o| o >= 30), "the other tool's 3 a second, seen: {budget}");
+
+    // The console says the same.
+    let b = Browser::start(1440, 1000).await;
+    b.client.goto(&format!("{url}/#budget")).await.unwrap();
+    ready(&b).await;
+    let text = b.eval("return document.querySelector('#budget-body p').textContent;", vec![]).await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(&format!("lemdash sent {received} requests")) && text.contains("1 for people"),
+        "{text}"
+    );
+    assert!(text.contains("other tools about ") && !text.contains("about unknown"), "{text}");
+    b.screenshot("console-budget-1440").await;
+    b.close().await;
+}
