@@ -231,9 +231,12 @@
       const h = sync.hooks;
       if (h.enabled) {
         const last = h.receiver && h.receiver.last_delivery;
-        const misses = Object.keys(h.misses || {}).length;
-        const healthy = (h.registered || []).length > 0 && misses === 0;
-        parts.push(`Webhooks ${healthy ? "healthy" : "unhealthy"}: last event ${last ? ago(now() - Date.parse(last)) : "none yet"}${misses ? `, ${misses} types missed` : ""}`);
+        // Misses are counted since the sync state began, and polling made up for each.
+        const missed = Object.values(h.misses || {}).reduce((a, b) => a + b, 0);
+        const healthy = (h.registered || []).length > 0;
+        const since = last ? ago(now() - Date.parse(last)) : "none yet";
+        const note = missed ? `; ${missed} activities no hook delivered so far, read by polling` : "";
+        parts.push(healthy ? `Webhooks healthy: last event ${since}${note}` : `Webhooks unhealthy: no hook registered at lemlist (polling only)${note}`);
       } else {
         parts.push(`Webhooks off (${h.off_because || "polling only"})`);
       }
