@@ -314,6 +314,13 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_url_never_shows_in_debug_output() {
+        let slack = Slack::new(SlackUrl::new("https://hooks.slack.com/services/T1/B2/SECRET"), None);
+        let shown = format!("{slack:?}");
+        assert!(!shown.contains("SECRET") && !shown.contains("hooks.slack.com"), "{shown}");
+    }
+
+    #[test]
     fn a_message_names_the_subject_figure_threshold_and_links_to_its_page() {
         let a = alert("a", "usm_1", false, Chat::default());
         let m = message(&a, Post::Raised, Some("https://lemdash.example"));
