@@ -125,8 +125,8 @@ impl App {
 
     /// Assembles the app around a client, a store and a clock made elsewhere: what
     /// [`App::build`] does once it has its adapters, and what tests do with theirs (a
-    /// fault-injecting store, an unpaced client, the simulator's clock).
-    /// Slack only from `SLACK_WEBHOOK_URL` (no secret is read here).
+    /// fault-injecting store, an unpaced client, the simulator's clock). Slack only from
+    /// `SLACK_WEBHOOK_URL`: no secret is read here.
     pub fn from_parts(config: &Config, parts: Parts) -> Self {
         let slack = match &config.alerts.slack {
             Some(SlackSource::Url(url)) => Some(url.clone()),
@@ -144,8 +144,7 @@ impl App {
             .with_alerts(thresholds, notifier)
             .with_clock(clock);
         if let Some(url) = slack {
-            let console = config.alerts.console_url.clone().or_else(|| config.hooks.public_url.clone());
-            refresher = refresher.with_slack(Slack::new(url, console));
+            refresher = refresher.with_slack(Slack::new(url, config.alerts.console_url.clone()));
         }
         let receiver = match (&config.hooks.public_url, config.hooks.off_because) {
             (Some(url), _) => {

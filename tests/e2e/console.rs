@@ -45,6 +45,32 @@ async fn click(b: &Browser, selector: &str) {
     b.eval("document.querySelector(arguments[0]).click(); return true;", vec![json!(selector)]).await;
 }
 
+/// Waits for the button labelled `label` under `scope`, then clicks it.
+async fn press(b: &Browser, scope: &str, label: &str) {
+    let find = "return [...document.querySelectorAll(arguments[0] + ' button')].find(x => x.textContent === arguments[1]) || null;";
+    for _ in 0..200 {
+        if !b.eval(find, vec![json!(scope), json!(label)]).await.is_null() {
+            let press = "[...document.querySelectorAll(arguments[0] + ' button')].find(x => x.textContent === arguments[1]).click(); return true;";
+            b.eval(press, vec![json!(scope), json!(label)]).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waited 20 s for the button {label:?} in {scope}");
+}
+
+/// The text of the CSV file the page last offered for download.
+async fn downloaded(b: &Browser) -> String {
+    let read = "const done = arguments[arguments.length - 1]; fetch(document.querySelector('a[data-download]').href).then(r => r.text()).then(done);";
+    let text = b.client.execute_async(read, vec![]).await.expect("the download reads");
+    text.as_str().expect("a text file").to_owned()
+}
+
+/// lemdash's requests over the budget's hour, every class.
+fn budget_sum(budget: &Value) -> u64 {
+    ["interactive", "scheduled", "background"].iter().map(|k| budget["totals"][*k].as_u64().unwrap()).sum()
+}
+
 async fn ready(b: &Browser) {
     b.until("the console's first load", "return document.body.dataset.ready === 'true';").await;
 }
@@ -150,15 +176,7 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
 
     // CSV: what the table shows, as shown.
     click(&b, "#campaigns-csv").await;
-    let csv = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; fetch(document.querySelector('a[data-download]').href).then(r => r.text()).then(done);",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let csv = csv.as_str().unwrap();
+    let csv = downloaded(&b).await;
     let table = cells(&b, "#campaigns-table").await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "Campaign,Status,People,Companies,Engaged,Open rate,Reply rate,30 days");
@@ -210,8 +228,7 @@ async fn the_console_shows_the_dashboards_as_the_api_serves_them_and_acts_on_the
     let conflict = mailboxes.iter().find(|m| m["status"] == "conflict").expect("a mailbox in conflict");
     let id = conflict["mailbox_id"].as_str().unwrap();
     b.eval("location.hash = '#mailbox/' + arguments[0]; return true;", vec![json!(id)]).await;
-    b.until("the mailbox's actions", "return [...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Stop lemwarm') || null;").await;
-    b.eval("[...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Stop lemwarm').click(); return true;", vec![]).await;
+    press(&b, "#detail .actions", "Stop lemwarm").await;
     let question = b.until("the confirmation", "return document.getElementById('confirm').open && document.getElementById('confirm-text').textContent;").await;
     assert!(question.as_str().unwrap().contains(conflict["email"].as_str().unwrap()), "{question}");
     click(&b, "#confirm-yes").await;
@@ -346,8 +363,7 @@ async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
     let b = Browser::start(1440, 1000).await;
     b.client.goto(&format!("{url}/#mailbox/{id}")).await.unwrap();
     ready(&b).await;
-    b.until("the mailbox's actions", "return [...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Start lemwarm') || null;").await;
-    b.eval("[...document.querySelectorAll('#detail .actions button')].find(x => x.textContent === 'Start lemwarm').click(); return true;", vec![]).await;
+    press(&b, "#detail .actions", "Start lemwarm").await;
     b.until("the confirmation", "return document.getElementById('confirm').open;").await;
     click(&b, "#confirm-yes").await;
     let answer = b.until("lemlist's refusal", "const a = document.querySelector('#detail .answer'); return a && a.classList.contains('bad') && a.textContent;").await;
@@ -372,7 +388,7 @@ async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
 
     // lemlist cannot be reached and nothing was computed yet: the page says so, and when it
     // looks again, instead of showing empty tables.
-    let cold = sim_with_dead_lemlist().await;
+    let (_clock, cold) = sim_with_dead_lemlist().await;
     let b = Browser::start(1440, 1000).await;
     b.client.goto(&cold).await.unwrap();
     ready(&b).await;
@@ -418,8 +434,9 @@ async fn a_refusal_an_api_not_ready_and_the_hooks_health_are_said_in_words() {
     b.close().await;
 }
 
-/// lemdash served with a lemlist that does not answer (nothing listens at its address).
-async fn sim_with_dead_lemlist() -> String {
+/// lemdash served with a lemlist that does not answer (nothing listens at its address), and
+/// the simulator that only gives it its clock.
+async fn sim_with_dead_lemlist() -> (Sim, String) {
     let sim =
         crate::support::sim(Profile::S, 76, Settings { limit: LimitMode::Off, ..Settings::default() }).await;
     let dead = lemdash_tests::load::client(
@@ -428,9 +445,8 @@ async fn sim_with_dead_lemlist() -> String {
         std::sync::Arc::new(lemdash_shared::limiter::Unlimited),
     );
     let api = api(&sim, &dead, Duration::from_secs(1));
-    // The simulator only gives the clock; it must outlive the test's server.
-    std::mem::forget(sim);
-    serve(api).await
+    let url = serve(api).await;
+    (sim, url)
 }
 
 /// The contrast ratio of each visible text element against its background, as WCAG 2 defines
@@ -507,19 +523,11 @@ async fn the_console_is_usable_by_keyboard_with_aa_contrast_and_charts_that_say_
     // A history's CSV is its figures table.
     let id = b.eval("return document.querySelector('#campaigns-table tbody tr').dataset.id;", vec![]).await;
     b.eval("location.hash = '#campaign/' + arguments[0]; return true;", vec![id]).await;
-    b.until("the history", "return [...document.querySelectorAll('#detail button')].find(x => x.textContent === 'Export history CSV') || null;").await;
-    b.eval("[...document.querySelectorAll('#detail button')].find(x => x.textContent === 'Export history CSV').click(); return true;", vec![]).await;
-    let csv = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; fetch(document.querySelector('a[data-download]').href).then(r => r.text()).then(done);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    press(&b, "#detail", "Export history CSV").await;
+    let csv = downloaded(&b).await;
     let rows = b.eval("return [...document.querySelectorAll('#detail details tbody tr')].map(tr => [...tr.cells].map(td => td.textContent).join(','));", vec![]).await;
     let rows: Vec<String> = serde_json::from_value(rows).unwrap();
-    let lines: Vec<&str> = csv.as_str().unwrap().lines().collect();
+    let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "date,people,status,engaged,open rate (%),reply rate (%)");
     assert!(!rows.is_empty());
     assert_eq!(lines[1..], rows.iter().map(String::as_str).collect::<Vec<_>>()[..]);
@@ -556,17 +564,13 @@ async fn the_budget_counts_every_request_lemlist_received_by_class_and_sees_the_
     for _ in 0..100 {
         budget = get(&format!("{url}/api/budget")).await;
         received = sim.log().total() as u64;
-        let t = &budget["totals"];
-        let sum =
-            ["interactive", "scheduled", "background"].iter().map(|k| t[*k].as_u64().unwrap()).sum::<u64>();
-        if sum == received {
+        if budget_sum(&budget) == received {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t = &budget["totals"];
-    let sum = ["interactive", "scheduled", "background"].iter().map(|k| t[*k].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(sum, received, "{budget}");
+    assert_eq!(budget_sum(&budget), received, "{budget}");
     assert!(received > 20, "a first sync's worth: {received}");
     assert_eq!(t["interactive"], 1, "the action");
     assert_eq!(t["rate_limited"].as_u64().unwrap(), sim.log().rate_limited() as u64);

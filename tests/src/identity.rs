@@ -116,14 +116,11 @@ pub async fn gate(State(id): State<Identity>, request: Request, next: Next) -> R
 impl Identity {
     pub async fn start() -> Identity {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .route("/authorize", axum::routing::get(authorize))
             .route("/token", axum::routing::post(token))
             .with_state(inner.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Identity { url, inner }
+        Identity { url: crate::listen(app).await, inner }
     }
 
     /// Every token issued so far stops being accepted (as when one expires).

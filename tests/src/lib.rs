@@ -18,3 +18,12 @@ pub mod identity;
 pub mod load;
 pub mod slack;
 pub mod truth;
+
+/// Serves `router` over HTTP on a free port of 127.0.0.1, for as long as the runtime runs;
+/// returns its base URL (`http://127.0.0.1:port`).
+pub async fn listen(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("a bound port"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}

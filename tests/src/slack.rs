@@ -69,13 +69,10 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respon
 
 impl SlackHook {
     pub async fn start() -> SlackHook {
+        const PATH: &str = "/services/T000/B000/XXXXXXXX";
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
-        let url = format!("http://{}/services/T000/B000/XXXXXXXX", listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .route("/services/T000/B000/XXXXXXXX", axum::routing::post(receive))
-            .with_state(inner.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let app = axum::Router::new().route(PATH, axum::routing::post(receive)).with_state(inner.clone());
+        let url = format!("{}{PATH}", crate::listen(app).await);
         SlackHook { url, inner }
     }
 

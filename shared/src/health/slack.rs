@@ -223,11 +223,10 @@ impl Slack {
         }
     }
 
-    /// Posts what `alerts` have not told Slack yet, and keeps on each alert what was posted.
-    /// True when anything on the alerts changed (to be stored).
-    pub async fn deliver(&self, alerts: &mut Alerts) -> bool {
+    /// Posts what `alerts` have not told Slack yet, and keeps on each alert what was posted
+    /// (the caller stores the alerts, as after the SNS deliveries).
+    pub async fn deliver(&self, alerts: &mut Alerts) {
         let pending = pending(alerts);
-        let changed = !pending.is_empty();
         let console = self.console.as_deref();
         if pending.len() > GROUP_OVER {
             let items: Vec<(&Alert, Post)> = pending.iter().map(|(i, p)| (&alerts.list[*i], *p)).collect();
@@ -235,7 +234,7 @@ impl Slack {
             for (i, post) in &pending {
                 settle(&mut alerts.list[*i], *post, &answer);
             }
-            return changed;
+            return;
         }
         for (n, (i, post)) in pending.iter().enumerate() {
             if n > 0 {
@@ -248,7 +247,6 @@ impl Slack {
                 break; // the rest waits for the next refresh, in order
             }
         }
-        changed
     }
 }
 

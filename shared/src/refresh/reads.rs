@@ -49,21 +49,22 @@ impl Refresher {
         let today = self.now().date_naive();
         Ok(match self.sync_state().await? {
             Some((_, state)) => health::trends::of(&state.ledger, today, state.complete_until()),
-            None => health::trends::Trends {
-                days: health::trends::of(&Default::default(), today, None).days,
-                ..Default::default()
-            },
+            None => health::trends::of(&Default::default(), today, None),
         })
     }
 
     /// The key's use of its budget over the last hour (`GET /api/budget`), as every process
     /// recorded it.
     pub async fn budget(&self) -> Result<usage::BudgetView, SnapshotError> {
-        let usage = match self.store.load(self.key.as_str(), Item::Budget).await? {
-            Some(stored) => crate::snapshot::unpack::<Usage>(&stored.bytes).unwrap_or_default(),
-            None => Usage::default(),
-        };
-        Ok(usage.view(chrono::Utc::now()))
+        Ok(self.stored_usage().await?.1.view(chrono::Utc::now()))
+    }
+
+    /// The stored budget and its version (`None`: none yet). An unreadable one starts again
+    /// empty: its figures are for people to look at.
+    async fn stored_usage(&self) -> Result<(Option<u64>, Usage), SnapshotError> {
+        let stored = self.store.load(self.key.as_str(), Item::Budget).await?;
+        let usage = stored.as_ref().and_then(|s| crate::snapshot::unpack::<Usage>(&s.bytes).ok());
+        Ok((stored.map(|s| s.version), usage.unwrap_or_default()))
     }
 
     /// Adds what this process's client sent since the last time to the stored budget (one read
@@ -80,18 +81,14 @@ impl Refresher {
         }
         let others = self.client.others_per_window();
         for _ in 0..3 {
-            let stored = match self.store.load(self.key.as_str(), Item::Budget).await {
-                Ok(stored) => stored,
+            let (version, mut usage) = match self.stored_usage().await {
+                Ok(found) => found,
                 Err(e) => return tracing::warn!(error = %e, "the budget's figures could not be read"),
             };
-            let mut usage = stored
-                .as_ref()
-                .and_then(|s| crate::snapshot::unpack::<Usage>(&s.bytes).ok())
-                .unwrap_or_default();
             // Wall-clock minutes: the budget is lemlist's, in real time.
             usage.add(chrono::Utc::now(), sent.sent_by_class, sent.rate_limited, others);
             let bytes = crate::snapshot::pack(&usage);
-            match self.store.save(self.key.as_str(), Item::Budget, bytes, stored.map(|s| s.version)).await {
+            match self.store.save(self.key.as_str(), Item::Budget, bytes, version).await {
                 Ok(true) => {
                     let mut last = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
                     *last = CallStats { waiting: 0, longest_interactive_wait_ms: 0, ..stats };

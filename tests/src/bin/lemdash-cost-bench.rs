@@ -92,6 +92,47 @@ struct Refresh {
     log_bytes: f64,
 }
 
+impl Refresh {
+    /// The limiter's writes: one conditional write per call.
+    fn limiter_writes(&self) -> f64 {
+        self.calls * Prices::LIMITER_WRITES_PER_CALL
+    }
+
+    /// What one refresh costs: its units, the limiter's writes, the function and its logs.
+    fn cost(&self) -> f64 {
+        (self.write_units + self.limiter_writes()) * Prices::WRITE_UNIT
+            + self.read_units * Prices::READ_UNIT
+            + self.seconds * Prices::REFRESH_GB * Prices::LAMBDA_GB_S
+            + Prices::LAMBDA_REQUEST
+            + self.log_bytes / 1e9 * Prices::LOG_GB
+    }
+
+    /// The table's measured columns, from calls to GB-seconds.
+    fn columns(&self) -> String {
+        format!(
+            "{:.0} | {:.1} s | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1}",
+            self.calls,
+            self.seconds,
+            self.sync_units,
+            self.health_units,
+            self.write_units,
+            self.read_units,
+            self.limiter_writes(),
+            self.log_bytes / 1024.0,
+            self.seconds * Prices::REFRESH_GB,
+        )
+    }
+}
+
+/// What one page load costs: its read units, the API function, the HTTP API and its log line.
+fn page_cost(page_units: f64) -> f64 {
+    page_units * Prices::READ_UNIT
+        + Prices::API_GB * Prices::API_SECONDS * Prices::LAMBDA_GB_S
+        + Prices::LAMBDA_REQUEST
+        + Prices::HTTP_API_REQUEST
+        + 400.0 / 1e9 * Prices::LOG_GB
+}
+
 fn diff(before: &Units, after: &Units, kind: &str) -> (f64, f64) {
     let t = |u: &Units| u.get(kind).copied().unwrap_or_default();
     (t(after).write_units - t(before).write_units, t(after).read_units - t(before).read_units)
@@ -217,32 +258,9 @@ async fn main() {
             m.sync_units += sets / MAX_DELTAS as f64;
             m.write_units += sets / MAX_DELTAS as f64;
             let refreshes = 30.0 * 24.0 * 60.0 / f64::from(minutes);
-            let limiter = m.calls * Prices::LIMITER_WRITES_PER_CALL;
-            let gb_s = m.seconds * Prices::REFRESH_GB;
             let pages = page_loads_per_day * 30.0;
-            let per_refresh = (m.write_units + limiter) * Prices::WRITE_UNIT
-                + m.read_units * Prices::READ_UNIT
-                + gb_s * Prices::LAMBDA_GB_S
-                + Prices::LAMBDA_REQUEST
-                + m.log_bytes / 1e9 * Prices::LOG_GB;
-            let per_page = page_units * Prices::READ_UNIT
-                + Prices::API_GB * Prices::API_SECONDS * Prices::LAMBDA_GB_S
-                + Prices::LAMBDA_REQUEST
-                + Prices::HTTP_API_REQUEST
-                + 400.0 / 1e9 * Prices::LOG_GB;
-            let month = refreshes * per_refresh + pages * per_page + Prices::FIXED;
-            println!(
-                "| {profile:?} | {minutes} min | {:.0} | {:.1} s | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | ${month:.2} | {exact} |",
-                m.calls,
-                m.seconds,
-                m.sync_units,
-                m.health_units,
-                m.write_units,
-                m.read_units,
-                limiter,
-                m.log_bytes / 1024.0,
-                gb_s,
-            );
+            let month = refreshes * m.cost() + pages * page_cost(page_units) + Prices::FIXED;
+            println!("| {profile:?} | {minutes} min | {} | ${month:.2} | {exact} |", m.columns());
         }
         if webhooks {
             with_webhooks(profile, &local, &logs, page_units, page_loads_per_day).await;
@@ -332,12 +350,6 @@ async fn with_webhooks(
     let m = mean(&rounds);
     let deliveries = deliveries / rounds.len() as f64;
     let refreshes = 30.0 * 24.0 * 60.0 / 5.0;
-    let limiter = m.calls * Prices::LIMITER_WRITES_PER_CALL;
-    let per_refresh = (m.write_units + limiter) * Prices::WRITE_UNIT
-        + m.read_units * Prices::READ_UNIT
-        + m.seconds * Prices::REFRESH_GB * Prices::LAMBDA_GB_S
-        + Prices::LAMBDA_REQUEST
-        + m.log_bytes / 1e9 * Prices::LOG_GB;
     // A delivery: the receiver (transaction, Lambda, HTTP API) and its own fold (units, the
     // stream's invocation of the refresh function for about 0.1 s).
     let per_delivery = (4.0 + fold.0) * Prices::WRITE_UNIT
@@ -345,25 +357,13 @@ async fn with_webhooks(
         + 2.0 * Prices::LAMBDA_REQUEST
         + Prices::HTTP_API_REQUEST
         + (0.05 + 0.1) * Prices::REFRESH_GB * Prices::LAMBDA_GB_S;
-    let per_page = page_units * Prices::READ_UNIT
-        + Prices::API_GB * Prices::API_SECONDS * Prices::LAMBDA_GB_S
-        + Prices::LAMBDA_REQUEST
-        + Prices::HTTP_API_REQUEST;
-    let month = refreshes * (per_refresh + deliveries * per_delivery)
-        + pages_per_day * 30.0 * per_page
+    let month = refreshes * (m.cost() + deliveries * per_delivery)
+        + pages_per_day * 30.0 * page_cost(page_units)
         + Prices::FIXED;
     println!(
-        "| {profile:?} | 5 min + webhooks ({deliveries:.0} deliveries, a fold {:.1} WU {:.1} RU) | {:.0} | {:.1} s | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | ${month:.2} | {exact} |",
+        "| {profile:?} | 5 min + webhooks ({deliveries:.0} deliveries, a fold {:.1} WU {:.1} RU) | {} | ${month:.2} | {exact} |",
         fold.0,
         fold.1,
-        m.calls,
-        m.seconds,
-        m.sync_units,
-        m.health_units,
-        m.write_units,
-        m.read_units,
-        limiter,
-        m.log_bytes / 1024.0,
-        m.seconds * Prices::REFRESH_GB,
+        m.columns(),
     );
 }
